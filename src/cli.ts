@@ -1,0 +1,179 @@
+/**
+ * Command-line parsing for the server (py3tftp's flags plus ours). Pure:
+ * returns options or a one-line error; `main.ts` does the I/O.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  MAX_BLKSIZE,
+  MAX_WINDOWSIZE,
+  MIN_BLKSIZE,
+} from "./protocol/options.ts";
+import type { ServerOptions } from "./server/server.ts";
+
+/** Parsed command line. */
+export interface CliOptions {
+  /** Server options. */
+  server: ServerOptions;
+  /** Log file to append to (`-l`). */
+  fileLog?: string;
+  /** Debug logging (`-v`). */
+  verbose: boolean;
+  /** Print help and exit. */
+  help: boolean;
+  /** Print version and exit. */
+  version: boolean;
+}
+
+/** The help text. */
+export const USAGE = `usage: tftpd [-h] [--host HOST] [-p PORT] [--root DIR]
+             [--ack-timeout SECONDS] [--timeout SECONDS] [--retries N]
+             [--max-blksize N] [--max-windowsize N] [--max-upload BYTES]
+             [--read-only] [-l FILE_LOG] [-v] [--version]
+
+A TFTP server (RFC 1350, 2347, 2348, 2349, 7440) confined to one directory.
+
+options:
+  -h, --help            show this help message and exit
+  --host HOST           address to listen on; :: serves IPv4 and IPv6.
+                        Default: 0.0.0.0
+  -p, --port PORT       UDP port. Default: 9069 (the standard port 69 needs
+                        CAP_NET_BIND_SERVICE)
+  --root DIR            directory to serve. Default: current directory
+  --ack-timeout S       retransmit interval when the client sets no timeout
+                        option. Default: 0.5
+  --timeout S           seconds without progress before a transfer is
+                        abandoned (alias: --conn-timeout). Default: 3
+  --retries N           retransmits without progress before giving up.
+                        Default: 5
+  --max-blksize N       largest blksize granted (8-65464). Default: 65464
+  --max-windowsize N    largest windowsize granted (1-65535). Default: 64
+  --max-upload BYTES    largest upload accepted. Default: no limit
+  --read-only           refuse all uploads (ERROR 2)
+  -l, --file-log FILE   append log output to FILE
+  -v, --verbose         enable debug-level logging
+  --version             print the version and exit
+`;
+
+/** A command-line error: print the message, exit with status 2. */
+export class UsageError extends Error {
+  /**
+   * @param message One line saying what is wrong.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+function number(
+  name: string,
+  value: string | undefined,
+  opts: { min: number; max: number; integer?: boolean },
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  const okInt = !opts.integer || Number.isInteger(n);
+  if (
+    value.trim() === "" || !Number.isFinite(n) || !okInt || n < opts.min ||
+    n > opts.max
+  ) {
+    const kind = opts.integer ? "an integer" : "a number";
+    throw new UsageError(
+      `invalid --${name} ${
+        JSON.stringify(value)
+      }: expected ${kind} from ${opts.min} to ${opts.max}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Parses the server's command line.
+ *
+ * @example
+ * ```ts
+ * import { parseCli } from "./cli.ts";
+ * const o = parseCli(["--host", "::", "-p", "69", "--root", "/srv/tftp"]);
+ * if (o.server.port !== 69 || o.server.host !== "::") throw new Error();
+ * ```
+ *
+ * @param args Arguments (without the program name).
+ * @returns Parsed options.
+ * @throws {UsageError} On unknown flags or invalid values.
+ */
+export function parseCli(args: string[]): CliOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        host: { type: "string" },
+        port: { type: "string", short: "p" },
+        root: { type: "string" },
+        "ack-timeout": { type: "string" },
+        timeout: { type: "string" },
+        "conn-timeout": { type: "string" },
+        retries: { type: "string" },
+        "max-blksize": { type: "string" },
+        "max-windowsize": { type: "string" },
+        "max-upload": { type: "string" },
+        "read-only": { type: "boolean" },
+        "file-log": { type: "string", short: "l" },
+        verbose: { type: "boolean", short: "v" },
+        version: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const host = values.host ?? "0.0.0.0";
+  if (host.trim() === "") throw new UsageError("invalid --host: empty");
+  const server: ServerOptions = {
+    host,
+    port: number("port", values.port, { min: 0, max: 65535, integer: true }) ??
+      9069,
+    root: values.root ?? ".",
+    ackTimeout: number("ack-timeout", values["ack-timeout"], {
+      min: 0.01,
+      max: 255,
+    }),
+    timeout: number("timeout", values.timeout ?? values["conn-timeout"], {
+      min: 0.01,
+      max: 3600,
+    }),
+    retries: number("retries", values.retries, {
+      min: 0,
+      max: 100,
+      integer: true,
+    }),
+    maxBlksize: number("max-blksize", values["max-blksize"], {
+      min: MIN_BLKSIZE,
+      max: MAX_BLKSIZE,
+      integer: true,
+    }),
+    maxWindowsize: number("max-windowsize", values["max-windowsize"], {
+      min: 1,
+      max: MAX_WINDOWSIZE,
+      integer: true,
+    }),
+    maxUpload: number("max-upload", values["max-upload"], {
+      min: 0,
+      max: Number.MAX_SAFE_INTEGER,
+      integer: true,
+    }),
+    readOnly: values["read-only"] ?? false,
+  };
+  return {
+    server,
+    fileLog: values["file-log"],
+    verbose: values.verbose ?? false,
+    help: values.help ?? false,
+    version: values.version ?? false,
+  };
+}

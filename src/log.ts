@@ -1,0 +1,171 @@
+/**
+ * Logging in py3tftp's format (`2026-01-01 12:00:00,000 [INFO] message`) to
+ * stderr, optionally appended to a file, optionally as JSON lines.
+ *
+ * @module
+ */
+
+/** Log levels, least to most severe. */
+export type LogLevel = "debug" | "info" | "warning" | "error";
+
+const LEVEL_RANK: Record<LogLevel, number> = {
+  debug: 10,
+  info: 20,
+  warning: 30,
+  error: 40,
+};
+
+/** Where and how a {@linkcode Logger} writes. */
+export interface LoggerOptions {
+  /** Log debug lines too (`-v`). */
+  verbose?: boolean;
+  /** Append every line to this file (`-l`). */
+  file?: string;
+  /** Write JSON lines instead of text. */
+  json?: boolean;
+  /** Write to stderr (default true). */
+  stderr?: boolean;
+  /** Also hand every formatted line to this function (tests, hooks). */
+  sink?: (line: string, level: LogLevel) => void;
+}
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, "0");
+}
+
+/**
+ * Formats a time like Python's logging `asctime` (local time).
+ *
+ * @param d The time.
+ * @returns `YYYY-MM-DD HH:MM:SS,mmm`.
+ */
+export function formatTime(d: Date): string {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())},` +
+    pad(d.getMilliseconds(), 3);
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A small leveled logger.
+ *
+ * @example
+ * ```ts
+ * import { Logger } from "./log.ts";
+ * const lines: string[] = [];
+ * const log = new Logger({ stderr: false, sink: (l) => lines.push(l) });
+ * log.info("listening");
+ * if (!lines[0].endsWith("[INFO] listening")) throw new Error();
+ * ```
+ */
+export class Logger {
+  /** Whether debug lines are written. */
+  readonly debugEnabled: boolean;
+  #file?: Deno.FsFile;
+  #json: boolean;
+  #stderr: boolean;
+  #sink?: (line: string, level: LogLevel) => void;
+  #min: number;
+
+  /**
+   * @param opts Destinations and format.
+   */
+  constructor(opts: LoggerOptions = {}) {
+    this.debugEnabled = opts.verbose ?? false;
+    this.#min = this.debugEnabled ? LEVEL_RANK.debug : LEVEL_RANK.info;
+    this.#json = opts.json ?? false;
+    this.#stderr = opts.stderr ?? true;
+    this.#sink = opts.sink;
+    if (opts.file) {
+      this.#file = Deno.openSync(opts.file, {
+        append: true,
+        create: true,
+        write: true,
+      });
+    }
+  }
+
+  /**
+   * Writes one line at `level`, with optional structured fields (shown as
+   * `key=value` in text, merged into the object in JSON).
+   *
+   * @param level Severity.
+   * @param message Text.
+   * @param fields Extra data.
+   */
+  log(
+    level: LogLevel,
+    message: string,
+    fields?: Record<string, unknown>,
+  ): void {
+    if (LEVEL_RANK[level] < this.#min) return;
+    const now = new Date();
+    let line: string;
+    if (this.#json) {
+      line = JSON.stringify({
+        time: now.toISOString(),
+        level,
+        msg: message,
+        ...fields,
+      });
+    } else {
+      line = `${formatTime(now)} [${level.toUpperCase()}] ${message}`;
+    }
+    this.#sink?.(line, level);
+    const bytes = encoder.encode(line + "\n");
+    if (this.#stderr) writeAll(Deno.stderr, bytes);
+    if (this.#file) writeAll(this.#file, bytes);
+  }
+
+  /**
+   * Debug line (only with `verbose`).
+   *
+   * @param message Text.
+   * @param fields Extra data.
+   */
+  debug(message: string, fields?: Record<string, unknown>): void {
+    if (this.debugEnabled) this.log("debug", message, fields);
+  }
+
+  /**
+   * Info line.
+   *
+   * @param message Text.
+   * @param fields Extra data.
+   */
+  info(message: string, fields?: Record<string, unknown>): void {
+    this.log("info", message, fields);
+  }
+
+  /**
+   * Warning line.
+   *
+   * @param message Text.
+   * @param fields Extra data.
+   */
+  warn(message: string, fields?: Record<string, unknown>): void {
+    this.log("warning", message, fields);
+  }
+
+  /**
+   * Error line.
+   *
+   * @param message Text.
+   * @param fields Extra data.
+   */
+  error(message: string, fields?: Record<string, unknown>): void {
+    this.log("error", message, fields);
+  }
+
+  /** Closes the log file, if any. */
+  close(): void {
+    this.#file?.close();
+    this.#file = undefined;
+  }
+}
+
+function writeAll(w: { writeSync(p: Uint8Array): number }, bytes: Uint8Array) {
+  let off = 0;
+  while (off < bytes.length) off += w.writeSync(bytes.subarray(off));
+}

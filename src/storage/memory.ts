@@ -1,0 +1,156 @@
+/**
+ * In-memory storage: serve fixed or generated content (per-machine boot
+ * scripts, say) without a file system, and optionally collect uploads.
+ *
+ * @module
+ */
+
+import { ErrorCode, TftpError } from "../protocol/packet.ts";
+import { normalizeName } from "./root.ts";
+import type { ReadHandle, RequestInfo, Storage, WriteHandle } from "./types.ts";
+
+/** Content for one name: bytes, text, or a function producing either. */
+export type MemoryEntry =
+  | Uint8Array
+  | string
+  | ((info: RequestInfo) => Uint8Array | string | Promise<Uint8Array | string>);
+
+/** A read handle over bytes held in memory. */
+export class BytesReadHandle implements ReadHandle {
+  /** Length of the content. */
+  readonly size: number;
+  #bytes: Uint8Array;
+
+  /**
+   * @param bytes The content.
+   */
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+    this.size = bytes.length;
+  }
+
+  /**
+   * Copies bytes from `offset` into `buf`.
+   *
+   * @param offset Byte offset.
+   * @param buf Destination.
+   * @returns Bytes copied.
+   */
+  read(offset: number, buf: Uint8Array): number {
+    const part = this.#bytes.subarray(offset, offset + buf.length);
+    buf.set(part);
+    return part.length;
+  }
+
+  /** Nothing to release. */
+  close(): void {}
+}
+
+/** Options of {@linkcode MemoryStorage}. */
+export interface MemoryStorageOptions {
+  /** Accept uploads into the map (default false). */
+  writable?: boolean;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Storage backed by a map of names to content. Names are normalised like
+ * file names (`\` to `/`, leading `/` dropped).
+ *
+ * @example
+ * ```ts
+ * import { MemoryStorage } from "./memory.ts";
+ * const storage = new MemoryStorage({
+ *   "boot.ipxe": (info) => `#!ipxe\necho hello ${info.hostname}\n`,
+ * });
+ * ```
+ */
+export class MemoryStorage implements Storage {
+  /** The content, by normalised name. Uploads land here when writable. */
+  readonly files: Map<string, MemoryEntry>;
+  /** Whether uploads are accepted. */
+  readonly writable: boolean;
+
+  /**
+   * @param files Initial content by name.
+   * @param opts Options.
+   */
+  constructor(
+    files: Record<string, MemoryEntry> = {},
+    opts: MemoryStorageOptions = {},
+  ) {
+    this.files = new Map();
+    for (const [k, v] of Object.entries(files)) {
+      this.files.set(normalizeName(k), v);
+    }
+    this.writable = opts.writable ?? false;
+  }
+
+  /**
+   * Opens a name for reading; functions are called once per request.
+   *
+   * @param name Requested name.
+   * @param info Who asks.
+   * @returns A read handle with a declared size (so tsize works).
+   */
+  async openRead(name: string, info: RequestInfo): Promise<ReadHandle> {
+    const entry = this.files.get(normalizeName(name));
+    if (entry === undefined) {
+      throw new TftpError(ErrorCode.FILE_NOT_FOUND, `${name}: file not found`);
+    }
+    let content = typeof entry === "function" ? await entry(info) : entry;
+    if (typeof content === "string") content = encoder.encode(content);
+    return new BytesReadHandle(content);
+  }
+
+  /**
+   * Collects an upload in memory; published on commit, never overwriting.
+   *
+   * @param name Requested name.
+   * @returns A write handle.
+   */
+  openWrite(name: string): Promise<WriteHandle> {
+    if (!this.writable) {
+      return Promise.reject(
+        new TftpError(ErrorCode.ACCESS_VIOLATION, "uploads are disabled"),
+      );
+    }
+    const key = normalizeName(name);
+    if (this.files.has(key)) {
+      return Promise.reject(
+        new TftpError(ErrorCode.FILE_EXISTS, `${name}: file already exists`),
+      );
+    }
+    const chunks: Uint8Array[] = [];
+    const files = this.files;
+    return Promise.resolve({
+      write(data: Uint8Array) {
+        chunks.push(data.slice());
+      },
+      commit() {
+        if (files.has(key)) {
+          return Promise.reject(
+            new TftpError(
+              ErrorCode.FILE_EXISTS,
+              `${name}: file already exists`,
+            ),
+          );
+        }
+        const total = chunks.reduce((n, c) => n + c.length, 0);
+        const out = new Uint8Array(total);
+        let off = 0;
+        for (const c of chunks) {
+          out.set(c, off);
+          off += c.length;
+        }
+        files.set(key, out);
+        return Promise.resolve();
+      },
+      abort() {
+        chunks.length = 0;
+        return Promise.resolve();
+      },
+    });
+  }
+}
