@@ -26,3 +26,4 @@ export * from "./src/server/block_source.ts";
 export * from "./src/server/session.ts";
 export * from "./src/server/server.ts";
 export * from "./src/log.ts";
+export * from "./src/client/mod.ts";
