@@ -13,6 +13,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import { parseCli, USAGE, UsageError } from "./src/cli.ts";
 import { Logger } from "./src/log.ts";
 import { TftpServer } from "./src/server/server.ts";
+import { parseRemapRules } from "./src/server/remap.ts";
 
 const encoder = new TextEncoder();
 
@@ -58,9 +59,20 @@ export async function main(args: string[]): Promise<void> {
     }
     throw err;
   }
+  if (cli.mapFile !== undefined) {
+    try {
+      cli.server.remap = parseRemapRules(await Deno.readTextFile(cli.mapFile));
+    } catch (err) {
+      fatal(`invalid --map-file ${cli.mapFile}: ${(err as Error).message}`, 2);
+    }
+  }
   let logger: Logger;
   try {
-    logger = new Logger({ verbose: cli.verbose, file: cli.fileLog });
+    logger = new Logger({
+      verbose: cli.verbose,
+      file: cli.fileLog,
+      json: cli.logFormat === "json",
+    });
   } catch (err) {
     fatal(`cannot open log file ${cli.fileLog}: ${(err as Error).message}`, 2);
   }

@@ -27,3 +27,5 @@ export * from "./src/server/session.ts";
 export * from "./src/server/server.ts";
 export * from "./src/log.ts";
 export * from "./src/client/mod.ts";
+export * from "./src/server/cidr.ts";
+export * from "./src/server/remap.ts";

@@ -12,6 +12,7 @@ import {
   MIN_BLKSIZE,
 } from "./protocol/options.ts";
 import type { ServerOptions } from "./server/server.ts";
+import { parseCidr } from "./server/cidr.ts";
 
 /** Parsed command line. */
 export interface CliOptions {
@@ -19,6 +20,10 @@ export interface CliOptions {
   server: ServerOptions;
   /** Log file to append to (`-l`). */
   fileLog?: string;
+  /** Log line format. */
+  logFormat: "text" | "json";
+  /** Remap rules file (`--map-file`), read by the caller. */
+  mapFile?: string;
   /** Debug logging (`-v`). */
   verbose: boolean;
   /** Print help and exit. */
@@ -31,7 +36,11 @@ export interface CliOptions {
 export const USAGE = `usage: tftpd [-h] [--host HOST] [-p PORT] [--root DIR]
              [--ack-timeout SECONDS] [--timeout SECONDS] [--retries N]
              [--max-blksize N] [--max-windowsize N] [--max-upload BYTES]
-             [--read-only] [-l FILE_LOG] [-v] [--version]
+             [--read-only] [--allow-overwrite] [--ignore-case]
+             [--no-normalize] [--map-file FILE] [--per-client-root]
+             [--max-sessions N] [--max-sessions-per-client N]
+             [--allow-from CIDR]... [--port-range LOW:HIGH] [--single-port]
+             [-l FILE_LOG] [--log-format text|json] [-v] [--version]
 
 A TFTP server (RFC 1350, 2347, 2348, 2349, 7440) confined to one directory.
 
@@ -52,7 +61,21 @@ options:
   --max-windowsize N    largest windowsize granted (1-65535). Default: 64
   --max-upload BYTES    largest upload accepted. Default: no limit
   --read-only           refuse all uploads (ERROR 2)
+  --allow-overwrite     let uploads replace existing files (default: ERROR 6)
+  --ignore-case         find file names case-insensitively (\Boot\BCD)
+  --no-normalize        take names literally: no \ to / and no leading /
+                        stripping
+  --map-file FILE       remap rules (tftpd-hpa -m format), applied before the
+                        root check
+  --per-client-root     serve ROOT/<client ip>/ when it exists
+  --max-sessions N      most transfers at once. Default: 2048
+  --max-sessions-per-client N
+                        most transfers at once from one IP. Default: 64
+  --allow-from CIDR     answer only these networks (repeatable)
+  --port-range LOW:HIGH bind transfer sockets in this range
+  --single-port         run all transfers on the listen port (NAT/firewalls)
   -l, --file-log FILE   append log output to FILE
+  --log-format FORMAT   text (default) or json
   -v, --verbose         enable debug-level logging
   --version             print the version and exit
 `;
@@ -90,6 +113,23 @@ function number(
   return n;
 }
 
+function parsePortRange(
+  text: string | undefined,
+): [number, number] | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d{1,5}):(\d{1,5})$/.exec(text);
+  const lo = m ? Number(m[1]) : NaN;
+  const hi = m ? Number(m[2]) : NaN;
+  if (!(lo >= 1 && lo <= hi && hi <= 65535)) {
+    throw new UsageError(
+      `invalid --port-range ${
+        JSON.stringify(text)
+      }: expected LOW:HIGH within 1-65535`,
+    );
+  }
+  return [lo, hi];
+}
+
 /**
  * Parses the server's command line.
  *
@@ -123,6 +163,17 @@ export function parseCli(args: string[]): CliOptions {
         "max-windowsize": { type: "string" },
         "max-upload": { type: "string" },
         "read-only": { type: "boolean" },
+        "allow-overwrite": { type: "boolean" },
+        "ignore-case": { type: "boolean" },
+        "no-normalize": { type: "boolean" },
+        "map-file": { type: "string" },
+        "per-client-root": { type: "boolean" },
+        "max-sessions": { type: "string" },
+        "max-sessions-per-client": { type: "string" },
+        "allow-from": { type: "string", multiple: true },
+        "port-range": { type: "string" },
+        "single-port": { type: "boolean" },
+        "log-format": { type: "string" },
         "file-log": { type: "string", short: "l" },
         verbose: { type: "boolean", short: "v" },
         version: { type: "boolean" },
@@ -168,9 +219,46 @@ export function parseCli(args: string[]): CliOptions {
       integer: true,
     }),
     readOnly: values["read-only"] ?? false,
+    allowOverwrite: values["allow-overwrite"] ?? false,
+    ignoreCase: values["ignore-case"] ?? false,
+    normalizeNames: !values["no-normalize"],
+    perClientRoot: values["per-client-root"] ?? false,
+    maxSessions: number("max-sessions", values["max-sessions"], {
+      min: 1,
+      max: 1_000_000,
+      integer: true,
+    }),
+    maxSessionsPerClient: number(
+      "max-sessions-per-client",
+      values["max-sessions-per-client"],
+      { min: 1, max: 1_000_000, integer: true },
+    ),
+    allowFrom: values["allow-from"],
+    portRange: parsePortRange(values["port-range"]),
+    singlePort: values["single-port"] ?? false,
   };
+  for (const cidr of server.allowFrom ?? []) {
+    try {
+      parseCidr(cidr);
+    } catch (err) {
+      throw new UsageError(`invalid --allow-from: ${(err as Error).message}`);
+    }
+  }
+  if (server.singlePort && server.portRange) {
+    throw new UsageError("--single-port and --port-range exclude each other");
+  }
+  const logFormat = values["log-format"] ?? "text";
+  if (logFormat !== "text" && logFormat !== "json") {
+    throw new UsageError(
+      `invalid --log-format ${
+        JSON.stringify(logFormat)
+      }: expected text or json`,
+    );
+  }
   return {
     server,
+    logFormat,
+    mapFile: values["map-file"],
     fileLog: values["file-log"],
     verbose: values.verbose ?? false,
     help: values.help ?? false,

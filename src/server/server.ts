@@ -14,10 +14,14 @@ import {
   type Packet,
   PacketError,
   type RequestPacket,
+  TftpError,
 } from "../protocol/packet.ts";
 import { MAX_BLKSIZE, MAX_WINDOWSIZE } from "../protocol/options.ts";
 import { Logger } from "../log.ts";
-import { FsStorage } from "../storage/files.ts";
+import { FsStorage, PerClientStorage } from "../storage/files.ts";
+import { normalizeHost } from "./address.ts";
+import { type Cidr, cidrContains, parseCidr } from "./cidr.ts";
+import { applyRemap, type RemapRule } from "./remap.ts";
 import type { Storage } from "../storage/types.ts";
 import {
   type Clock,
@@ -57,12 +61,126 @@ export interface ServerOptions {
   maxUpload?: number;
   /** Refuse all uploads. */
   readOnly?: boolean;
+  /** Let uploads replace existing regular files (default: ERROR 6). */
+  allowOverwrite?: boolean;
+  /** `\\` to `/` and leading `/` stripped from names (default true). */
+  normalizeNames?: boolean;
+  /** Find names case-insensitively when the exact name does not exist. */
+  ignoreCase?: boolean;
+  /** Serve `ROOT/<client ip>/` to a client when that directory exists. */
+  perClientRoot?: boolean;
+  /** Remap rules applied to names before the root check. */
+  remap?: RemapRule[];
+  /** Most transfers at once (default 2048). */
+  maxSessions?: number;
+  /** Most transfers at once from one client IP (default 64). */
+  maxSessionsPerClient?: number;
+  /** Only clients in these networks (CIDR) get any reply. */
+  allowFrom?: string[];
+  /** Bind transfer sockets in this inclusive port range. */
+  portRange?: [number, number];
+  /** Run every transfer on the listen port (for NAT and strict firewalls). */
+  singlePort?: boolean;
   /** Logger (default: INFO to stderr). */
   logger?: Logger;
   /** Clock for sessions (tests). */
   clock?: Clock;
   /** Called after every transfer with its stats. */
   onTransferEnd?: (stats: TransferStats) => void;
+}
+
+/** Default of {@linkcode ServerOptions.maxSessions}. */
+export const DEFAULT_MAX_SESSIONS = 2048;
+/** Default of {@linkcode ServerOptions.maxSessionsPerClient}. */
+export const DEFAULT_MAX_SESSIONS_PER_CLIENT = 64;
+
+/**
+ * A transport for `--single-port`: sends through the listen socket and
+ * receives what the server's listen loop hands over for one peer.
+ */
+export class SharedTransport implements Transport {
+  #conn: Deno.DatagramConn;
+  #queue: [Uint8Array, Deno.NetAddr][] = [];
+  #waiter?: {
+    buf?: Uint8Array;
+    resolve: (v: [Uint8Array, Deno.Addr]) => void;
+    reject: (e: unknown) => void;
+  };
+  #closed = false;
+
+  /**
+   * @param conn The listen socket.
+   */
+  constructor(conn: Deno.DatagramConn) {
+    this.#conn = conn;
+  }
+
+  /** The listen address. */
+  get addr(): Deno.Addr {
+    return this.#conn.addr;
+  }
+
+  /**
+   * Sends through the listen socket.
+   *
+   * @param data Datagram.
+   * @param addr Destination.
+   * @returns Bytes sent.
+   */
+  send(data: Uint8Array, addr: Deno.NetAddr): Promise<number> {
+    return this.#conn.send(data, addr);
+  }
+
+  /**
+   * Next datagram handed over by {@linkcode SharedTransport.deliver}.
+   *
+   * @param buf Buffer to copy into (else a fresh copy is returned).
+   * @returns Datagram and sender.
+   */
+  receive(buf?: Uint8Array): Promise<[Uint8Array, Deno.Addr]> {
+    if (this.#closed) return Promise.reject(new Deno.errors.Interrupted());
+    const next = this.#queue.shift();
+    if (next) return Promise.resolve(copyInto(next[0], next[1], buf));
+    return new Promise((resolve, reject) => {
+      this.#waiter = { buf, resolve, reject };
+    });
+  }
+
+  /**
+   * Hands a datagram from this transport's peer to the session.
+   *
+   * @param data Datagram (copied).
+   * @param addr Sender.
+   */
+  deliver(data: Uint8Array, addr: Deno.NetAddr): void {
+    if (this.#closed) return;
+    const w = this.#waiter;
+    if (w) {
+      this.#waiter = undefined;
+      w.resolve(copyInto(data, addr, w.buf));
+    } else if (this.#queue.length < 256) {
+      this.#queue.push([data.slice(), addr]);
+    }
+  }
+
+  /** Stops receiving (the listen socket stays open). */
+  close(): void {
+    this.#closed = true;
+    this.#queue.length = 0;
+    this.#waiter?.reject(new Deno.errors.Interrupted("transport closed"));
+    this.#waiter = undefined;
+  }
+}
+
+function copyInto(
+  data: Uint8Array,
+  addr: Deno.NetAddr,
+  buf?: Uint8Array,
+): [Uint8Array, Deno.Addr] {
+  if (!buf) return [data.slice(), addr];
+  const n = Math.min(buf.length, data.length);
+  buf.set(data.subarray(0, n));
+  return [buf.subarray(0, n), addr];
 }
 
 /**
@@ -88,9 +206,12 @@ export class TftpServer {
   storage?: Storage;
   #conn?: Deno.DatagramConn;
   #sessions = new Map<string, Session>();
+  #perClient = new Map<string, number>();
   #runs = new Set<Promise<unknown>>();
   #closing = false;
   #loop?: Promise<void>;
+  #allow?: Cidr[];
+  #nextPort = 0;
 
   /**
    * @param options Address, root, limits, logger.
@@ -108,6 +229,15 @@ export class TftpServer {
       maxUpload: options.maxUpload,
     };
     this.storage = options.storage;
+    if (options.allowFrom?.length) {
+      this.#allow = options.allowFrom.map((c) => parseCidr(c));
+    }
+    const range = options.portRange;
+    if (
+      range && !(range[0] >= 1 && range[0] <= range[1] && range[1] <= 65535)
+    ) {
+      throw new Error(`invalid port range ${range[0]}:${range[1]}`);
+    }
   }
 
   /** The bound address (after `listen`). */
@@ -138,10 +268,11 @@ export class TftpServer {
       port: this.options.port ?? 9069,
     });
     const addr = this.addr;
-    const root = this.storage instanceof FsStorage
-      ? this.storage.root
-      : "(custom storage)";
-    const rw = this.storage instanceof FsStorage && !this.storage.writable
+    const fs = this.storage instanceof PerClientStorage
+      ? this.storage.base
+      : this.storage;
+    const root = fs instanceof FsStorage ? fs.root : "(custom storage)";
+    const rw = fs instanceof FsStorage && !fs.writable
       ? "read-only"
       : "read-write";
     this.log.info(
@@ -177,11 +308,24 @@ export class TftpServer {
    * @returns A transport.
    */
   createTransport(_peer: Deno.NetAddr): Transport {
-    return Deno.listenDatagram({
-      transport: "udp",
-      hostname: this.options.host ?? "0.0.0.0",
-      port: 0,
-    });
+    const hostname = this.options.host ?? "0.0.0.0";
+    if (this.options.singlePort) return new SharedTransport(this.#conn!);
+    const range = this.options.portRange;
+    if (!range) {
+      return Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+    }
+    const count = range[1] - range[0] + 1;
+    for (let i = 0; i < count; i++) {
+      const port = range[0] + (this.#nextPort++ % count);
+      try {
+        return Deno.listenDatagram({ transport: "udp", hostname, port });
+      } catch (err) {
+        if (!(err instanceof Deno.errors.AddrInUse)) throw err;
+      }
+    }
+    throw new Error(
+      `no free transfer port in range ${range[0]}:${range[1]}`,
+    );
   }
 
   async #serve(): Promise<void> {
@@ -210,6 +354,21 @@ export class TftpServer {
   }
 
   #onDatagram(data: Uint8Array, peer: Deno.NetAddr): void {
+    if (
+      this.#allow && !this.#allow.some((n) => cidrContains(n, peer.hostname))
+    ) {
+      if (this.log.debugEnabled) {
+        this.log.debug(`${formatPeer(peer)} not in --allow-from: ignored`);
+      }
+      return;
+    }
+    if (this.options.singlePort) {
+      const s = this.#sessions.get(formatPeer(peer));
+      if (s && s.transport instanceof SharedTransport) {
+        s.transport.deliver(data, peer);
+        return;
+      }
+    }
     let p: Packet;
     try {
       p = decode(data);
@@ -235,6 +394,52 @@ export class TftpServer {
       this.log.debug(`${key} repeated request ignored: transfer in progress`);
       return;
     }
+    const maxTotal = this.options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    if (this.#sessions.size >= maxTotal) {
+      this.log.warn(`${key} refused: ${maxTotal} transfers in progress`);
+      this.#reply(
+        peer,
+        ErrorCode.NOT_DEFINED,
+        `server busy: too many transfers (limit ${maxTotal})`,
+      );
+      return;
+    }
+    const ip = normalizeHost(peer.hostname);
+    const maxClient = this.options.maxSessionsPerClient ??
+      DEFAULT_MAX_SESSIONS_PER_CLIENT;
+    const fromClient = this.#perClient.get(ip) ?? 0;
+    if (fromClient >= maxClient) {
+      this.log.warn(`${key} refused: ${fromClient} transfers from ${ip}`);
+      this.#reply(
+        peer,
+        ErrorCode.NOT_DEFINED,
+        `too many transfers from ${ip} (limit ${maxClient})`,
+      );
+      return;
+    }
+    if (this.options.remap?.length) {
+      try {
+        const filename = applyRemap(this.options.remap, p.filename, {
+          hostname: ip,
+          op: p.op === Opcode.RRQ ? "read" : "write",
+        });
+        if (filename !== p.filename) {
+          this.log.debug(
+            `${key} remapped ${JSON.stringify(p.filename)} to ${
+              JSON.stringify(filename)
+            }`,
+          );
+          p = { ...p, filename };
+        }
+      } catch (err) {
+        const e = err instanceof TftpError
+          ? err
+          : new TftpError(ErrorCode.NOT_DEFINED, String(err));
+        this.log.info(`${key} ${JSON.stringify(p.filename)}: ${e.message}`);
+        this.#reply(peer, e.code, e.message);
+        return;
+      }
+    }
     const cls = this.selectProtocol(p, peer);
     if (!cls) {
       this.#reply(peer, ErrorCode.ILLEGAL_OPERATION, "request refused");
@@ -245,7 +450,11 @@ export class TftpServer {
       transport = this.createTransport(peer);
     } catch (err) {
       this.log.error(`${key} cannot open a transfer socket: ${err}`);
-      this.#reply(peer, ErrorCode.NOT_DEFINED, "no transfer port available");
+      this.#reply(
+        peer,
+        ErrorCode.NOT_DEFINED,
+        "no transfer port available, try again later",
+      );
       return;
     }
     const session = new cls({
@@ -258,11 +467,15 @@ export class TftpServer {
       clock: this.options.clock ?? systemClock,
     });
     this.#sessions.set(key, session);
+    this.#perClient.set(ip, fromClient + 1);
     const run = session.run().then(
       (stats) => this.options.onTransferEnd?.(stats),
       (err) => this.log.error(`${key} session crashed: ${err}`),
     ).finally(() => {
       if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+      const left = (this.#perClient.get(ip) ?? 1) - 1;
+      if (left > 0) this.#perClient.set(ip, left);
+      else this.#perClient.delete(ip);
       this.#runs.delete(run);
     });
     this.#runs.add(run);
@@ -285,7 +498,9 @@ export class TftpServer {
 }
 
 /** Opens the file-system root with the permissions Deno grants. */
-async function openRootStorage(server: TftpServer): Promise<FsStorage> {
+async function openRootStorage(
+  server: TftpServer,
+): Promise<FsStorage | PerClientStorage> {
   const root = server.options.root ?? ".";
   const read = await Deno.permissions.query({ name: "read", path: root });
   if (read.state !== "granted") {
@@ -293,11 +508,16 @@ async function openRootStorage(server: TftpServer): Promise<FsStorage> {
       `no read permission on ${root}: run with --allow-read=${root}`,
     );
   }
+  const o = server.options;
+  const fsOptions = {
+    writable: !o.readOnly,
+    normalizeNames: o.normalizeNames,
+    ignoreCase: o.ignoreCase,
+    allowOverwrite: o.allowOverwrite,
+  };
   let storage: FsStorage;
   try {
-    storage = await FsStorage.open(root, {
-      writable: !server.options.readOnly,
-    });
+    storage = await FsStorage.open(root, fsOptions);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
       throw new Error(`root ${root} does not exist`);
@@ -312,10 +532,9 @@ async function openRootStorage(server: TftpServer): Promise<FsStorage> {
     if (write.state !== "granted") {
       server.log.warn(
         `no write permission on ${storage.root}: serving read-only, ` +
-          `uploads get ERROR 2 (add --allow-write=${root} to accept uploads)`,
+          `uploads get ERROR 2 except in directories --allow-write grants`,
       );
-      storage = new FsStorage(storage.root, { writable: false });
     }
   }
-  return storage;
+  return o.perClientRoot ? new PerClientStorage(storage) : storage;
 }

@@ -12,7 +12,7 @@
 
 import { ErrorCode, TftpError } from "../protocol/packet.ts";
 import { fsErrorToTftp, isInside, normalizeName } from "./root.ts";
-import type { ReadHandle, Storage, WriteHandle } from "./types.ts";
+import type { ReadHandle, RequestInfo, Storage, WriteHandle } from "./types.ts";
 
 /** A regular file opened for reading, read synchronously into caller buffers. */
 export class FileReadHandle implements ReadHandle {
@@ -66,16 +66,25 @@ export class FileWriteHandle implements WriteHandle {
   #file: Deno.FsFile | undefined;
   #tmp: string;
   #target: string;
+  #overwrite: boolean;
 
   /**
    * @param file The temporary file, opened for writing.
    * @param tmp Its path.
    * @param target Final path.
+   * @param opts `overwrite`: replace an existing file on commit (rename)
+   * instead of refusing (link).
    */
-  constructor(file: Deno.FsFile, tmp: string, target: string) {
+  constructor(
+    file: Deno.FsFile,
+    tmp: string,
+    target: string,
+    opts: { overwrite?: boolean } = {},
+  ) {
     this.#file = file;
     this.#tmp = tmp;
     this.#target = target;
+    this.#overwrite = opts.overwrite ?? false;
   }
 
   /**
@@ -90,11 +99,25 @@ export class FileWriteHandle implements WriteHandle {
     while (off < data.length) off += file.writeSync(data.subarray(off));
   }
 
-  /** Publishes the file without overwriting anything (ERROR 6 if taken). */
+  /**
+   * Publishes the file atomically: without overwriting anything (ERROR 6 if
+   * the name is taken), or replacing a regular file when overwrite is on.
+   */
   async commit(): Promise<void> {
     this.#file?.close();
     this.#file = undefined;
     try {
+      if (this.#overwrite) {
+        const st = await Deno.lstat(this.#target).catch(() => undefined);
+        if (st && !st.isFile) {
+          throw new TftpError(
+            ErrorCode.FILE_EXISTS,
+            "upload: target exists and is not a regular file",
+          );
+        }
+        await Deno.rename(this.#tmp, this.#target);
+        return;
+      }
       await Deno.link(this.#tmp, this.#target);
     } catch (err) {
       throw fsErrorToTftp(err, "upload");
@@ -117,6 +140,12 @@ export class FileWriteHandle implements WriteHandle {
 export interface FsStorageOptions {
   /** Accept uploads (default true; false answers WRQ with ERROR 2). */
   writable?: boolean;
+  /** `\` to `/` and leading `/` stripped (default true). */
+  normalizeNames?: boolean;
+  /** Find names case-insensitively when the exact name does not exist. */
+  ignoreCase?: boolean;
+  /** Let uploads replace existing regular files (default false: ERROR 6). */
+  allowOverwrite?: boolean;
 }
 
 /** Prefix of the temporary files uploads are written to. */
@@ -136,6 +165,8 @@ export class FsStorage implements Storage {
   readonly root: string;
   /** Whether uploads are accepted. */
   readonly writable: boolean;
+  /** The options it was opened with. */
+  readonly options: FsStorageOptions;
 
   /**
    * Use {@linkcode FsStorage.open}, which resolves and checks the root.
@@ -146,6 +177,40 @@ export class FsStorage implements Storage {
   constructor(realRoot: string, opts: FsStorageOptions = {}) {
     this.root = realRoot;
     this.writable = opts.writable ?? true;
+    this.options = opts;
+  }
+
+  #normalize(name: string): string {
+    return normalizeName(name, { normalize: this.options.normalizeNames });
+  }
+
+  /**
+   * With `ignoreCase`, rewrites each segment of `rel` that does not exist to
+   * an entry of its directory that matches it ignoring case.
+   */
+  async #caseFold(rel: string): Promise<string> {
+    if (!this.options.ignoreCase || rel === ".") return rel;
+    let dir = this.root;
+    const out: string[] = [];
+    for (const seg of rel.split("/")) {
+      let name = seg;
+      try {
+        await Deno.lstat(`${dir}/${seg}`);
+      } catch {
+        const want = seg.toLowerCase();
+        try {
+          for await (const e of Deno.readDir(dir)) {
+            if (e.name.toLowerCase() === want) {
+              name = e.name;
+              break;
+            }
+          }
+        } catch { /* not a directory: leave the name, lookup fails later */ }
+      }
+      out.push(name);
+      dir = `${dir}/${name}`;
+    }
+    return out.join("/");
   }
 
   /**
@@ -190,7 +255,7 @@ export class FsStorage implements Storage {
    * @returns A read handle with the file's size.
    */
   async openRead(name: string): Promise<ReadHandle> {
-    const rel = normalizeName(name);
+    const rel = await this.#caseFold(this.#normalize(name));
     if (rel.split("/").some((s) => s.startsWith(TEMP_PREFIX))) {
       throw new TftpError(ErrorCode.FILE_NOT_FOUND, `${name}: file not found`);
     }
@@ -240,7 +305,7 @@ export class FsStorage implements Storage {
         "server is read-only: uploads are disabled",
       );
     }
-    const rel = normalizeName(name);
+    const rel = this.#normalize(name);
     const slash = rel.lastIndexOf("/");
     const base = rel.slice(slash + 1);
     if (base.startsWith(TEMP_PREFIX)) {
@@ -248,7 +313,10 @@ export class FsStorage implements Storage {
     }
     let dir: string;
     try {
-      dir = await this.#resolve(slash < 0 ? "." : rel.slice(0, slash), name);
+      dir = await this.#resolve(
+        await this.#caseFold(slash < 0 ? "." : rel.slice(0, slash)),
+        name,
+      );
     } catch (err) {
       if (err instanceof TftpError && err.code === ErrorCode.FILE_NOT_FOUND) {
         throw new TftpError(
@@ -258,13 +326,23 @@ export class FsStorage implements Storage {
       }
       throw err;
     }
-    const target = `${dir}/${base}`;
-    try {
-      await Deno.lstat(target);
+    const perm = Deno.permissions.querySync({ name: "write", path: dir });
+    if (perm.state !== "granted") {
       throw new TftpError(
-        ErrorCode.FILE_EXISTS,
-        `${name}: file already exists`,
+        ErrorCode.ACCESS_VIOLATION,
+        `${name}: uploads are not allowed in this directory`,
       );
+    }
+    const target = `${dir}/${base}`;
+    const overwrite = this.options.allowOverwrite ?? false;
+    try {
+      const st = await Deno.lstat(target);
+      if (!overwrite || !st.isFile) {
+        throw new TftpError(
+          ErrorCode.FILE_EXISTS,
+          `${name}: file already exists`,
+        );
+      }
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound)) {
         throw fsErrorToTftp(err, name);
@@ -275,9 +353,67 @@ export class FsStorage implements Storage {
     }`;
     try {
       const file = await Deno.open(tmp, { write: true, createNew: true });
-      return new FileWriteHandle(file, tmp, target);
+      return new FileWriteHandle(file, tmp, target, { overwrite });
     } catch (err) {
       throw fsErrorToTftp(err, name);
     }
+  }
+}
+
+/**
+ * Per-client roots, like dnsmasq's `--tftp-unique-root`: a client is served
+ * from `ROOT/<client ip>/` when that directory exists (and lies inside the
+ * root), else from `ROOT`.
+ */
+export class PerClientStorage implements Storage {
+  /** The shared root. */
+  readonly base: FsStorage;
+  #subs = new Map<string, FsStorage>();
+
+  /**
+   * @param base Storage of the shared root; its options apply to every
+   * client directory.
+   */
+  constructor(base: FsStorage) {
+    this.base = base;
+  }
+
+  async #for(info: RequestInfo): Promise<FsStorage> {
+    const cached = this.#subs.get(info.hostname);
+    if (cached) return cached;
+    const dir = `${this.base.root}/${info.hostname}`;
+    try {
+      const real = await Deno.realPath(dir);
+      const st = await Deno.stat(real);
+      if (st.isDirectory && isInside(this.base.root, real)) {
+        const sub = new FsStorage(real, this.base.options);
+        if (this.#subs.size > 4096) this.#subs.clear();
+        this.#subs.set(info.hostname, sub);
+        return sub;
+      }
+    } catch { /* no client directory */ }
+    return this.base;
+  }
+
+  /**
+   * Opens a file from the client's directory or the shared root.
+   *
+   * @param name Requested name.
+   * @param info Who asks.
+   * @returns A read handle.
+   */
+  async openRead(name: string, info: RequestInfo): Promise<ReadHandle> {
+    return (await this.#for(info)).openRead(name);
+  }
+
+  /**
+   * Prepares an upload into the client's directory or the shared root.
+   *
+   * @param name Requested name.
+   * @param info Who asks.
+   * @returns A write handle.
+   */
+  async openWrite(name: string, info: RequestInfo): Promise<WriteHandle> {
+    return (await this.#for(info)).openWrite(name);
   }
 }

@@ -12,7 +12,9 @@ import { ErrorCode, TftpError } from "../protocol/packet.ts";
  *
  * Backslashes become slashes and leading slashes are dropped (boot loaders
  * send `\boot\pxelinux.0` and `/pxelinux.0`); empty and `.` segments are
- * dropped. A `..` segment or a NUL is refused with ERROR 2.
+ * dropped. A `..` segment or a NUL is refused with ERROR 2. With
+ * `normalize: false`, a backslash is an ordinary character and a leading
+ * `/` is refused.
  *
  * @example
  * ```ts
@@ -22,15 +24,27 @@ import { ErrorCode, TftpError } from "../protocol/packet.ts";
  * ```
  *
  * @param name File name from the request.
+ * @param opts `normalize` (default true) turns `\` and leading `/` handling on.
  * @returns A relative path with `/` separators and no `.`/`..` segments.
  * @throws {TftpError} ERROR 2 for `..`, NUL or an empty name.
  */
-export function normalizeName(name: string): string {
+export function normalizeName(
+  name: string,
+  opts: { normalize?: boolean } = {},
+): string {
   if (name.includes("\0")) {
     throw new TftpError(ErrorCode.ACCESS_VIOLATION, "NUL in file name");
   }
+  const normalize = opts.normalize ?? true;
+  if (!normalize && name.startsWith("/")) {
+    throw new TftpError(
+      ErrorCode.ACCESS_VIOLATION,
+      "absolute file names are refused (name normalisation is off)",
+    );
+  }
   const segments: string[] = [];
-  for (const seg of name.replaceAll("\\", "/").split("/")) {
+  const text = normalize ? name.replaceAll("\\", "/") : name;
+  for (const seg of text.split("/")) {
     if (seg === "" || seg === ".") continue;
     if (seg === "..") {
       throw new TftpError(

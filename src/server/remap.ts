@@ -1,0 +1,195 @@
+/**
+ * Remap rules in the format of tftpd-hpa's `-m` file: ordered regex rewrite
+ * rules applied to requested names before the root check (so a rule can
+ * never map outside the root: the result is confined like any name).
+ *
+ * A line is `FLAGS REGEX [REPLACEMENT]`; `#` starts a comment. Flags:
+ * `r` rewrite, `g` global, `i` case-insensitive, `e` end after a match,
+ * `s` restart at the first rule after a match, `a` abort (refuse),
+ * `G` only reads, `P` only writes, `~` invert the match. In the
+ * replacement, `\0`..`\9` are the match and its groups, `\i` the client IP,
+ * `\x` the client IPv4 address in hex (as PXELINUX names files), `\\` a
+ * backslash.
+ *
+ * @module
+ */
+
+import { ErrorCode, TftpError } from "../protocol/packet.ts";
+import { parseIp } from "./cidr.ts";
+
+/** One parsed rule. */
+export interface RemapRule {
+  /** 1-based line number in the file. */
+  line: number;
+  /** The compiled pattern. */
+  regex: RegExp;
+  /** Replacement template (for `r`). */
+  replacement: string;
+  /** Flags as written. */
+  flags: string;
+  /** Number of capture groups in the pattern. */
+  groups: number;
+}
+
+/** Most rewrites applied to one name (guards against `s` loops). */
+export const MAX_REMAP_STEPS = 64;
+
+function splitFields(line: string): string[] {
+  const fields: string[] = [];
+  let cur = "";
+  let inField = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === "\\" && i + 1 < line.length) {
+      cur += c + line[++i];
+      inField = true;
+    } else if (c === " " || c === "\t") {
+      if (inField) fields.push(cur);
+      cur = "";
+      inField = false;
+    } else if (c === "#" && !inField) {
+      break;
+    } else {
+      cur += c;
+      inField = true;
+    }
+  }
+  if (inField) fields.push(cur);
+  return fields;
+}
+
+/**
+ * Parses a remap file.
+ *
+ * @example
+ * ```ts
+ * import { applyRemap, parseRemapRules } from "./remap.ts";
+ * const rules = parseRemapRules("r ^\\\\ /   # leading backslash\nrgi \\\\ /\n");
+ * const name = applyRemap(rules, "\\Boot\\BCD", { hostname: "10.0.0.5", op: "read" });
+ * if (name !== "/Boot/BCD") throw new Error(name);
+ * ```
+ *
+ * @param text File contents.
+ * @returns Rules in order.
+ * @throws {Error} With `line N` in the message for a bad rule.
+ */
+export function parseRemapRules(text: string): RemapRule[] {
+  const rules: RemapRule[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const fields = splitFields(lines[i]);
+    if (fields.length === 0) continue;
+    const where = `line ${i + 1}`;
+    const [flags, pattern, replacement] = fields;
+    if (fields.length > 3) {
+      throw new Error(`${where}: too many fields (quote spaces as \\s)`);
+    }
+    if (!/^[rgiesaGP~]+$/.test(flags)) {
+      throw new Error(`${where}: unknown flag in ${JSON.stringify(flags)}`);
+    }
+    if (pattern === undefined) throw new Error(`${where}: missing regex`);
+    if (flags.includes("r") && replacement === undefined) {
+      throw new Error(`${where}: rule 'r' needs a replacement`);
+    }
+    let regex: RegExp;
+    try {
+      regex = new RegExp(
+        pattern,
+        (flags.includes("g") ? "g" : "") + (flags.includes("i") ? "i" : ""),
+      );
+    } catch (err) {
+      throw new Error(`${where}: bad regex: ${(err as Error).message}`);
+    }
+    const groups = new RegExp(`${pattern}|`).exec("")!.length - 1;
+    rules.push({
+      line: i + 1,
+      regex,
+      replacement: replacement ?? "",
+      flags,
+      groups,
+    });
+  }
+  return rules;
+}
+
+/** Who asks, for substitutions and `G`/`P` rules. */
+export interface RemapContext {
+  /** Client IP. */
+  hostname: string;
+  /** Read or write. */
+  op: "read" | "write";
+}
+
+function hexIp(host: string): string {
+  const bytes = parseIp(host);
+  if (!bytes) return "";
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")
+    .toUpperCase();
+}
+
+function expand(
+  template: string,
+  groups: string[],
+  ctx: RemapContext,
+): string {
+  return template.replace(/\\(.)/g, (_, c: string) => {
+    if (c >= "0" && c <= "9") return groups[Number(c)] ?? "";
+    if (c === "i") return ctx.hostname;
+    if (c === "x") return hexIp(ctx.hostname);
+    if (c === "s") return " ";
+    return c;
+  });
+}
+
+/**
+ * Applies rules to a name.
+ *
+ * @param rules Parsed rules.
+ * @param name The requested name.
+ * @param ctx Client address and direction.
+ * @returns The rewritten name.
+ * @throws {TftpError} ERROR 2 when an `a` rule matches.
+ */
+export function applyRemap(
+  rules: RemapRule[],
+  name: string,
+  ctx: RemapContext,
+): string {
+  let steps = 0;
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i];
+    const f = rule.flags;
+    if (f.includes("G") && ctx.op !== "read") continue;
+    if (f.includes("P") && ctx.op !== "write") continue;
+    rule.regex.lastIndex = 0;
+    const matched = rule.regex.test(name) !== f.includes("~");
+    if (!matched) continue;
+    if (f.includes("a")) {
+      throw new TftpError(
+        ErrorCode.ACCESS_VIOLATION,
+        `access denied by remap rule on line ${rule.line}`,
+      );
+    }
+    if (f.includes("r")) {
+      rule.regex.lastIndex = 0;
+      name = name.replace(
+        rule.regex,
+        (...m) =>
+          expand(
+            rule.replacement,
+            m.slice(0, rule.groups + 1).map((g) => g ?? ""),
+            ctx,
+          ),
+      );
+    }
+    if (++steps > MAX_REMAP_STEPS) {
+      throw new TftpError(
+        ErrorCode.ACCESS_VIOLATION,
+        "remap rules loop: too many rewrites",
+      );
+    }
+    if (f.includes("e")) break;
+    if (f.includes("s")) i = -1;
+  }
+  return name;
+}
