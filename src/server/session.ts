@@ -84,6 +84,12 @@ export interface SessionConfig {
   maxWindowsize: number;
   /** Largest upload in bytes (undefined: no limit). */
   maxUpload?: number;
+  /**
+   * Floor in ms of the adaptive retransmit timer. When the client sets no
+   * timeout option, the interval follows the measured round trip (RFC 6298
+   * style, between this floor and `ackTimeout`); 0 turns adaptation off.
+   */
+  minRtoMs?: number;
 }
 
 /** Default settings (py3tftp's timeouts). */
@@ -93,6 +99,7 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = {
   maxRetries: 5,
   maxBlksize: 65464,
   maxWindowsize: 64,
+  minRtoMs: 50,
 };
 
 /** How a transfer ended. */
@@ -196,7 +203,9 @@ export abstract class Session {
   #timer: unknown;
   #outcome: Outcome | undefined;
   #error: string | undefined;
-  #retransmits = 0;
+  #srtt: number | undefined;
+  #rttvar = 0;
+  #rto: number | undefined;
   #statsResolve!: (s: TransferStats) => void;
   #stats: Promise<TransferStats>;
 
@@ -229,10 +238,43 @@ export abstract class Session {
     };
   }
 
-  /** Retransmit interval in ms: the client's timeout option, else ack-timeout. */
+  /**
+   * Retransmit interval in ms: the client's timeout option if it set one,
+   * else the adaptive estimate (ack-timeout until a round trip is measured).
+   */
   get intervalMs(): number {
     const t = this.negotiated.timeout;
-    return (t ?? this.config.ackTimeout) * 1000;
+    if (t !== undefined) return t * 1000;
+    return this.#rto ?? this.config.ackTimeout * 1000;
+  }
+
+  /**
+   * Feeds one round-trip sample (ms) to the adaptive timer. Only samples of
+   * packets that were not retransmitted may be fed (Karn's rule).
+   *
+   * @param ms Measured round trip.
+   */
+  protected sampleRtt(ms: number): void {
+    const floor = this.config.minRtoMs ?? 0;
+    if (floor <= 0) return;
+    if (this.#srtt === undefined) {
+      this.#srtt = ms;
+      this.#rttvar = ms / 2;
+    } else {
+      this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - ms);
+      this.#srtt = 0.875 * this.#srtt + 0.125 * ms;
+    }
+    this.#rto = Math.min(
+      Math.max(this.#srtt + 4 * this.#rttvar, floor),
+      this.config.ackTimeout * 1000,
+    );
+  }
+
+  /** Doubles the adaptive interval after a timeout (capped at ack-timeout). */
+  protected backoff(): void {
+    if (this.#rto !== undefined) {
+      this.#rto = Math.min(this.#rto * 2, this.config.ackTimeout * 1000);
+    }
   }
 
   /** Ms without progress after which the transfer is abandoned. */
@@ -505,6 +547,8 @@ export class ReadSession extends Session {
   #oack?: Uint8Array;
   #pumping = false;
   #total = 0;
+  #sentAt = 0;
+  #resent = false;
 
   /** Always `read`. */
   get direction(): "read" {
@@ -594,6 +638,7 @@ export class ReadSession extends Session {
       await this.send(pkt.subarray(0, 4 + n));
     }
     this.#pumping = false;
+    this.#sentAt = this.clock.now();
     this.armTimer();
   }
 
@@ -610,6 +655,10 @@ export class ReadSession extends Session {
     const ev = this.sender.onAck(p.block);
     if (this.log.debugEnabled) {
       this.log.debug(`${this.peerText} ACK ${p.block} -> ${ev}`);
+    }
+    if (ev !== SenderEvent.IGNORE) {
+      if (!this.#resent) this.sampleRtt(this.clock.now() - this.#sentAt);
+      this.#resent = false;
     }
     if (ev === SenderEvent.SEND) {
       this.progress();
@@ -628,6 +677,8 @@ export class ReadSession extends Session {
       this.end("timeout", "no ACK from client");
       return;
     }
+    this.#resent = true;
+    this.backoff();
     if (this.log.debugEnabled) {
       this.log.debug(
         `${this.peerText} timeout: resending from block ${this.sender.base}`,
@@ -670,6 +721,8 @@ export class WriteSession extends Session {
   #oack?: Uint8Array;
   #ackBuf = new Uint8Array(4);
   #lingering = false;
+  #ackAt = -1;
+  #reacked = false;
 
   /** Always `write`. */
   get direction(): "write" {
@@ -722,6 +775,7 @@ export class WriteSession extends Session {
   }
 
   async #sendAck(): Promise<void> {
+    this.#ackAt = this.clock.now();
     if (this.receiver.expected === 1 && this.#oack) {
       await this.send(this.#oack);
     } else {
@@ -774,6 +828,11 @@ export class WriteSession extends Session {
     }
     if (flags & ReceiveFlag.DELIVER) {
       this.progress();
+      if (this.#ackAt >= 0) {
+        if (!this.#reacked) this.sampleRtt(this.clock.now() - this.#ackAt);
+        this.#ackAt = -1;
+        this.#reacked = false;
+      }
       this.bytes += p.data.length;
       const max = this.config.maxUpload;
       if (max !== undefined && this.bytes > max) {
@@ -814,6 +873,8 @@ export class WriteSession extends Session {
       this.end("timeout", "no DATA from client");
       return;
     }
+    this.#reacked = true;
+    this.backoff();
     await this.#sendAck();
     this.armTimer();
   }
