@@ -69,6 +69,8 @@ export class Logger {
   #min: number;
 
   /**
+   * Creates an instance.
+   *
    * @param opts Destinations and format.
    */
   constructor(opts: LoggerOptions = {}) {

@@ -65,6 +65,8 @@ export class TftpClientError extends Error {
   /** A coarse kind for exit codes. */
   readonly kind: ClientErrorKind;
   /**
+   * Creates an instance.
+   *
    * @param code TFTP error code, or -1.
    * @param message Text.
    */

@@ -100,6 +100,8 @@ export class PacketError extends Error {
   /** The TFTP error code to answer with (always ILLEGAL_OPERATION). */
   readonly code: number = ErrorCode.ILLEGAL_OPERATION;
   /**
+   * Creates an instance.
+   *
    * @param message What is wrong with the datagram.
    */
   constructor(message: string) {
@@ -343,6 +345,8 @@ export class TftpError extends Error {
   /** The TFTP error code. */
   readonly code: number;
   /**
+   * Creates an instance.
+   *
    * @param code TFTP error code to send.
    * @param message Message to send and log.
    */

@@ -59,6 +59,8 @@ export class Receiver {
   #dupAcked = false;
 
   /**
+   * Creates an instance.
+   *
    * @param opts Block size, window size, retry bound.
    */
   constructor(opts: ReceiverOptions = {}) {

@@ -57,15 +57,17 @@ export class Sender {
   /** Next block {@linkcode Sender.nextBlock} will yield. */
   next: number;
   /** Highest block sent so far (-1 before the first). */
-  highestSent = -1;
+  highestSent: number = -1;
   /** The final block, once known; Infinity before. */
-  last = Infinity;
+  last: number = Infinity;
   /** Retransmit rounds since the last progress. */
   retries = 0;
   /** Total retransmit rounds. */
   retransmits = 0;
 
   /**
+   * Creates an instance.
+   *
    * @param opts Window size, OACK, retry bound.
    */
   constructor(opts: SenderOptions = {}) {

@@ -36,6 +36,8 @@ export class OctetBlockSource implements BlockSource {
   #blksize: number;
 
   /**
+   * Creates an instance.
+   *
    * @param handle Where the bytes come from.
    * @param blksize Payload bytes per block.
    */
@@ -75,6 +77,8 @@ export class NetasciiBlockSource implements BlockSource {
   #chunk: Uint8Array;
 
   /**
+   * Creates an instance.
+   *
    * @param handle Where the local text comes from.
    * @param blksize Payload bytes per block.
    */

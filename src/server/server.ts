@@ -109,6 +109,8 @@ export class SharedTransport implements Transport {
   #closed = false;
 
   /**
+   * Creates an instance.
+   *
    * @param conn The listen socket.
    */
   constructor(conn: Deno.DatagramConn) {
@@ -214,6 +216,8 @@ export class TftpServer {
   #nextPort = 0;
 
   /**
+   * Creates an instance.
+   *
    * @param options Address, root, limits, logger.
    */
   constructor(options: ServerOptions = {}) {

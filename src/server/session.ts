@@ -210,6 +210,8 @@ export abstract class Session {
   #stats: Promise<TransferStats>;
 
   /**
+   * Creates an instance.
+   *
    * @param init Request, peer, socket, storage, settings.
    */
   constructor(init: SessionInit) {

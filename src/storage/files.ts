@@ -22,6 +22,8 @@ export class FileReadHandle implements ReadHandle {
   #pos = 0;
 
   /**
+   * Creates an instance.
+   *
    * @param file Open file.
    * @param size Its size.
    */
@@ -69,6 +71,8 @@ export class FileWriteHandle implements WriteHandle {
   #overwrite: boolean;
 
   /**
+   * Creates an instance.
+   *
    * @param file The temporary file, opened for writing.
    * @param tmp Its path.
    * @param target Final path.
@@ -371,6 +375,8 @@ export class PerClientStorage implements Storage {
   #subs = new Map<string, FsStorage>();
 
   /**
+   * Creates an instance.
+   *
    * @param base Storage of the shared root; its options apply to every
    * client directory.
    */

@@ -22,6 +22,8 @@ export class BytesReadHandle implements ReadHandle {
   #bytes: Uint8Array;
 
   /**
+   * Creates an instance.
+   *
    * @param bytes The content.
    */
   constructor(bytes: Uint8Array) {
@@ -73,6 +75,8 @@ export class MemoryStorage implements Storage {
   readonly writable: boolean;
 
   /**
+   * Creates an instance.
+   *
    * @param files Initial content by name.
    * @param opts Options.
    */
