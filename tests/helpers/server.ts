@@ -1,0 +1,312 @@
+/**
+ * Test helper: runs a {@linkcode TftpServer} in-process on an ephemeral
+ * port over a fresh temporary root, captures its log lines, and lets a test
+ * wait (event-driven, with a bound) for a log line or the end of a transfer.
+ *
+ * @example
+ * ```ts ignore
+ * import { startServer } from "./server.ts";
+ * await using srv = await startServer({ files: { "a.txt": "hello" } });
+ * // ... talk to srv.addr ...
+ * await srv.waitForLine(/RRQ "a.txt" octet: ok/);
+ * ```
+ *
+ * @module
+ */
+
+import { TftpServer } from "../../src/server/server.ts";
+import type { TransferStats } from "../../src/server/session.ts";
+import { Logger } from "../../src/log.ts";
+
+/** Options of {@linkcode startServer}. */
+export interface TestServerOptions {
+  /** Address to listen on (default `127.0.0.1`). */
+  host?: string;
+  /** Refuse uploads. */
+  readOnly?: boolean;
+  /** Largest upload in bytes. */
+  maxUpload?: number;
+  /** Largest blksize granted. */
+  maxBlksize?: number;
+  /** Largest windowsize granted. */
+  maxWindowsize?: number;
+  /** Seconds without progress before giving up (server `timeout`). */
+  timeout?: number;
+  /** Retransmit interval in seconds. */
+  ackTimeout?: number;
+  /** Retransmit rounds without progress before giving up. */
+  retries?: number;
+  /** Called after every transfer (after its cleanup) with its stats. */
+  onTransferEnd?: (stats: TransferStats) => void;
+  /** Capture debug lines too. */
+  verbose?: boolean;
+  /** Files to create in the root before the server starts (name -> content). */
+  files?: Record<string, string | Uint8Array>;
+  /** Echo captured log lines to stderr (debugging a test). */
+  echo?: boolean;
+}
+
+/** Options of the wait helpers. */
+export interface WaitOptions {
+  /** Give up (reject) after this many milliseconds (default 5000). */
+  timeoutMs?: number;
+  /** Only consider entries from this index on (default 0). */
+  from?: number;
+}
+
+interface Waiter<T> {
+  match: (item: T) => boolean;
+  resolve: (item: T) => void;
+}
+
+/**
+ * A running test server. Dispose it (`await using`) or call
+ * {@linkcode TestServer.close}: that awaits `server.close()` and removes the
+ * temporary root.
+ */
+export class TestServer implements AsyncDisposable {
+  /** The server under test. */
+  readonly server: TftpServer;
+  /** The temporary root directory (real path). */
+  readonly root: string;
+  /** Every captured log line, in order. */
+  readonly lines: string[] = [];
+  /** Stats of every finished transfer, in order of ending. */
+  readonly transfers: TransferStats[] = [];
+  #lineWaiters = new Set<Waiter<string>>();
+  #endWaiters = new Set<Waiter<TransferStats>>();
+  #closed = false;
+
+  /**
+   * Use {@linkcode startServer}.
+   *
+   * @param root Temporary root.
+   * @param opts Server options.
+   */
+  constructor(root: string, opts: TestServerOptions) {
+    this.root = root;
+    const echo = opts.echo ?? false;
+    const logger = new Logger({
+      stderr: false,
+      verbose: opts.verbose ?? false,
+      sink: (line) => {
+        if (echo) console.error(line);
+        this.lines.push(line);
+        for (const w of [...this.#lineWaiters]) {
+          if (w.match(line)) w.resolve(line);
+        }
+      },
+    });
+    this.server = new TftpServer({
+      host: opts.host ?? "127.0.0.1",
+      port: 0,
+      root,
+      logger,
+      readOnly: opts.readOnly,
+      maxUpload: opts.maxUpload,
+      maxBlksize: opts.maxBlksize,
+      maxWindowsize: opts.maxWindowsize,
+      timeout: opts.timeout,
+      ackTimeout: opts.ackTimeout,
+      retries: opts.retries,
+      onTransferEnd: (stats) => {
+        this.transfers.push(stats);
+        for (const w of [...this.#endWaiters]) {
+          if (w.match(stats)) w.resolve(stats);
+        }
+        opts.onTransferEnd?.(stats);
+      },
+    });
+  }
+
+  /** The address the server listens on. */
+  get addr(): Deno.NetAddr {
+    return this.server.addr;
+  }
+
+  /** The listen port. */
+  get port(): number {
+    return this.server.addr.port;
+  }
+
+  /**
+   * Waits for a captured log line matching `re` (lines already captured
+   * count, from `opts.from` on).
+   *
+   * @param re What the line must match.
+   * @param opts Bound and start index.
+   * @returns The first matching line.
+   */
+  waitForLine(re: RegExp, opts: WaitOptions = {}): Promise<string> {
+    return waitFor(
+      this.lines,
+      this.#lineWaiters,
+      (l) => re.test(l),
+      { ...opts, what: `a log line matching ${re}` },
+    );
+  }
+
+  /**
+   * Waits until a transfer has completely ended (including its cleanup, so
+   * an aborted upload's temporary file is already gone).
+   *
+   * @param match Which transfer (default: any).
+   * @param opts Bound and start index (into {@linkcode TestServer.transfers}).
+   * @returns Its stats.
+   */
+  waitForTransferEnd(
+    match: (s: TransferStats) => boolean = () => true,
+    opts: WaitOptions = {},
+  ): Promise<TransferStats> {
+    return waitFor(
+      this.transfers,
+      this.#endWaiters,
+      match,
+      { ...opts, what: "the end of a transfer" },
+    );
+  }
+
+  /**
+   * Writes a file into the root (creating parent directories).
+   *
+   * @param name Path relative to the root.
+   * @param data Content.
+   */
+  async writeFile(name: string, data: string | Uint8Array): Promise<void> {
+    const path = `${this.root}/${name}`;
+    const slash = path.lastIndexOf("/");
+    await Deno.mkdir(path.slice(0, slash), { recursive: true });
+    if (typeof data === "string") await Deno.writeTextFile(path, data);
+    else await Deno.writeFile(path, data);
+  }
+
+  /**
+   * Reads a file from the root, or undefined when it does not exist.
+   *
+   * @param name Path relative to the root.
+   * @returns Its bytes.
+   */
+  async readFile(name: string): Promise<Uint8Array | undefined> {
+    try {
+      return await Deno.readFile(`${this.root}/${name}`);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Lists every entry under the root, recursively, as sorted relative paths
+   * (directories end with `/`). Symlinks are listed, not followed.
+   *
+   * @returns The entries.
+   */
+  async listFiles(): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (dir: string, prefix: string) => {
+      for await (const e of Deno.readDir(dir)) {
+        if (e.isDirectory) {
+          out.push(`${prefix}${e.name}/`);
+          await walk(`${dir}/${e.name}`, `${prefix}${e.name}/`);
+        } else {
+          out.push(`${prefix}${e.name}`);
+        }
+      }
+    };
+    await walk(this.root, "");
+    return out.sort();
+  }
+
+  /** Stops the server (awaiting every transfer) and removes the root. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.server.close();
+    } finally {
+      await Deno.remove(this.root, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /** Same as {@linkcode TestServer.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function waitFor<T>(
+  items: T[],
+  waiters: Set<Waiter<T>>,
+  match: (item: T) => boolean,
+  opts: WaitOptions & { what: string },
+): Promise<T> {
+  for (let i = opts.from ?? 0; i < items.length; i++) {
+    if (match(items[i])) return Promise.resolve(items[i]);
+  }
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  return new Promise<T>((resolve, reject) => {
+    const waiter: Waiter<T> = {
+      match,
+      resolve: (item) => {
+        clearTimeout(timer);
+        waiters.delete(waiter);
+        resolve(item);
+      },
+    };
+    const timer = setTimeout(() => {
+      waiters.delete(waiter);
+      reject(
+        new Error(
+          `timed out after ${timeoutMs} ms waiting for ${opts.what}; ` +
+            `have:\n${items.slice(-20).map((x) => String(x)).join("\n")}`,
+        ),
+      );
+    }, timeoutMs);
+    waiters.add(waiter);
+  });
+}
+
+/**
+ * Starts a server on a fresh temporary root (with the given files) and
+ * resolves once it is listening.
+ *
+ * @param opts Server options and initial files.
+ * @returns The running server; dispose it to stop it and remove the root.
+ */
+export async function startServer(
+  opts: TestServerOptions = {},
+): Promise<TestServer> {
+  const root = await Deno.realPath(
+    await Deno.makeTempDir({ prefix: "tftpd-it-" }),
+  );
+  const srv = new TestServer(root, opts);
+  try {
+    for (const [name, data] of Object.entries(opts.files ?? {})) {
+      await srv.writeFile(name, data);
+    }
+    await srv.server.listen();
+  } catch (err) {
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+    throw err;
+  }
+  return srv;
+}
+
+/**
+ * Whether a UDP socket can be bound on `::1` (IPv6 loopback).
+ *
+ * @returns true when IPv6 loopback is usable.
+ */
+export function ipv6Available(): boolean {
+  try {
+    const c = Deno.listenDatagram({
+      transport: "udp",
+      hostname: "::1",
+      port: 0,
+    });
+    c.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
