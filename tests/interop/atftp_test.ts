@@ -1,0 +1,123 @@
+/**
+ * Interop with the atftp client: get and put with each option it can ask
+ * for (blksize 1468, windowsize 16, tsize 0), and a get on ::1. The server's
+ * end-of-transfer log line must show the option as granted.
+ */
+
+import assert from "node:assert/strict";
+import { type ServerProcess, startServer } from "../helpers/process.ts";
+import {
+  assertSameFile,
+  type ClientResult,
+  clientTest,
+  listDir,
+  makeFixtures,
+  makeWorkspace,
+  okLine,
+  runClient,
+  type Workspace,
+} from "./common.ts";
+
+async function atftp(
+  server: ServerProcess,
+  ws: Workspace,
+  what: { op: "-g" | "-p"; remote: string; local: string; option?: string },
+): Promise<ClientResult> {
+  const args = what.option ? ["--option", what.option] : [];
+  args.push(
+    what.op,
+    "-r",
+    what.remote,
+    "-l",
+    what.local,
+    server.host,
+    String(server.port),
+  );
+  const r = await runClient("atftp", args, { cwd: ws.client });
+  assert.equal(r.code, 0, r.output);
+  return r;
+}
+
+const fixtures = makeFixtures();
+
+/** The option, and what the server's log line must show as granted. */
+const CASES: { option: string; granted: (size: number) => string }[] = [
+  { option: "blksize 1468", granted: () => "blksize=1468" },
+  { option: "windowsize 16", granted: () => "windowsize=16" },
+  { option: "tsize 0", granted: (size) => `tsize=${size}` },
+];
+
+for (const { option, granted } of CASES) {
+  Deno.test(clientTest(`atftp get --option "${option}"`, "atftp", async (t) => {
+    await using ws = await makeWorkspace(fixtures);
+    await using server = await startServer(ws.root);
+    for (const [name, data] of fixtures.files) {
+      await t.step(name, async () => {
+        const local = `got_${name}`;
+        const r = await atftp(server, ws, {
+          op: "-g",
+          remote: name,
+          local,
+          option,
+        });
+        const line = await server.waitForLine(okLine("RRQ", name));
+        assert.ok(
+          line.includes(` ${granted(data.length)}`),
+          `server did not grant ${option}: ${line}`,
+        );
+        await assertSameFile(`${ws.client}/${local}`, data, r.output);
+      });
+    }
+    assert.equal((await server.stop()).code, 0);
+  }));
+
+  Deno.test(clientTest(`atftp put --option "${option}"`, "atftp", async (t) => {
+    await using ws = await makeWorkspace(fixtures);
+    await using server = await startServer(ws.root);
+    for (const [name, data] of fixtures.files) {
+      await t.step(name, async () => {
+        const remote = `up_${name}`;
+        const r = await atftp(server, ws, {
+          op: "-p",
+          remote,
+          local: name,
+          option,
+        });
+        const line = await server.waitForLine(okLine("WRQ", remote));
+        assert.ok(
+          line.includes(` ${granted(data.length)}`),
+          `server did not grant ${option}: ${line}`,
+        );
+        await assertSameFile(`${ws.root}/${remote}`, data, r.output);
+      });
+    }
+    assert.equal((await server.stop()).code, 0);
+    const expected = [...fixtures.files.keys()].flatMap((n) => [n, `up_${n}`]);
+    assert.deepEqual(await listDir(ws.root), expected.sort());
+  }));
+}
+
+Deno.test(clientTest("atftp get and put on ::1", "atftp", async () => {
+  await using ws = await makeWorkspace(fixtures);
+  await using server = await startServer(ws.root, { host: "::1" });
+  const data = fixtures.files.get("random.bin")!;
+  const got = await atftp(server, ws, {
+    op: "-g",
+    remote: "random.bin",
+    local: "got.bin",
+    option: "blksize 1468",
+  });
+  await server.waitForLine(okLine("RRQ", "random.bin"));
+  await assertSameFile(`${ws.client}/got.bin`, data, got.output);
+  const put = await atftp(server, ws, {
+    op: "-p",
+    remote: "up.bin",
+    local: "random.bin",
+    option: "windowsize 16",
+  });
+  await server.waitForLine(okLine("WRQ", "up.bin"));
+  await assertSameFile(`${ws.root}/up.bin`, data, put.output);
+  // The requests came over IPv6.
+  assert.ok(server.lines.some((l) => / \[::1\]:\d+ WRQ "up\.bin"/.test(l)));
+  assert.equal((await server.stop()).code, 0);
+}));

@@ -1,0 +1,89 @@
+/**
+ * Interop with `busybox tftp` (the client in initramfs and embedded
+ * systems): get (`-g`) and put (`-p`) with `-b 1468`, over 127.0.0.1 and ::1.
+ */
+
+import assert from "node:assert/strict";
+import { type ServerProcess, startServer } from "../helpers/process.ts";
+import {
+  assertSameFile,
+  type ClientResult,
+  clientTest,
+  listDir,
+  makeFixtures,
+  makeWorkspace,
+  okLine,
+  runClient,
+  type Workspace,
+} from "./common.ts";
+
+async function busybox(
+  server: ServerProcess,
+  ws: Workspace,
+  what: { op: "-g" | "-p"; remote: string; local: string },
+): Promise<ClientResult> {
+  const r = await runClient("busybox", [
+    "tftp",
+    what.op,
+    "-b",
+    "1468",
+    "-r",
+    what.remote,
+    "-l",
+    what.local,
+    server.host,
+    String(server.port),
+  ], { cwd: ws.client });
+  assert.equal(r.code, 0, r.output);
+  return r;
+}
+
+const fixtures = makeFixtures();
+
+for (const host of ["127.0.0.1", "::1"]) {
+  Deno.test(
+    clientTest(`busybox tftp -g -b 1468 (${host})`, "busybox", async (t) => {
+      await using ws = await makeWorkspace(fixtures);
+      await using server = await startServer(ws.root, { host });
+      for (const [name, data] of fixtures.files) {
+        await t.step(name, async () => {
+          const local = `got_${name}`;
+          const r = await busybox(server, ws, {
+            op: "-g",
+            remote: name,
+            local,
+          });
+          const line = await server.waitForLine(okLine("RRQ", name));
+          assert.match(line, / blksize=1468[ :]/);
+          await assertSameFile(`${ws.client}/${local}`, data, r.output);
+        });
+      }
+      assert.equal((await server.stop()).code, 0);
+    }),
+  );
+
+  Deno.test(
+    clientTest(`busybox tftp -p -b 1468 (${host})`, "busybox", async (t) => {
+      await using ws = await makeWorkspace(fixtures);
+      await using server = await startServer(ws.root, { host });
+      for (const [name, data] of fixtures.files) {
+        await t.step(name, async () => {
+          const remote = `up_${name}`;
+          const r = await busybox(server, ws, {
+            op: "-p",
+            remote,
+            local: name,
+          });
+          const line = await server.waitForLine(okLine("WRQ", remote));
+          assert.match(line, / blksize=1468[ :]/);
+          await assertSameFile(`${ws.root}/${remote}`, data, r.output);
+        });
+      }
+      assert.equal((await server.stop()).code, 0);
+      const expected = [...fixtures.files.keys()].flatMap((
+        n,
+      ) => [n, `up_${n}`]);
+      assert.deepEqual(await listDir(ws.root), expected.sort());
+    }),
+  );
+}

@@ -1,0 +1,271 @@
+/**
+ * Shared parts of the real-client interop tests: fixture files, hashing,
+ * finding and running client binaries.
+ *
+ * A missing client binary fails the test when `CI` is set (so CI cannot
+ * silently skip) and ignores it otherwise.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { DEFAULT_WAIT_MS } from "../helpers/process.ts";
+
+/** Whether we run under CI (env `CI` set and not empty/false). */
+export const IN_CI: boolean = (() => {
+  const v = Deno.env.get("CI");
+  return v !== undefined && v !== "" && v !== "0" && v !== "false";
+})();
+
+/**
+ * Finds an executable on `PATH`.
+ *
+ * @param name Program name.
+ * @returns Its path, or undefined.
+ */
+export function findBinary(name: string): string | undefined {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (!dir) continue;
+    const path = `${dir}/${name}`;
+    try {
+      const st = Deno.statSync(path);
+      if (st.isFile && st.mode !== null && (st.mode & 0o111) !== 0) return path;
+    } catch { /* not here */ }
+  }
+  return undefined;
+}
+
+/**
+ * Test definition for a case needing a client binary: ignored when the
+ * binary is missing outside CI; under CI it runs and fails.
+ *
+ * @param name Test name.
+ * @param binary Program it needs.
+ * @param fn The test body.
+ * @returns A definition for `Deno.test`.
+ */
+export function clientTest(
+  name: string,
+  binary: string,
+  fn: (t: Deno.TestContext) => Promise<void>,
+): Deno.TestDefinition {
+  const path = findBinary(binary);
+  return {
+    name,
+    ignore: path === undefined && !IN_CI,
+    fn: async (t) => {
+      if (path === undefined) {
+        throw new Error(
+          `${binary} is not installed (CI is set, so this is a failure; ` +
+            `.ci/run installs it with apt)`,
+        );
+      }
+      await fn(t);
+    },
+  };
+}
+
+/**
+ * SHA-256 of bytes, as hex.
+ *
+ * @param data Bytes.
+ * @returns Hex digest.
+ */
+export function sha256(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/**
+ * SHA-256 of a file, as hex.
+ *
+ * @param path File.
+ * @returns Hex digest.
+ */
+export async function sha256File(path: string): Promise<string> {
+  return sha256(await Deno.readFile(path));
+}
+
+/**
+ * Random bytes (any length).
+ *
+ * @param n Length.
+ * @returns The bytes.
+ */
+export function randomBytes(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let off = 0; off < n; off += 65536) {
+    crypto.getRandomValues(out.subarray(off, Math.min(n, off + 65536)));
+  }
+  return out;
+}
+
+/** The fixture files: name -> contents. */
+export interface Fixtures {
+  /** File name -> bytes. */
+  files: Map<string, Uint8Array>;
+}
+
+/** Size of `random.bin`: a few hundred KB, not a multiple of any blksize. */
+export const RANDOM_SIZE = 300_001;
+/** Size of `aligned.bin`: 367 x 512 = 128 x 1468, so a full last block. */
+export const ALIGNED_SIZE = 512 * 367;
+
+/**
+ * Builds the standard fixtures: `random.bin` (random, odd size),
+ * `empty.bin` (0 bytes), `aligned.bin` (an exact multiple of 512 and of
+ * 1468) plus `extra` files.
+ *
+ * @param extra More files to add.
+ * @returns The fixtures.
+ */
+export function makeFixtures(
+  extra: Record<string, Uint8Array> = {},
+): Fixtures {
+  const files = new Map<string, Uint8Array>([
+    ["random.bin", randomBytes(RANDOM_SIZE)],
+    ["empty.bin", new Uint8Array(0)],
+    ["aligned.bin", randomBytes(ALIGNED_SIZE)],
+  ]);
+  for (const [k, v] of Object.entries(extra)) files.set(k, v);
+  return { files };
+}
+
+/**
+ * Writes every fixture into `dir`.
+ *
+ * @param dir Directory.
+ * @param fixtures Files to write.
+ */
+export async function writeFixtures(
+  dir: string,
+  fixtures: Fixtures,
+): Promise<void> {
+  for (const [name, data] of fixtures.files) {
+    await Deno.writeFile(`${dir}/${name}`, data);
+  }
+}
+
+/** A served root and a client working directory, removed on dispose. */
+export interface Workspace extends AsyncDisposable {
+  /** The served directory (holds the fixtures). */
+  root: string;
+  /** The client's working directory (holds copies of the fixtures to upload). */
+  client: string;
+}
+
+/**
+ * Creates a temporary root and client directory, both holding `fixtures`.
+ *
+ * @param fixtures Files to place in both.
+ * @returns The workspace.
+ */
+export async function makeWorkspace(fixtures: Fixtures): Promise<Workspace> {
+  const base = await Deno.realPath(
+    await Deno.makeTempDir({ prefix: "tftpd_interop_" }),
+  );
+  const root = `${base}/root`;
+  const client = `${base}/client`;
+  await Deno.mkdir(root);
+  await Deno.mkdir(client);
+  await writeFixtures(root, fixtures);
+  await writeFixtures(client, fixtures);
+  return {
+    root,
+    client,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(base, { recursive: true });
+    },
+  };
+}
+
+/** Output of a client run. */
+export interface ClientResult {
+  /** Exit code. */
+  code: number;
+  /** stdout and stderr together, for messages. */
+  output: string;
+}
+
+/**
+ * Runs a client program to completion in `cwd` (killed after a bound).
+ *
+ * @param binary Program.
+ * @param args Arguments.
+ * @param opts `cwd`: working directory; `timeoutMs`: bound.
+ * @returns Exit code and output.
+ */
+export async function runClient(
+  binary: string,
+  args: string[],
+  opts: { cwd: string; timeoutMs?: number },
+): Promise<ClientResult> {
+  const out = await new Deno.Command(binary, {
+    args,
+    cwd: opts.cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { LC_ALL: "C" },
+    signal: AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_WAIT_MS),
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    output: `$ ${binary} ${args.join(" ")}\n${dec.decode(out.stdout)}${
+      dec.decode(out.stderr)
+    }`,
+  };
+}
+
+/**
+ * Asserts that `actual` exists and has the same SHA-256 as `expected`.
+ *
+ * @param actual Path of the file that arrived.
+ * @param expected What should have arrived.
+ * @param context Client output, shown on failure.
+ */
+export async function assertSameFile(
+  actual: string,
+  expected: Uint8Array,
+  context: string,
+): Promise<void> {
+  let got: Uint8Array;
+  try {
+    got = await Deno.readFile(actual);
+  } catch (err) {
+    throw new Error(`${actual} did not arrive (${err})\n${context}`);
+  }
+  const want = sha256(expected);
+  const have = sha256(got);
+  if (have !== want) {
+    throw new Error(
+      `${actual}: sha256 ${have} (${got.length} bytes), expected ${want} ` +
+        `(${expected.length} bytes)\n${context}`,
+    );
+  }
+}
+
+/**
+ * Lists the names in a directory (sorted).
+ *
+ * @param dir Directory.
+ * @returns Names.
+ */
+export async function listDir(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) names.push(e.name);
+  return names.sort();
+}
+
+/**
+ * A pattern for the server's log line saying a transfer of `name` ended
+ * well (`RRQ "name" octet ...: ok, ...`).
+ *
+ * @param verb `RRQ` or `WRQ`.
+ * @param name File name as requested.
+ * @returns The pattern.
+ */
+export function okLine(verb: "RRQ" | "WRQ", name: string): RegExp {
+  const quoted = JSON.stringify(name).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(` ${verb} ${quoted} [^:]*: ok, `);
+}
