@@ -1,0 +1,105 @@
+/**
+ * Runs the client command (`client.ts`) as a process, the way users run
+ * `deno task tftp`, with or without a terminal.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+
+/** Absolute path of `client.ts`. */
+export const CLIENT_TS: string = fileURLToPath(
+  new URL("../../client.ts", import.meta.url),
+);
+
+/** The `deno` arguments that start the client (as `deno task tftp` does). */
+export const CLIENT_CMD: string[] = [
+  "run",
+  "--no-prompt",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  CLIENT_TS,
+];
+
+/** Environment for the client: no colours, no Rust backtraces. */
+const ENV = { NO_COLOR: "1", RUST_BACKTRACE: "0" };
+
+/** How a client run ended. */
+export interface TftpRun {
+  /** Exit status. */
+  code: number;
+  /** Everything on stdout. */
+  stdout: Uint8Array;
+  /** Everything on stderr, as text. */
+  stderr: string;
+}
+
+/**
+ * Runs `client.ts ARGS` in `cwd` without a terminal (stdin closed, output
+ * piped), killed after a bound.
+ *
+ * @param args Client arguments.
+ * @param opts `cwd`: working directory; `timeoutMs`: bound (default 20 s).
+ * @returns Exit status and output.
+ */
+export async function runTftp(
+  args: string[],
+  opts: { cwd: string; timeoutMs?: number },
+): Promise<TftpRun> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [...CLIENT_CMD, ...args],
+    cwd: opts.cwd,
+    env: ENV,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 20_000),
+  }).output();
+  return {
+    code: out.code,
+    stdout: out.stdout,
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/**
+ * Quotes a word for `sh`.
+ *
+ * @param word Any text.
+ * @returns The word in single quotes.
+ */
+export function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * Runs `client.ts ARGS` on a pseudo-terminal with util-linux
+ * `script -qec CMD /dev/null`, so stdout and stderr are a TTY; everything
+ * the client drew comes back as one text.
+ *
+ * @param args Client arguments.
+ * @param opts `cwd`: working directory; `timeoutMs`: bound (default 20 s).
+ * @returns Exit status (the client's: `script -e`) and the terminal output.
+ */
+export async function runTftpOnTty(
+  args: string[],
+  opts: { cwd: string; timeoutMs?: number },
+): Promise<{ code: number; output: string }> {
+  const cmd = [Deno.execPath(), ...CLIENT_CMD, ...args].map(shellQuote)
+    .join(" ");
+  const out = await new Deno.Command("script", {
+    args: ["-qec", cmd, "/dev/null"],
+    cwd: opts.cwd,
+    env: ENV,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 20_000),
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    output: dec.decode(out.stdout) + dec.decode(out.stderr),
+  };
+}

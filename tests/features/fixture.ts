@@ -1,0 +1,509 @@
+/**
+ * Shared parts of the operator-feature and client tests: an in-process
+ * {@linkcode TftpServer} over a fresh temporary root that takes any
+ * {@linkcode ServerOptions}, captures its log lines and transfer stats, and
+ * lets a test wait for the end of a transfer (event-driven, bounded); plus
+ * small client helpers (download into memory, raw single-packet exchanges).
+ *
+ * @example
+ * ```ts ignore
+ * import { download, startFeatureServer } from "./fixture.ts";
+ * await using srv = await startFeatureServer({ files: { "a.txt": "hi" } });
+ * const bytes = await download(srv, "a.txt");
+ * ```
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { Logger, type LogLevel } from "../../src/log.ts";
+import {
+  decode,
+  encodeAck,
+  encodeRequest,
+  Opcode,
+  type Packet,
+} from "../../src/protocol/packet.ts";
+import {
+  type ClientOptions,
+  type ClientResult,
+  tftpGet,
+  tftpPut,
+} from "../../src/client/client.ts";
+import { type ServerOptions, TftpServer } from "../../src/server/server.ts";
+import type { TransferStats } from "../../src/server/session.ts";
+
+/** Options of {@linkcode startFeatureServer}. */
+export interface FeatureServerOptions extends ServerOptions {
+  /** Files to create in the root before the server starts (name -> content). */
+  files?: Record<string, string | Uint8Array>;
+  /** Directories to create in the root before the server starts. */
+  dirs?: string[];
+  /** Echo log lines to stderr (debugging a test). */
+  echo?: boolean;
+}
+
+/** Default bound for waiting on an event, in milliseconds. */
+export const WAIT_MS = 10_000;
+
+/**
+ * A logger that keeps every line and hands the `stats` field of
+ * end-of-transfer lines to a callback (writes nothing to stderr).
+ */
+export class CapturingLogger extends Logger {
+  #onStats: (stats: TransferStats) => void;
+
+  /**
+   * @param opts `onLine`: every formatted line; `onStats`: transfer stats.
+   */
+  constructor(opts: {
+    onLine: (line: string) => void;
+    onStats: (stats: TransferStats) => void;
+  }) {
+    super({ stderr: false, verbose: true, sink: opts.onLine });
+    this.#onStats = opts.onStats;
+  }
+
+  /**
+   * Writes one line; reports its `stats` field, if any.
+   *
+   * @param level Severity.
+   * @param message Text.
+   * @param fields Extra data.
+   */
+  override log(
+    level: LogLevel,
+    message: string,
+    fields?: Record<string, unknown>,
+  ): void {
+    super.log(level, message, fields);
+    const stats = fields?.stats as TransferStats | undefined;
+    if (stats) this.#onStats(stats);
+  }
+}
+
+interface Waiter {
+  match: (s: TransferStats) => boolean;
+  resolve: (s: TransferStats) => void;
+}
+
+/** A running in-process server; dispose it to stop it and remove its root. */
+export class FeatureServer implements AsyncDisposable {
+  /** The server under test. */
+  readonly server: TftpServer;
+  /** The temporary root (real path). */
+  readonly root: string;
+  /** Every log line, in order. */
+  readonly lines: string[] = [];
+  /**
+   * Stats of every ended transfer, in order, taken from the end-of-transfer
+   * log line (an upload is logged as soon as it is on disk, before its
+   * socket lingers to re-ACK a repeated last block).
+   */
+  readonly transfers: TransferStats[] = [];
+  /** Stats handed to the `onTransferEnd` hook, in order. */
+  readonly hookCalls: TransferStats[] = [];
+  #waiters = new Set<Waiter>();
+  #closed = false;
+
+  /**
+   * Use {@linkcode startFeatureServer}.
+   *
+   * @param root Temporary root.
+   * @param opts Server options.
+   */
+  constructor(root: string, opts: FeatureServerOptions) {
+    this.root = root;
+    const { files: _f, dirs: _d, echo, ...serverOpts } = opts;
+    const logger = opts.logger ?? new CapturingLogger({
+      onLine: (line) => {
+        if (echo) console.error(line);
+        this.lines.push(line);
+      },
+      onStats: (stats) => {
+        this.transfers.push(stats);
+        for (const w of [...this.#waiters]) {
+          if (w.match(stats)) {
+            this.#waiters.delete(w);
+            w.resolve(stats);
+          }
+        }
+      },
+    });
+    this.server = new TftpServer({
+      host: "127.0.0.1",
+      port: 0,
+      root,
+      ...serverOpts,
+      logger,
+      onTransferEnd: (stats) => {
+        this.hookCalls.push(stats);
+        opts.onTransferEnd?.(stats);
+      },
+    });
+  }
+
+  /** The listen address. */
+  get addr(): Deno.NetAddr {
+    return this.server.addr;
+  }
+
+  /** The listen port. */
+  get port(): number {
+    return this.server.addr.port;
+  }
+
+  /** Client options reaching this server (host and port). */
+  get target(): { host: string; port: number } {
+    return { host: this.addr.hostname, port: this.port };
+  }
+
+  /**
+   * Waits until a transfer has been logged as ended (an upload is then on
+   * disk). Transfers that ended earlier count.
+   *
+   * @param match Which transfer (default: any).
+   * @returns Its stats.
+   */
+  waitForTransfer(
+    match: (s: TransferStats) => boolean = () => true,
+  ): Promise<TransferStats> {
+    const seen = this.transfers.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter);
+        reject(
+          new Error(
+            `no matching transfer ended within ${WAIT_MS} ms; log:\n` +
+              this.lines.join("\n"),
+          ),
+        );
+      }, WAIT_MS);
+      const waiter: Waiter = {
+        match,
+        resolve: (s) => {
+          clearTimeout(timer);
+          resolve(s);
+        },
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /**
+   * Writes a file into the root (creating parent directories).
+   *
+   * @param name Path relative to the root.
+   * @param data Content.
+   */
+  async writeFile(name: string, data: string | Uint8Array): Promise<void> {
+    await writeInto(this.root, name, data);
+  }
+
+  /**
+   * Reads a file from the root as text, or undefined when it is missing.
+   *
+   * @param name Path relative to the root.
+   * @returns The text.
+   */
+  async readText(name: string): Promise<string | undefined> {
+    try {
+      return await Deno.readTextFile(`${this.root}/${name}`);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return undefined;
+      throw err;
+    }
+  }
+
+  /** Stops the server (awaiting its transfers) and removes the root. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.server.close();
+    } finally {
+      await Deno.remove(this.root, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /** Same as {@linkcode FeatureServer.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Writes `data` to `dir/name`, creating parent directories.
+ *
+ * @param dir Base directory.
+ * @param name Relative path.
+ * @param data Content.
+ */
+export async function writeInto(
+  dir: string,
+  name: string,
+  data: string | Uint8Array,
+): Promise<void> {
+  const path = `${dir}/${name}`;
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  if (typeof data === "string") await Deno.writeTextFile(path, data);
+  else await Deno.writeFile(path, data);
+}
+
+/**
+ * A fresh temporary directory (real path).
+ *
+ * @param prefix Name prefix.
+ * @returns Its path.
+ */
+export async function tempDir(prefix: string): Promise<string> {
+  return await Deno.realPath(await Deno.makeTempDir({ prefix }));
+}
+
+/**
+ * Starts an in-process server on `127.0.0.1` port 0 (unless `host`/`port`
+ * say otherwise) over a fresh temporary root holding `files` and `dirs`.
+ *
+ * @param opts Server options plus initial files.
+ * @returns The listening server.
+ */
+export async function startFeatureServer(
+  opts: FeatureServerOptions = {},
+): Promise<FeatureServer> {
+  const root = await tempDir("tftpd-feat-");
+  const srv = new FeatureServer(root, opts);
+  try {
+    for (const d of opts.dirs ?? []) {
+      await Deno.mkdir(`${root}/${d}`, { recursive: true });
+    }
+    for (const [name, data] of Object.entries(opts.files ?? {})) {
+      await writeInto(root, name, data);
+    }
+    await srv.server.listen();
+  } catch (err) {
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+    throw err;
+  }
+  return srv;
+}
+
+/**
+ * Downloads `remote` from `srv` with the client library.
+ *
+ * @param srv The server.
+ * @param remote File name as requested.
+ * @param opts Client options.
+ * @returns The bytes and the client's result.
+ */
+export async function download(
+  srv: { target: { host: string; port: number } },
+  remote: string,
+  opts: ClientOptions = {},
+): Promise<{ data: Uint8Array; result: ClientResult }> {
+  const chunks: Uint8Array[] = [];
+  const result = await tftpGet(remote, {
+    ...srv.target,
+    retransmitMs: 2000,
+    ...opts,
+    sink: { write: (d) => void chunks.push(d.slice()) },
+  });
+  return { data: concat(chunks), result };
+}
+
+/**
+ * Downloads `remote` and decodes it as UTF-8.
+ *
+ * @param srv The server.
+ * @param remote File name as requested.
+ * @param opts Client options.
+ * @returns The text.
+ */
+export async function downloadText(
+  srv: { target: { host: string; port: number } },
+  remote: string,
+  opts: ClientOptions = {},
+): Promise<string> {
+  return new TextDecoder().decode((await download(srv, remote, opts)).data);
+}
+
+/**
+ * Uploads `data` as `remote` to `srv` with the client library.
+ *
+ * @param srv The server.
+ * @param remote File name as requested.
+ * @param opts Content (text or bytes) and client options.
+ * @returns The client's result.
+ */
+export async function upload(
+  srv: { target: { host: string; port: number } },
+  remote: string,
+  opts: ClientOptions & { data: string | Uint8Array },
+): Promise<ClientResult> {
+  const data = typeof opts.data === "string"
+    ? new TextEncoder().encode(opts.data)
+    : opts.data;
+  return await tftpPut(remote, {
+    ...srv.target,
+    retransmitMs: 2000,
+    ...opts,
+    data,
+  });
+}
+
+/**
+ * Joins byte chunks.
+ *
+ * @param chunks Pieces.
+ * @returns One array.
+ */
+export function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+/**
+ * SHA-256 of bytes, as hex.
+ *
+ * @param data Bytes.
+ * @returns Hex digest.
+ */
+export function sha256(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/**
+ * Random bytes.
+ *
+ * @param n Length.
+ * @returns The bytes.
+ */
+export function randomBytes(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let off = 0; off < n; off += 65536) {
+    crypto.getRandomValues(out.subarray(off, Math.min(n, off + 65536)));
+  }
+  return out;
+}
+
+/** A decoded datagram and who sent it. */
+export interface RawReply {
+  /** The packet. */
+  packet: Packet;
+  /** Its sender (the server's transfer ID). */
+  from: Deno.NetAddr;
+}
+
+/**
+ * A bare UDP socket for scripted exchanges: send a request, see exactly
+ * which address answers with what.
+ */
+export class RawPeer implements Disposable {
+  /** The socket. */
+  readonly conn: Deno.DatagramConn;
+  #buf = new Uint8Array(65536);
+  #pending?: Promise<[Uint8Array, Deno.Addr]>;
+
+  /**
+   * @param hostname Address to bind (port 0).
+   */
+  constructor(hostname = "127.0.0.1") {
+    this.conn = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+  }
+
+  /** Our own port. */
+  get port(): number {
+    return (this.conn.addr as Deno.NetAddr).port;
+  }
+
+  /**
+   * Sends an RRQ or WRQ for `name` (octet) with `options`.
+   *
+   * @param to Server listen address.
+   * @param what `RRQ` or `WRQ`, file name and options.
+   */
+  async request(
+    to: Deno.NetAddr,
+    what: { op: "RRQ" | "WRQ"; name: string; options?: Record<string, string> },
+  ): Promise<void> {
+    const op = what.op === "RRQ" ? Opcode.RRQ : Opcode.WRQ;
+    const packet = encodeRequest(op, what.name, {
+      mode: "octet",
+      options: new Map(Object.entries(what.options ?? {})),
+    });
+    await this.conn.send(packet, to);
+  }
+
+  /**
+   * Sends ACK `block` to `to`.
+   *
+   * @param to The server's transfer address.
+   * @param block Block number.
+   */
+  async ack(to: Deno.NetAddr, block: number): Promise<void> {
+    await this.conn.send(encodeAck(block), to);
+  }
+
+  /**
+   * Receives the next datagram (bounded).
+   *
+   * @param timeoutMs Bound (default {@linkcode WAIT_MS}).
+   * @returns The decoded packet and its sender.
+   * @throws {Error} When nothing arrives in time.
+   */
+  async receive(timeoutMs = WAIT_MS): Promise<RawReply> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // One pending receive per socket: a timed-out one is kept for the next call.
+    this.#pending ??= this.conn.receive(this.#buf);
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+    });
+    const got = await Promise.race([this.#pending, timeout]);
+    clearTimeout(timer);
+    if (!got) throw new Error(`no datagram within ${timeoutMs} ms`);
+    this.#pending = undefined;
+    const [data, from] = got;
+    return { packet: decode(data.slice()), from: from as Deno.NetAddr };
+  }
+
+  /** Closes the socket. */
+  [Symbol.dispose](): void {
+    try {
+      this.conn.close();
+    } catch { /* closed */ }
+    this.#pending?.catch(() => {});
+  }
+}
+
+/**
+ * A UDP port free right now on `hostname` (bind port 0, read, close).
+ *
+ * @param hostname Address.
+ * @returns The port.
+ */
+export function freePort(hostname = "127.0.0.1"): number {
+  const c = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+  const port = (c.addr as Deno.NetAddr).port;
+  c.close();
+  return port;
+}
+
+/**
+ * Whether UDP on `::1` works here.
+ *
+ * @returns true when IPv6 loopback can be bound.
+ */
+export function ipv6Loopback(): boolean {
+  try {
+    Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 })
+      .close();
+    return true;
+  } catch {
+    return false;
+  }
+}
