@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Netboot test: real firmware (SeaBIOS + iPXE, OVMF + iPXE, OVMF's own PXE)
+# boots from our server under QEMU. Installs what it needs from Debian's
+# packages when missing (needs root, as CI is), then runs netboot_test.ts with
+# TFTPD_NETBOOT=1. Prints deno test's summary (`ok | N passed | N failed`);
+# the exit status is deno test's.
+#
+#   bash tests/netboot/run.sh            # from anywhere
+#   DENO="npx --yes deno@2.9.6" bash tests/netboot/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+[ -f /usr/lib/ipxe/qemu/efi-virtio.rom ] || need+=(ipxe-qemu)
+[ -f /usr/share/ovmf/OVMF.fd ] || need+=(ovmf)
+command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
+{ command -v as && command -v ld; } >/dev/null || need+=(binutils)
+command -v ip >/dev/null || need+=(iproute2)
+{ command -v unshare && command -v nsenter; } >/dev/null || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "netboot: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ -z "${DENO:-}" ]; then
+  if command -v deno >/dev/null; then DENO=deno; else DENO="npx --yes deno@2.9.6"; fi
+fi
+export TFTPD_NETBOOT=1
+# Word splitting of $DENO is intended ("npx --yes deno@2.9.6").
+# shellcheck disable=SC2086
+exec $DENO test --no-prompt --allow-run --allow-read --allow-write \
+  --allow-env --allow-sys tests/netboot/
