@@ -278,18 +278,21 @@ class LossyRelay implements Disposable {
 
 Deno.test("client retransmission recovers lost packets (server never retransmits)", async (t) => {
   const data = randomBytes(20_000);
-  // The server retransmits only after 30 s: recovery must come from the client.
-  await using srv = await startFeatureServer({
-    files: { "a.bin": data },
-    ackTimeout: 30,
-    timeout: 60,
-  });
+  // The client asks for timeout 30, so the server retransmits only after
+  // 30 s: recovery must come from the client (retransmitMs 100).
+  await using srv = await startFeatureServer({ files: { "a.bin": data } });
   await t.step("get with windowsize 4, DATA 3 and 6 lost", async () => {
     using relay = new LossyRelay(srv.addr, { op: Opcode.DATA, blocks: [3, 6] });
     const { data: got } = await download(
       { target: { host: "127.0.0.1", port: relay.port } },
       "a.bin",
-      { blksize: 1024, windowsize: 4, retransmitMs: 100, retries: 5 },
+      {
+        blksize: 1024,
+        windowsize: 4,
+        timeout: 30,
+        retransmitMs: 100,
+        retries: 5,
+      },
     );
     assert.equal(relay.dropped, 2);
     assert.equal(sha256(got), sha256(data));
@@ -299,7 +302,13 @@ Deno.test("client retransmission recovers lost packets (server never retransmits
     const result = await upload(
       { target: { host: "127.0.0.1", port: relay.port } },
       "up.bin",
-      { data, blksize: 1024, retransmitMs: 100, retries: 5 },
+      {
+        data,
+        blksize: 1024,
+        timeout: 30,
+        retransmitMs: 100,
+        retries: 5,
+      },
     );
     assert.equal(relay.dropped, 1);
     assert.ok(result.retransmits >= 1, `retransmits ${result.retransmits}`);

@@ -1,0 +1,203 @@
+/**
+ * Which ports transfers use: `portRange` (`--port-range LOW:HIGH`) binds
+ * transfer sockets in a range and answers with an ERROR when it is used up;
+ * `singlePort` (`--single-port`) runs every transfer on the listen port.
+ * What a client sees is the source port of the server's packets.
+ */
+
+import assert from "node:assert/strict";
+import { Opcode } from "../../src/protocol/packet.ts";
+import { runMain, startServer } from "../helpers/process.ts";
+import {
+  download,
+  randomBytes,
+  RawPeer,
+  sha256,
+  startFeatureServer,
+  tempDir,
+  upload,
+} from "./fixture.ts";
+
+/**
+ * `n` consecutive UDP ports free right now on 127.0.0.1 (checked by binding
+ * each; another process may take one later, which the tests would show as a
+ * port-exhaustion error, never as a pass).
+ */
+function freeRange(n: number): [number, number] {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const probe = Deno.listenDatagram({
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port: 0,
+    });
+    const base = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    if (base + n - 1 > 65535) continue;
+    const held: Deno.DatagramConn[] = [];
+    try {
+      for (let p = base; p < base + n; p++) {
+        held.push(
+          Deno.listenDatagram({
+            transport: "udp",
+            hostname: "127.0.0.1",
+            port: p,
+          }),
+        );
+      }
+      return [base, base + n - 1];
+    } catch {
+      /* taken: try another base */
+    } finally {
+      for (const c of held) c.close();
+    }
+  }
+  throw new Error(`no ${n} consecutive free UDP ports found`);
+}
+
+/**
+ * Sends an RRQ for a one-block file and finishes the transfer; returns the
+ * address the DATA came from.
+ */
+async function fetchTid(
+  peer: RawPeer,
+  server: Deno.NetAddr,
+  name: string,
+): Promise<Deno.NetAddr> {
+  await peer.request(server, { op: "RRQ", name });
+  const { packet, from } = await peer.receive();
+  assert.equal(packet.op, Opcode.DATA, JSON.stringify(packet));
+  await peer.ack(from, 1);
+  return from;
+}
+
+Deno.test("portRange: every transfer socket is bound inside the range", async () => {
+  const range = freeRange(3);
+  await using srv = await startFeatureServer({
+    portRange: range,
+    files: { "small.txt": "one block" },
+  });
+  for (let i = 0; i < 6; i++) {
+    using peer = new RawPeer();
+    const tid = await fetchTid(peer, srv.addr, "small.txt");
+    assert.ok(
+      tid.port >= range[0] && tid.port <= range[1],
+      `transfer port ${tid.port} outside ${range}`,
+    );
+    await srv.waitForTransfer((s) =>
+      s.peer === `127.0.0.1:${peer.port}` && s.outcome === "ok"
+    );
+  }
+  // Whole transfers with options work too.
+  const data = randomBytes(50_000);
+  await srv.writeFile("big.bin", data);
+  const { data: got } = await download(srv, "big.bin", {
+    blksize: 1468,
+    windowsize: 4,
+  });
+  assert.equal(sha256(got), sha256(data));
+  await upload(srv, "up.bin", { data, windowsize: 4 });
+  assert.equal(sha256(await Deno.readFile(`${srv.root}/up.bin`)), sha256(data));
+});
+
+Deno.test("portRange exhausted: the next request gets ERROR 0 about ports, then works again", async () => {
+  const range = freeRange(1);
+  await using srv = await startFeatureServer({
+    portRange: range,
+    files: { "two.bin": randomBytes(600) },
+  });
+  using holder = new RawPeer();
+  await holder.request(srv.addr, { op: "RRQ", name: "two.bin" });
+  const first = await holder.receive();
+  assert.equal(first.packet.op, Opcode.DATA);
+  assert.equal(first.from.port, range[0]);
+  // The only port is taken by the unfinished transfer.
+  using late = new RawPeer();
+  await late.request(srv.addr, { op: "RRQ", name: "two.bin" });
+  const refused = await late.receive();
+  assert.equal(refused.packet.op, Opcode.ERROR, JSON.stringify(refused.packet));
+  if (refused.packet.op === Opcode.ERROR) {
+    assert.equal(refused.packet.code, 0);
+    assert.match(refused.packet.message, /port/);
+  }
+  assert.equal(refused.from.port, srv.port);
+  // Finish the first transfer; its port is free again.
+  await holder.ack(first.from, 1);
+  const second = await holder.receive();
+  assert.equal(second.packet.op, Opcode.DATA);
+  await holder.ack(first.from, 2);
+  await srv.waitForTransfer((s) => s.peer === `127.0.0.1:${holder.port}`);
+  using again = new RawPeer();
+  await again.request(srv.addr, { op: "RRQ", name: "two.bin" });
+  const ok = await again.receive();
+  assert.equal(ok.packet.op, Opcode.DATA);
+  assert.equal(ok.from.port, range[0]);
+});
+
+Deno.test("singlePort: DATA comes from the listen port; concurrent transfers stay apart", async () => {
+  const a = randomBytes(200_000);
+  const b = randomBytes(150_001);
+  await using srv = await startFeatureServer({
+    singlePort: true,
+    files: { "a.bin": a, "b.bin": b, "small.txt": "one block" },
+  });
+  using peer = new RawPeer();
+  const tid = await fetchTid(peer, srv.addr, "small.txt");
+  assert.equal(tid.port, srv.port);
+  // Two downloads and an upload at once, all on the one server port.
+  const [ga, gb] = await Promise.all([
+    download(srv, "a.bin", { blksize: 1024, windowsize: 4 }),
+    download(srv, "b.bin", { blksize: 512 }),
+    upload(srv, "up.bin", { data: b, windowsize: 8 }),
+  ]);
+  assert.equal(sha256(ga.data), sha256(a));
+  assert.equal(sha256(gb.data), sha256(b));
+  assert.equal(sha256(await Deno.readFile(`${srv.root}/up.bin`)), sha256(b));
+});
+
+Deno.test("the command: --port-range and --single-port", async (t) => {
+  const root = await tempDir("tftpd-ports-");
+  try {
+    await Deno.writeTextFile(`${root}/small.txt`, "one block");
+    await t.step("--port-range", async () => {
+      const range = freeRange(2);
+      await using server = await startServer(root, {
+        args: ["--port-range", `${range[0]}:${range[1]}`],
+      });
+      using peer = new RawPeer();
+      const tid = await fetchTid(
+        peer,
+        { transport: "udp", hostname: server.host, port: server.port },
+        "small.txt",
+      );
+      assert.ok(tid.port >= range[0] && tid.port <= range[1], `${tid.port}`);
+    });
+    await t.step("--single-port", async () => {
+      await using server = await startServer(root, { args: ["--single-port"] });
+      using peer = new RawPeer();
+      const tid = await fetchTid(
+        peer,
+        { transport: "udp", hostname: server.host, port: server.port },
+        "small.txt",
+      );
+      assert.equal(tid.port, server.port);
+    });
+    await t.step("invalid combinations exit 2", async () => {
+      for (
+        const args of [
+          ["--port-range", "5000:4000"],
+          ["--port-range", "0:10"],
+          ["--port-range", "1000"],
+          ["--single-port", "--port-range", "5000:5001"],
+        ]
+      ) {
+        const r = await runMain(["-p", "0", "--root", root, ...args], {
+          permissions: ["--allow-net", `--allow-read=${root}`],
+        });
+        assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+        assert.match(r.stderr, /port/);
+      }
+    });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
