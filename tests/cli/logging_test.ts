@@ -1,0 +1,96 @@
+/**
+ * What the server process logs: py3tftp's line format on stderr, `-l FILE`
+ * appending across runs, and `-v` adding per-packet debug lines.
+ */
+
+import assert from "node:assert/strict";
+import { getFile, putFile, randomBytes } from "../helpers/raw_client.ts";
+import { startServer } from "../helpers/process.ts";
+import { endpoint, LOG_LINE, tempDir } from "./common.ts";
+
+const INFO_LINE = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[INFO\] /;
+
+Deno.test("every stderr line is in the log format, from start to stop", async () => {
+  await using dir = await tempDir({ "a.bin": randomBytes(3000) });
+  await using server = await startServer(dir.path);
+  const got = await getFile(endpoint(server), "a.bin");
+  assert.equal(got.error, undefined);
+  const missing = await getFile(endpoint(server), "missing.bin");
+  assert.equal(missing.error?.code, 1);
+  await server.waitForLine(/ RRQ "missing\.bin" .*: error/);
+  assert.equal((await server.stop()).code, 0);
+
+  const lines = server.lines;
+  assert.match(lines[0], INFO_LINE);
+  assert.match(lines[0], /\[INFO\] listening on 127\.0\.0\.1:\d+/);
+  for (const line of lines) assert.match(line, LOG_LINE);
+  assert.ok(lines.some((l) => INFO_LINE.test(l) && / RRQ "a\.bin" /.test(l)));
+  assert.ok(lines.some((l) => / \[WARNING\] .*"missing\.bin"/.test(l)));
+  // Nothing on stdout: logs go to stderr only.
+  assert.deepEqual(server.stdout.lines, []);
+});
+
+Deno.test("-l FILE appends: both runs' lines are in the file", async () => {
+  await using dir = await tempDir({ "a.txt": "hello\n" });
+  await using logs = await tempDir();
+  const file = `${logs.path}/tftpd.log`;
+  const permissions = [
+    "--allow-net",
+    `--allow-read=${dir.path},${file}`,
+    `--allow-write=${dir.path},${file}`,
+  ];
+  for (const run of ["first", "second"]) {
+    await using server = await startServer(dir.path, {
+      args: ["-l", file],
+      permissions,
+    });
+    const r = await getFile(endpoint(server), "a.txt");
+    assert.equal(r.error, undefined, run);
+    await server.waitForLine(/ RRQ "a\.txt" .*: ok/);
+    assert.equal((await server.stop()).code, 0, run);
+    // What went to stderr also went to the file.
+    const text = await Deno.readTextFile(file);
+    for (const line of server.lines) assert.ok(text.includes(line), line);
+  }
+  const lines = (await Deno.readTextFile(file)).trimEnd().split("\n");
+  for (const line of lines) assert.match(line, LOG_LINE);
+  assert.equal(lines.filter((l) => /\blistening on /.test(l)).length, 2);
+  assert.equal(lines.filter((l) => / RRQ "a\.txt" .*: ok/.test(l)).length, 2);
+  assert.equal(lines.filter((l) => /shutting down/.test(l)).length, 2);
+});
+
+Deno.test("-v adds a debug line per packet; without it there are none", async () => {
+  await using dir = await tempDir({ "a.bin": randomBytes(2000) });
+  const debugLines = async (args: string[]) => {
+    await using server = await startServer(dir.path, { args });
+    const got = await getFile(endpoint(server), "a.bin");
+    assert.equal(got.error, undefined);
+    await server.waitForLine(/ RRQ "a\.bin" .*: ok/);
+    const name = `up_${args.length}.bin`;
+    const put = await putFile(endpoint(server), name, {
+      data: randomBytes(1500),
+    });
+    assert.equal(put.error, undefined);
+    await server.waitForLine(new RegExp(` WRQ "${name}" .*: ok`));
+    assert.equal((await server.stop()).code, 0);
+    for (const line of server.lines) assert.match(line, LOG_LINE);
+    return server.lines.filter((l) => / \[DEBUG\] /.test(l));
+  };
+
+  assert.deepEqual(await debugLines([]), []);
+
+  const debug = await debugLines(["-v"]);
+  // 2000 bytes: ACKs 1..4 from the client; 1500 bytes: DATA 1..3.
+  for (const block of [1, 2, 3, 4]) {
+    assert.ok(
+      debug.some((l) => new RegExp(`\\bACK ${block}\\b`).test(l)),
+      `no debug line for ACK ${block}:\n${debug.join("\n")}`,
+    );
+  }
+  for (const block of [1, 2, 3]) {
+    assert.ok(
+      debug.some((l) => new RegExp(`\\bDATA ${block}\\b`).test(l)),
+      `no debug line for DATA ${block}:\n${debug.join("\n")}`,
+    );
+  }
+});
