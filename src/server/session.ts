@@ -201,6 +201,7 @@ export abstract class Session {
   #started: number;
   #deadline = 0;
   #timer: unknown;
+  #timerAt = 0;
   #outcome: Outcome | undefined;
   #error: string | undefined;
   #srtt: number | undefined;
@@ -452,10 +453,20 @@ export abstract class Session {
    */
   protected armTimer(ms: number = this.intervalMs): void {
     if (this.closed) return;
-    this.#deadline = this.clock.now() + ms;
-    if (this.#timer === undefined) {
-      this.#timer = this.clock.setTimeout(this.#onTimer, ms);
+    const now = this.clock.now();
+    this.#deadline = now + ms;
+    if (this.#timer !== undefined) {
+      // Moving the deadline later is free; an earlier one (the adaptive
+      // interval shrank) needs the real timer moved too.
+      if (this.#timerAt <= this.#deadline) return;
+      this.clock.clearTimeout(this.#timer);
     }
+    this.#schedule(now, ms);
+  }
+
+  #schedule(now: number, ms: number): void {
+    this.#timerAt = now + ms;
+    this.#timer = this.clock.setTimeout(this.#onTimer, ms);
   }
 
   #onTimer = (): void => {
@@ -464,10 +475,12 @@ export abstract class Session {
     const now = this.clock.now();
     const left = this.#deadline - now;
     if (left > 0.5) {
-      this.#timer = this.clock.setTimeout(this.#onTimer, left);
+      this.#schedule(now, left);
       return;
     }
-    Promise.resolve(this.onTimeout()).catch((err) => this.fail(err));
+    Promise.resolve().then(() => this.onTimeout()).catch((err) =>
+      this.fail(err)
+    );
   };
 
   /**

@@ -964,11 +964,6 @@ Deno.test("session: netascii windowed read resends identical blocks after a mid-
 
 Deno.test({
   name: "session: read retransmit interval follows the measured round trip",
-  // BUG: src/server/session.ts armTimer() only moves #deadline when a timer
-  // is already scheduled; a deadline moved EARLIER (the first RTT sample, or
-  // a sample after a backoff) still waits for the old timer (0.5 s here), so
-  // the adaptive interval does not apply until that stale timer has fired.
-  ignore: true,
   fn: async () => {
     const h = start("read", "f", new MemoryStorage({ f: pattern(5 * 512) }));
     const t = h.transport;
@@ -998,8 +993,6 @@ Deno.test({
 
 Deno.test({
   name: "session: write re-ACK interval follows the measured round trip",
-  // BUG: same stale-timer problem as above, on the write side.
-  ignore: true,
   fn: async () => {
     const storage = new MemoryStorage({}, { writable: true });
     const h = start("write", "x", storage);
