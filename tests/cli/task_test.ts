@@ -51,7 +51,9 @@ Deno.test("deno task start serves the directory it is run from", async () => {
   const payload = randomBytes(3000);
   await using dir = await tempDir({ "here.bin": payload });
   // Run from the temporary directory, as a user would from their own
-  // folder; --config points at this repository's deno.json.
+  // folder; --config points at this repository's deno.json. INIT_CWD is
+  // not passed on: when this suite runs under `deno task test` it holds the
+  // repository, and `deno task` keeps an INIT_CWD it inherits.
   let server: ServerProcess | undefined;
   for (let attempt = 0; attempt < 5 && !server; attempt++) {
     const port = freeUdpPort("127.0.0.1");
@@ -64,7 +66,7 @@ Deno.test("deno task start serves the directory it is run from", async () => {
       "127.0.0.1",
       "-p",
       String(port),
-    ], { cwd: dir.path });
+    ], { cwd: dir.path, unsetEnv: ["INIT_CWD"] });
     const candidate = new ServerProcess(child, { host: "127.0.0.1", port });
     try {
       await candidate.waitForLine(/listening on /);

@@ -311,17 +311,27 @@ export function serverArgs(
  * Spawns `deno` with `args` (stdin closed, stdout and stderr piped).
  *
  * @param args Arguments for `deno`.
- * @param opts `cwd`: working directory (default the repository root).
+ * @param opts `cwd`: working directory (default the repository root);
+ *   `unsetEnv`: variables not to pass on (e.g. `INIT_CWD`, which an outer
+ *   `deno task` sets and an inner one keeps).
  * @returns The child process.
  */
 export function spawnDeno(
   args: string[],
-  opts: { cwd?: string } = {},
+  opts: { cwd?: string; unsetEnv?: string[] } = {},
 ): Deno.ChildProcess {
+  const unset = opts.unsetEnv ?? [];
+  const env = unset.length === 0 ? CHILD_ENV : {
+    ...Object.fromEntries(
+      Object.entries(Deno.env.toObject()).filter(([k]) => !unset.includes(k)),
+    ),
+    ...CHILD_ENV,
+  };
   return new Deno.Command(Deno.execPath(), {
     args,
     cwd: opts.cwd ?? REPO_ROOT,
-    env: CHILD_ENV,
+    env,
+    clearEnv: unset.length > 0,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
