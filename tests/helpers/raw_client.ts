@@ -97,7 +97,7 @@ export interface TransferResult {
   duplicates: number;
   /** Datagrams that came from an address other than the TID. */
   strangers: number;
-  /** Payload length of every DATA packet received or sent, in order. */
+  /** Payload length of each block, in block order (resends not repeated). */
   lengths: number[];
 }
 
@@ -324,7 +324,6 @@ export class RawClient implements Disposable {
         throw new Error(`get ${filename}: unexpected opcode ${p.op}`);
       }
       res.dataPackets++;
-      res.lengths.push(p.data.length);
       if (p.data.length > blksize) {
         throw new Error(
           `DATA ${p.block} has ${p.data.length} bytes > blksize ${blksize}`,
@@ -347,6 +346,7 @@ export class RawClient implements Disposable {
         continue;
       }
       chunks.push(p.data.slice());
+      res.lengths.push(p.data.length);
       gapAcked = false;
       const abs = expected++;
       inWindow++;
@@ -421,6 +421,7 @@ export class RawClient implements Disposable {
     const total = Math.floor(data.length / blksize) + 1;
     res.blocks = total;
     const dropped = new Set<number>();
+    let highest = 0; // highest block sent so far
     let base = 1; // first block not yet acknowledged
     let silent = 0;
     let sendFrom = 1;
@@ -437,7 +438,10 @@ export class RawClient implements Disposable {
           Math.min(start + blksize, data.length),
         );
         res.dataPackets++;
-        res.lengths.push(payload.length);
+        if (abs > highest) {
+          highest = abs;
+          res.lengths.push(payload.length);
+        }
         await this.send(encodeData(wireOf(abs), payload), tid);
       }
       sendFrom = end + 1;

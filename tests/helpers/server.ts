@@ -36,6 +36,12 @@ export interface TestServerOptions {
   ackTimeout?: number;
   /** Retransmit rounds without progress before giving up. */
   retries?: number;
+  /**
+   * Retransmit exactly every `ackTimeout` seconds instead of following the
+   * measured round trip (the server's default adapts down to 50 ms). Tests
+   * that script packets and expect silence between them need this.
+   */
+  fixedInterval?: boolean;
   /** Called after every transfer (after its cleanup) with its stats. */
   onTransferEnd?: (stats: TransferStats) => void;
   /** Capture debug lines too. */
@@ -117,6 +123,8 @@ export class TestServer implements AsyncDisposable {
         opts.onTransferEnd?.(stats);
       },
     });
+    // Sessions read this shared config object when they start.
+    if (opts.fixedInterval) this.server.config.minRtoMs = 0;
   }
 
   /** The address the server listens on. */

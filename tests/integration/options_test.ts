@@ -96,6 +96,7 @@ Deno.test("malformed option lists: served (options dropped) or ERROR 4, no crash
   const data = randomBytes(600);
   await using srv = await startServer({
     ackTimeout: 5,
+    fixedInterval: true,
     files: { "a.bin": data },
   });
   const head = [0, 1, ...text.encode("a.bin"), 0, ...text.encode("octet"), 0];
@@ -201,7 +202,7 @@ Deno.test("blksize 7 is ignored: no OACK, DATA 1 has 512 bytes", async () => {
 });
 
 Deno.test("timeout option: echoed, and the retransmit interval of that transfer", async () => {
-  // The server's own interval is 0.1 s; the client asks for 1 s. A second
+  // The server's own interval is 0.1 s; the client asks for 2 s. A second
   // transfer without the option runs alongside as a reference clock: its
   // resends must come before the first resend of the 1 s transfer.
   await using srv = await startServer({
@@ -212,14 +213,14 @@ Deno.test("timeout option: echoed, and the retransmit interval of that transfer"
   });
   using slow = RawClient.open();
   using ref = RawClient.open();
-  await slow.send(rrq("a.bin", [["timeout", "1"]]), srv.addr);
+  await slow.send(rrq("a.bin", [["timeout", "2"]]), srv.addr);
   const oack = await expectOp(slow, Opcode.OACK);
   if (oack.packet.op === Opcode.OACK) {
-    assert.deepEqual([...oack.packet.options], [["timeout", "1"]]);
+    assert.deepEqual([...oack.packet.options], [["timeout", "2"]]);
   }
   await ref.send(rrq("a.bin", []), srv.addr);
-  // Neither acknowledges. Wait for the 1 s transfer's resend.
-  const again = await expectOp(slow, Opcode.OACK, 5000);
+  // Neither acknowledges. Wait for the 2 s transfer's resend.
+  const again = await expectOp(slow, Opcode.OACK, 6000);
   assert.deepEqual(again.data, oack.data);
   const refPackets = await ref.drain(50);
   // The reference (0.1 s, 4 retries: 5 packets in 0.4 s) is all sent by now.
@@ -230,7 +231,7 @@ Deno.test("timeout option: echoed, and the retransmit interval of that transfer"
     "timeout",
   );
   await slow.send(encodeError(0, "enough"), again.from);
-  const s = await srv.waitForTransferEnd((s) => s.options.timeout === "1");
+  const s = await srv.waitForTransferEnd((s) => s.options.timeout === "2");
   assert.equal(s.outcome, "aborted");
   assert.equal(s.retransmits, 1);
 });
@@ -292,6 +293,7 @@ Deno.test("windowsize on RRQ: window of 4, mid-window ACK moves the window", asy
   const data = randomBytes(10 * 512 + 100); // 11 blocks
   await using srv = await startServer({
     ackTimeout: 5,
+    fixedInterval: true,
     files: { "a.bin": data },
   });
   using client = RawClient.open();
@@ -321,7 +323,7 @@ Deno.test("windowsize on WRQ: ACK per window, a gap is ACKed mid-window", async 
   const data = randomBytes(6 * 512 + 10); // 7 blocks
   const block = (n: number) =>
     encodeData(n, data.subarray((n - 1) * 512, n * 512));
-  await using srv = await startServer({ ackTimeout: 5 });
+  await using srv = await startServer({ ackTimeout: 5, fixedInterval: true });
   using client = RawClient.open();
   await client.send(
     encodeRequest(WRQ, "up.bin", {
@@ -348,6 +350,7 @@ Deno.test("windowsize is clamped to maxWindowsize", async () => {
   const data = randomBytes(6 * 512 + 1);
   await using srv = await startServer({
     ackTimeout: 5,
+    fixedInterval: true,
     maxWindowsize: 4,
     files: { "a.bin": data },
   });
