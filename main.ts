@@ -77,6 +77,20 @@ export async function main(args: string[]): Promise<void> {
     fatal(`cannot open log file ${cli.fileLog}: ${(err as Error).message}`, 2);
   }
   const server = new TftpServer({ ...cli.server, logger });
+  // Listen for signals before the "listening" line, so a supervisor that
+  // stops us as soon as it sees that line gets a clean shutdown.
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${signal} received: shutting down`);
+    await server.close();
+    logger.info("stopped");
+    logger.close();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
   try {
     await server.listen();
   } catch (err) {
@@ -91,18 +105,6 @@ export async function main(args: string[]): Promise<void> {
     }
     fatal((err as Error).message, 1);
   }
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info(`${signal} received: shutting down`);
-    await server.close();
-    logger.info("stopped");
-    logger.close();
-    Deno.exit(0);
-  };
-  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
-  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
 }
 
 if (import.meta.main) {

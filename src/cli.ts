@@ -33,7 +33,8 @@ export interface CliOptions {
 }
 
 /** The help text. */
-export const USAGE = `usage: tftpd [-h] [--host HOST] [-p PORT] [--root DIR]
+export const USAGE: string = String
+  .raw`usage: tftpd [-h] [--host HOST] [-p PORT] [--root DIR]
              [--ack-timeout SECONDS] [--timeout SECONDS] [--retries N]
              [--max-blksize N] [--max-windowsize N] [--max-upload BYTES]
              [--read-only] [--allow-overwrite] [--ignore-case]
@@ -113,6 +114,44 @@ function number(
   return n;
 }
 
+/** Flags that take a value; `--flag -1` is turned into `--flag=-1`. */
+const VALUE_FLAGS = new Set([
+  "--host",
+  "-p",
+  "--port",
+  "--root",
+  "--ack-timeout",
+  "--timeout",
+  "--conn-timeout",
+  "--retries",
+  "--max-blksize",
+  "--max-windowsize",
+  "--max-upload",
+  "--max-sessions",
+  "--max-sessions-per-client",
+  "--port-range",
+]);
+
+/**
+ * Lets a negative number follow a flag (`--timeout -1`), so the value is
+ * reported as invalid instead of being taken for a flag.
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (
+      VALUE_FLAGS.has(args[i]) && next !== undefined && /^-[\d.]/.test(next)
+    ) {
+      out.push(`${args[i].startsWith("--") ? args[i] : "--port"}=${next}`);
+      i++;
+    } else {
+      out.push(args[i]);
+    }
+  }
+  return out;
+}
+
 function parsePortRange(
   text: string | undefined,
 ): [number, number] | undefined {
@@ -148,7 +187,7 @@ export function parseCli(args: string[]): CliOptions {
   let values;
   try {
     ({ values } = parseArgs({
-      args,
+      args: joinNegativeValues(args),
       strict: true,
       allowPositionals: false,
       options: {
@@ -181,7 +220,8 @@ export function parseCli(args: string[]): CliOptions {
       },
     }));
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
+    const text = err instanceof Error ? err.message : String(err);
+    throw new UsageError(text.split("\n")[0]);
   }
   const host = values.host ?? "0.0.0.0";
   if (host.trim() === "") throw new UsageError("invalid --host: empty");

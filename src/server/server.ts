@@ -276,7 +276,7 @@ export class TftpServer {
       ? this.storage.base
       : this.storage;
     const root = fs instanceof FsStorage ? fs.root : "(custom storage)";
-    const rw = fs instanceof FsStorage && !fs.writable
+    const rw = fs instanceof FsStorage && !rootWritable(fs)
       ? "read-only"
       : "read-write";
     this.log.info(
@@ -501,6 +501,13 @@ export class TftpServer {
   }
 }
 
+/** Whether uploads into the root itself are possible. */
+function rootWritable(fs: FsStorage): boolean {
+  return fs.writable &&
+    Deno.permissions.querySync({ name: "write", path: fs.root }).state ===
+      "granted";
+}
+
 /** Opens the file-system root with the permissions Deno grants. */
 async function openRootStorage(
   server: TftpServer,
@@ -529,11 +536,7 @@ async function openRootStorage(
     throw err;
   }
   if (!server.options.readOnly) {
-    const write = await Deno.permissions.query({
-      name: "write",
-      path: storage.root,
-    });
-    if (write.state !== "granted") {
+    if (!rootWritable(storage)) {
       server.log.warn(
         `no write permission on ${storage.root}: serving read-only, ` +
           `uploads get ERROR 2 except in directories --allow-write grants`,

@@ -87,10 +87,6 @@ Deno.test("--help exits 0 and lists every flag", async () => {
 
 Deno.test({
   name: "--help shows backslashes in its examples",
-  // BUG: src/cli.ts USAGE is a template literal with unescaped backslashes,
-  // so `--ignore-case` shows "(BootBCD)" instead of "(\Boot\BCD)" and
-  // `--no-normalize` shows "no  to /" instead of "no \ to /".
-  ignore: true,
   fn: async () => {
     const r = await runMain(["--help"]);
     assert.match(r.stdout, /\\Boot\\BCD/);
@@ -142,10 +138,6 @@ for (const { args, mentions } of INVALID) {
 
 Deno.test({
   name: "--timeout -1 and --port -5: one line on stderr, exit 2",
-  // BUG: src/cli.ts passes node:util parseArgs' error text through as is;
-  // for a value starting with "-" it is three lines ("Option '--timeout'
-  // argument is ambiguous. / Did you forget ... / To specify ...").
-  ignore: true,
   fn: async () => {
     for (const flag of ["--timeout", "--port"]) {
       const r = await runMain([flag, "-1"]);

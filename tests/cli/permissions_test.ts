@@ -57,11 +57,6 @@ Deno.test("with --allow-read=ROOT only: logs read-only once, WRQ gets ERROR 2", 
 
 Deno.test({
   name: "with --allow-read=ROOT only: the listening line says read-only",
-  // BUG: src/server/server.ts listen() prints "(read-write)" after
-  // openRootStorage() warned "no write permission ...: serving read-only":
-  // the storage stays `writable` (uploads are refused per directory later),
-  // so the operator sees two lines that contradict each other.
-  ignore: true,
   fn: async () => {
     await using dir = await tempDir();
     await using server = await startServer(dir.path, {

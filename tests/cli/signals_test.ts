@@ -62,11 +62,6 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 
 Deno.test({
   name: "SIGTERM right after the listening line: exit 0, shutdown logged",
-  // BUG: main.ts adds its SIGINT/SIGTERM listeners only after
-  // `await server.listen()`, which already logged "listening on". A signal
-  // sent as soon as that line appears (what a supervisor or script does)
-  // hits the default action: exit status 143, no shutdown line.
-  ignore: true,
   fn: async () => {
     await using dir = await tempDir();
     await using server = await startServer(dir.path);
