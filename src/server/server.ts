@@ -369,8 +369,14 @@ export class TftpServer {
     if (this.options.singlePort) {
       const s = this.#sessions.get(formatPeer(peer));
       if (s && s.transport instanceof SharedTransport) {
-        s.transport.deliver(data, peer);
-        return;
+        const isRequest = data.length >= 2 && data[0] === 0 &&
+          (data[1] === Opcode.RRQ || data[1] === Opcode.WRQ);
+        // A finished transfer (lingering to re-ACK) yields to a new request.
+        if (!(s.finished && isRequest)) {
+          s.transport.deliver(data, peer);
+          return;
+        }
+        s.cancel();
       }
     }
     let p: Packet;
@@ -394,7 +400,10 @@ export class TftpServer {
       return;
     }
     const key = formatPeer(peer);
-    if (this.#sessions.has(key)) {
+    // A transfer that has finished (or lingers after an upload) does not
+    // block its peer: PXE firmware probes and then asks again from the same
+    // port, and interactive clients reuse one port for every command.
+    if (this.#sessions.get(key)?.finished === false) {
       this.log.debug(`${key} repeated request ignored: transfer in progress`);
       return;
     }

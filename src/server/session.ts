@@ -288,6 +288,11 @@ export abstract class Session {
       : this.config.connTimeout * 1000;
   }
 
+  /** Whether the outcome is known (an upload may still linger to re-ACK). */
+  get finished(): boolean {
+    return this.#outcome !== undefined;
+  }
+
   /** Resolves with the stats when the transfer has ended (and logged). */
   get stats(): Promise<TransferStats> {
     return this.#stats;

@@ -542,19 +542,11 @@ Deno.test("transfer log lines: start and end with peer, file, direction, options
   assert.equal(s.outcome, "ok");
 });
 
-// BUG: src/server/server.ts #onDatagram drops every request from a client
-// address+port that still has an entry in #sessions ("repeated request
-// ignored"), and a session leaves the map only when run() has settled: after
-// its cleanup for a download or a probe (so a request sent right after the
-// final ACK or after ERROR 8 always loses the race), and only after the
-// connTimeout linger (3 s by default) for an upload. A new request from the
-// same port is then dropped until the client retransmits it. UEFI PXE
-// firmware sends its tsize probe and the real RRQ from the same port, and
+// A finished transfer (or one lingering after an upload) must not block its
+// peer: UEFI PXE probes and then asks again from the same port, and
 // tftp-hpa's interactive client uses one port for all its commands.
-// Un-ignore these three when a finished transfer no longer blocks its peer.
 Deno.test({
   name: "a PXE probe, then the real RRQ from the same port: it is served",
-  ignore: true,
   fn: async () => {
     await using srv = await startServer({
       verbose: true,
@@ -582,7 +574,6 @@ Deno.test({
 Deno.test({
   name:
     "a new RRQ right after a finished download from the same port is served",
-  ignore: true,
   fn: async () => {
     await using srv = await startServer({
       verbose: true,
@@ -602,7 +593,6 @@ Deno.test({
 Deno.test({
   name:
     "a new request right after a finished upload from the same port is served",
-  ignore: true,
   fn: async () => {
     await using srv = await startServer({
       verbose: true,
