@@ -5,8 +5,8 @@
 # TFTPD_NETBOOT=1. Prints deno test's summary (`ok | N passed | N failed`);
 # the exit status is deno test's.
 #
-#   bash tests/netboot/run.sh            # from anywhere
-#   DENO="npx --yes deno@2.9.6" bash tests/netboot/run.sh
+#   bash tests/netboot/run.sh                          # deno on PATH, else npx
+#   bash tests/netboot/run.sh npx --yes deno@2.9.6     # this deno command
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -26,11 +26,13 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if [ -z "${DENO:-}" ]; then
-  if command -v deno >/dev/null; then DENO=deno; else DENO="npx --yes deno@2.9.6"; fi
+if [ $# -gt 0 ]; then
+  deno=("$@")
+elif command -v deno >/dev/null; then
+  deno=(deno)
+else
+  deno=(npx --yes deno@2.9.6)
 fi
 export TFTPD_NETBOOT=1
-# Word splitting of $DENO is intended ("npx --yes deno@2.9.6").
-# shellcheck disable=SC2086
-exec $DENO test --no-prompt --allow-run --allow-read --allow-write \
+exec "${deno[@]}" test --no-prompt --allow-run --allow-read --allow-write \
   --allow-env --allow-sys tests/netboot/
