@@ -53,6 +53,11 @@ export interface ServerOptions {
   timeout?: number;
   /** Retransmit rounds without progress before giving up (default 5). */
   retries?: number;
+  /**
+   * Floor in ms of the adaptive retransmit interval used when the client
+   * sets no timeout option (default 50; 0 keeps `ackTimeout` fixed).
+   */
+  minRtoMs?: number;
   /** Largest blksize granted (default 65464). */
   maxBlksize?: number;
   /** Largest windowsize granted (default 64). */
@@ -228,6 +233,7 @@ export class TftpServer {
       ackTimeout: options.ackTimeout ?? DEFAULT_SESSION_CONFIG.ackTimeout,
       connTimeout: options.timeout ?? DEFAULT_SESSION_CONFIG.connTimeout,
       maxRetries: options.retries ?? DEFAULT_SESSION_CONFIG.maxRetries,
+      minRtoMs: options.minRtoMs ?? DEFAULT_SESSION_CONFIG.minRtoMs,
       maxBlksize: Math.min(options.maxBlksize ?? MAX_BLKSIZE, MAX_BLKSIZE),
       maxWindowsize: Math.min(options.maxWindowsize ?? 64, MAX_WINDOWSIZE),
       maxUpload: options.maxUpload,
@@ -481,8 +487,11 @@ export class TftpServer {
     });
     this.#sessions.set(key, session);
     this.#perClient.set(ip, fromClient + 1);
-    const run = session.run().then(
-      (stats) => this.options.onTransferEnd?.(stats),
+    // The hook fires when the outcome is known, not after an upload's linger.
+    session.stats.then((stats) => this.options.onTransferEnd?.(stats)).catch(
+      (err) => this.log.error(`${key} onTransferEnd failed: ${err}`),
+    );
+    const run = session.run().catch(
       (err) => this.log.error(`${key} session crashed: ${err}`),
     ).finally(() => {
       if (this.#sessions.get(key) === session) this.#sessions.delete(key);

@@ -208,6 +208,7 @@ export abstract class Session {
   #rttvar = 0;
   #rto: number | undefined;
   #statsResolve!: (s: TransferStats) => void;
+  #statsValue?: TransferStats;
   #stats: Promise<TransferStats>;
 
   /**
@@ -293,7 +294,10 @@ export abstract class Session {
     return this.#outcome !== undefined;
   }
 
-  /** Resolves with the stats when the transfer has ended (and logged). */
+  /**
+   * Resolves with the stats when the outcome is known: at once for a
+   * success, after cleanup for anything else.
+   */
   get stats(): Promise<TransferStats> {
     return this.#stats;
   }
@@ -325,6 +329,7 @@ export abstract class Session {
       this.#closeSocket();
       await this.cleanup();
       this.complete(this.#outcome ?? "cancelled");
+      this.#statsResolve(this.#statsValue!);
     }
     return this.#stats;
   }
@@ -432,7 +437,10 @@ export abstract class Session {
     } else {
       this.log.warn(line, { stats });
     }
-    this.#statsResolve(stats);
+    this.#statsValue = stats;
+    // A success is announced at once (an upload is already published); a
+    // failure only after cleanup, once nothing is left behind.
+    if (outcome === "ok") this.#statsResolve(stats);
   }
 
   /**
@@ -877,7 +885,11 @@ export class WriteSession extends Session {
     }
     if (flags & ReceiveFlag.ACK) {
       await this.#sendAck();
-      this.armTimer();
+      // After the upload is stored, a re-ACK restarts the linger, not the
+      // (possibly much shorter) retransmit interval.
+      this.armTimer(
+        this.#lingering ? this.config.connTimeout * 1000 : this.intervalMs,
+      );
     } else if (flags & ReceiveFlag.DELIVER) {
       this.armTimer();
     }

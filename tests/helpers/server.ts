@@ -115,6 +115,7 @@ export class TestServer implements AsyncDisposable {
       timeout: opts.timeout,
       ackTimeout: opts.ackTimeout,
       retries: opts.retries,
+      minRtoMs: opts.fixedInterval ? 0 : undefined,
       onTransferEnd: (stats) => {
         this.transfers.push(stats);
         for (const w of [...this.#endWaiters]) {
@@ -123,8 +124,6 @@ export class TestServer implements AsyncDisposable {
         opts.onTransferEnd?.(stats);
       },
     });
-    // Sessions read this shared config object when they start.
-    if (opts.fixedInterval) this.server.config.minRtoMs = 0;
   }
 
   /** The address the server listens on. */
