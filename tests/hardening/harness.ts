@@ -1,0 +1,341 @@
+/**
+ * Small helpers for the hardening tests: an in-process server over a fresh
+ * temporary root (with a sibling directory that must stay untouched), a raw
+ * UDP peer, and content generators.
+ *
+ * @module
+ */
+
+import { type ServerOptions, TftpServer } from "../../src/server/server.ts";
+import type { TransferStats } from "../../src/server/session.ts";
+import { Logger } from "../../src/log.ts";
+import { netasciiLength } from "../../src/protocol/netascii.ts";
+import type { Rng } from "../../tools/rng.ts";
+
+/** Options of {@linkcode startHarness}. */
+export interface HarnessOptions extends ServerOptions {
+  /** Files to create in the root first (name -> content). */
+  files?: Record<string, string | Uint8Array>;
+  /** Server class to run (default {@linkcode TftpServer}). */
+  serverClass?: new (options: ServerOptions) => TftpServer;
+  /** Capture debug lines too. */
+  verbose?: boolean;
+}
+
+/** A running server with captured logs and transfer stats. */
+export class Harness implements AsyncDisposable {
+  /** The server. */
+  readonly server: TftpServer;
+  /** Temporary directory holding `root/` and `outside/`. */
+  readonly parent: string;
+  /** The served root (real path). */
+  readonly root: string;
+  /** A sibling of the root that nothing may ever write into. */
+  readonly outside: string;
+  /** Every log line. */
+  readonly lines: string[] = [];
+  /** Log lines at ERROR level (internal failures). */
+  readonly errors: string[] = [];
+  /** Stats of every finished transfer, in order of ending. */
+  readonly transfers: TransferStats[] = [];
+  #waiters = new Set<(s: TransferStats) => void>();
+  #closed = false;
+
+  /**
+   * Use {@linkcode startHarness}.
+   *
+   * @param parent Temporary directory.
+   * @param opts Server options.
+   */
+  constructor(parent: string, opts: HarnessOptions) {
+    this.parent = parent;
+    this.root = `${parent}/root`;
+    this.outside = `${parent}/outside`;
+    const logger = new Logger({
+      stderr: false,
+      verbose: opts.verbose ?? false,
+      sink: (line, level) => {
+        if (this.lines.length < 200_000) this.lines.push(line);
+        if (level === "error") this.errors.push(line);
+      },
+    });
+    const { files: _f, serverClass, verbose: _v, ...rest } = opts;
+    const cls = serverClass ?? TftpServer;
+    this.server = new cls({
+      host: "127.0.0.1",
+      port: 0,
+      root: opts.storage ? undefined : this.root,
+      logger,
+      ...rest,
+      onTransferEnd: (stats) => {
+        this.transfers.push(stats);
+        for (const w of [...this.#waiters]) w(stats);
+        opts.onTransferEnd?.(stats);
+      },
+    });
+  }
+
+  /** The listen port. */
+  get port(): number {
+    return this.server.addr.port;
+  }
+
+  /**
+   * Waits (bounded) for a finished transfer matching `match`; transfers that
+   * already ended count.
+   *
+   * @param match Which transfer.
+   * @param opts `timeoutMs`: bound (default 10000).
+   * @returns Its stats.
+   */
+  waitForTransfer(
+    match: (s: TransferStats) => boolean,
+    opts: { timeoutMs?: number } = {},
+  ): Promise<TransferStats> {
+    const seen = this.transfers.find(match);
+    if (seen) return Promise.resolve(seen);
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    return new Promise((resolve, reject) => {
+      const waiter = (s: TransferStats) => {
+        if (!match(s)) return;
+        clearTimeout(timer);
+        this.#waiters.delete(waiter);
+        resolve(s);
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter);
+        reject(
+          new Error(
+            `no matching transfer ended within ${timeoutMs} ms; ended: ${
+              this.transfers.map((t) => `${t.peer} ${t.filename} ${t.outcome}`)
+                .slice(-10).join(", ")
+            }`,
+          ),
+        );
+      }, timeoutMs);
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /**
+   * Waits for the transfer the server ran for client `port` on 127.0.0.1.
+   *
+   * @param port The client (or proxy flow) port the server saw.
+   * @param opts `timeoutMs`: bound.
+   * @returns Its stats.
+   */
+  waitForPeer(
+    port: number,
+    opts: { timeoutMs?: number } = {},
+  ): Promise<TransferStats> {
+    return this.waitForTransfer((s) => s.peer === `127.0.0.1:${port}`, opts);
+  }
+
+  /**
+   * Lists every entry under `dir` (default the parent), recursively, as
+   * sorted relative paths; directories end with `/`. Symlinks are not
+   * followed.
+   *
+   * @param dir Directory to list.
+   * @returns The entries.
+   */
+  async list(dir: string = this.parent): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (d: string, prefix: string) => {
+      for await (const e of Deno.readDir(d)) {
+        if (e.isDirectory) {
+          out.push(`${prefix}${e.name}/`);
+          await walk(`${d}/${e.name}`, `${prefix}${e.name}/`);
+        } else {
+          out.push(`${prefix}${e.name}`);
+        }
+      }
+    };
+    await walk(dir, "");
+    return out.sort();
+  }
+
+  /**
+   * Reads a file from the root, or undefined when it does not exist.
+   *
+   * @param name Path relative to the root.
+   * @returns Its bytes.
+   */
+  async readFile(name: string): Promise<Uint8Array | undefined> {
+    try {
+      return await Deno.readFile(`${this.root}/${name}`);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return undefined;
+      throw err;
+    }
+  }
+
+  /** Stops the server (awaiting every transfer) and removes the directory. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.server.close();
+    } finally {
+      await Deno.remove(this.parent, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /** Same as {@linkcode Harness.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Starts a server on 127.0.0.1, an ephemeral port and a fresh root (with
+ * the given files), next to an `outside/` directory holding `secret.txt`.
+ *
+ * @param opts Server options and files.
+ * @returns The running harness.
+ */
+export async function startHarness(
+  opts: HarnessOptions = {},
+): Promise<Harness> {
+  const parent = await Deno.realPath(
+    await Deno.makeTempDir({ prefix: "tftpd-hardening-" }),
+  );
+  const h = new Harness(parent, opts);
+  try {
+    await Deno.mkdir(h.root);
+    await Deno.mkdir(h.outside);
+    await Deno.writeTextFile(`${h.outside}/secret.txt`, "OUTSIDE SECRET\n");
+    for (const [name, data] of Object.entries(opts.files ?? {})) {
+      const path = `${h.root}/${name}`;
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), {
+        recursive: true,
+      });
+      if (typeof data === "string") await Deno.writeTextFile(path, data);
+      else await Deno.writeFile(path, data);
+    }
+    await h.server.listen();
+  } catch (err) {
+    await Deno.remove(parent, { recursive: true }).catch(() => {});
+    throw err;
+  }
+  return h;
+}
+
+/** A bare UDP socket on loopback with one pending receive at a time. */
+export class RawPeer implements Disposable {
+  /** The socket. */
+  readonly conn: Deno.DatagramConn;
+  #pending?: Promise<[Uint8Array, Deno.Addr]>;
+  #closed = false;
+
+  /**
+   * @param hostname Local address to bind (default `127.0.0.1`; any
+   * 127.0.0.0/8 address works on Linux).
+   */
+  constructor(hostname = "127.0.0.1") {
+    this.conn = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+  }
+
+  /** The local port. */
+  get port(): number {
+    return (this.conn.addr as Deno.NetAddr).port;
+  }
+
+  /**
+   * Sends a datagram to 127.0.0.1:`port`.
+   *
+   * @param data Bytes.
+   * @param port Destination port.
+   * @returns Bytes sent.
+   */
+  send(data: Uint8Array, port: number): Promise<number> {
+    return this.conn.send(data, {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port,
+    });
+  }
+
+  /**
+   * The next datagram, or undefined when none arrives within `ms`.
+   *
+   * @param ms Bound in milliseconds.
+   * @returns Data (a copy) and sender.
+   */
+  async next(ms: number): Promise<[Uint8Array, Deno.NetAddr] | undefined> {
+    this.#pending ??= this.conn.receive();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<undefined>((r) => {
+      timer = setTimeout(() => r(undefined), ms);
+    });
+    try {
+      const got = await Promise.race([this.#pending, timeout]);
+      if (!got) return undefined;
+      this.#pending = undefined;
+      return [got[0].slice(), got[1] as Deno.NetAddr];
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes the socket. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.conn.close();
+    } catch { /* closed */ }
+    this.#pending?.catch(() => {});
+  }
+
+  /** Same as {@linkcode RawPeer.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Deterministic binary content.
+ *
+ * @param rng Generator.
+ * @param size Bytes.
+ * @returns The content.
+ */
+export function binaryContent(rng: Rng, size: number): Uint8Array {
+  return rng.bytes(size);
+}
+
+/**
+ * Text whose netascii form is exactly `wireSize` bytes, with LF, CR and CRLF
+ * in it so the conversion is exercised.
+ *
+ * @param rng Generator.
+ * @param wireSize Length of the netascii encoding.
+ * @returns The local text.
+ */
+export function netasciiContent(rng: Rng, wireSize: number): Uint8Array {
+  const out: number[] = [];
+  let wire = 0;
+  while (wire < wireSize) {
+    const left = wireSize - wire;
+    const r = rng.int(40);
+    if (left >= 2 && r === 0) {
+      out.push(10); // LF -> CR LF
+      wire += 2;
+    } else if (left >= 2 && r === 1) {
+      out.push(13); // CR -> CR NUL
+      wire += 2;
+    } else if (left >= 4 && r === 2) {
+      out.push(13, 10); // CRLF -> CR NUL CR LF
+      wire += 4;
+    } else {
+      out.push(32 + rng.int(95));
+      wire += 1;
+    }
+  }
+  const bytes = new Uint8Array(out);
+  if (netasciiLength(bytes) !== wireSize) {
+    throw new Error(`netascii content is ${netasciiLength(bytes)} bytes`);
+  }
+  return bytes;
+}
