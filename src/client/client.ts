@@ -90,7 +90,7 @@ export class TftpClientError extends Error {
 
 /** What a finished transfer reports. */
 export interface ClientResult {
-  /** Payload bytes (local bytes for netascii). */
+  /** Local bytes read or written (before netascii conversion). */
   bytes: number;
   /** Options the server accepted (empty when it sent no OACK). */
   options: Map<string, string>;
@@ -239,6 +239,7 @@ export async function tftpGet(
   let receiver: Receiver | undefined;
   let total: number | undefined;
   let bytes = 0;
+  let wire = 0;
   let retransmits = 0;
   const ack = new Uint8Array(4);
   try {
@@ -280,16 +281,21 @@ export async function tftpGet(
       receiver ??= new Receiver({ blksize: 512, maxRetries });
       const flags = receiver.onData(p.block, p.data.length);
       if (flags & ReceiveFlag.DELIVER) {
-        bytes += p.data.length;
-        await opts.sink.write(decoder ? decoder.decode(p.data) : p.data);
-        opts.onProgress?.(bytes, total);
+        wire += p.data.length;
+        const local = decoder ? decoder.decode(p.data) : p.data;
+        bytes += local.length;
+        await opts.sink.write(local);
+        opts.onProgress?.(wire, total);
       }
       if (flags & ReceiveFlag.ACK) {
         await ex.send(writeAck(ack, receiver.ackBlock));
       }
       if (flags & ReceiveFlag.FINAL) {
         const tail = decoder?.flush();
-        if (tail?.length) await opts.sink.write(tail);
+        if (tail?.length) {
+          bytes += tail.length;
+          await opts.sink.write(tail);
+        }
         return { bytes, options: accepted, retransmits };
       }
     }
@@ -392,7 +398,7 @@ export async function tftpPut(
       const ev = sender.onAck(p.block);
       if (ev === SenderEvent.DONE) {
         opts.onProgress?.(payload.length, payload.length);
-        return { bytes: payload.length, options: accepted, retransmits };
+        return { bytes: opts.data.length, options: accepted, retransmits };
       }
       if (ev === SenderEvent.SEND) {
         opts.onProgress?.(

@@ -372,7 +372,6 @@ export class FsStorage implements Storage {
 export class PerClientStorage implements Storage {
   /** The shared root. */
   readonly base: FsStorage;
-  #subs = new Map<string, FsStorage>();
 
   /**
    * Creates an instance.
@@ -385,17 +384,17 @@ export class PerClientStorage implements Storage {
   }
 
   async #for(info: RequestInfo): Promise<FsStorage> {
-    const cached = this.#subs.get(info.hostname);
-    if (cached) return cached;
+    // Looked up per request (not cached), so a client directory created or
+    // removed while the server runs takes effect at once.
     const dir = `${this.base.root}/${info.hostname}`;
     try {
       const real = await Deno.realPath(dir);
       const st = await Deno.stat(real);
-      if (st.isDirectory && isInside(this.base.root, real)) {
-        const sub = new FsStorage(real, this.base.options);
-        if (this.#subs.size > 4096) this.#subs.clear();
-        this.#subs.set(info.hostname, sub);
-        return sub;
+      if (
+        st.isDirectory && isInside(this.base.root, real) &&
+        real !== this.base.root
+      ) {
+        return new FsStorage(real, this.base.options);
       }
     } catch { /* no client directory */ }
     return this.base;
