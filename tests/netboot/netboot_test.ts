@@ -521,7 +521,7 @@ Deno.test({
     try {
       await Deno.copyFile(SNPONLY_EFI, `${fx.root}/snponly.efi`);
       const efiSize = (await Deno.stat(SNPONLY_EFI)).size;
-      // The dnsmasq set-up docs/netboot.md gives for real networks.
+      // The dnsmasq set-up the README's Netboot section gives for real networks.
       await withPxeNet(fx, [
         "--dhcp-match=set:ipxe,175",
         "--dhcp-match=set:efi64,option:client-arch,7",
