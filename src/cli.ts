@@ -71,7 +71,7 @@ options:
   --per-client-root     serve ROOT/<client ip>/ when it exists
   --max-sessions N      most transfers at once. Default: 2048
   --max-sessions-per-client N
-                        most transfers at once from one IP. Default: 64
+                        most transfers at once from one IP. Default: 128
   --allow-from CIDR     answer only these networks (repeatable)
   --port-range LOW:HIGH bind transfer sockets in this range
   --single-port         run all transfers on the listen port (NAT/firewalls)

@@ -78,7 +78,7 @@ export interface ServerOptions {
   remap?: RemapRule[];
   /** Most transfers at once (default 2048). */
   maxSessions?: number;
-  /** Most transfers at once from one client IP (default 64). */
+  /** Most transfers at once from one client IP (default 128). */
   maxSessionsPerClient?: number;
   /** Only clients in these networks (CIDR) get any reply. */
   allowFrom?: string[];
@@ -97,7 +97,7 @@ export interface ServerOptions {
 /** Default of {@linkcode ServerOptions.maxSessions}. */
 export const DEFAULT_MAX_SESSIONS = 2048;
 /** Default of {@linkcode ServerOptions.maxSessionsPerClient}. */
-export const DEFAULT_MAX_SESSIONS_PER_CLIENT = 64;
+export const DEFAULT_MAX_SESSIONS_PER_CLIENT = 128;
 
 /**
  * A transport for `--single-port`: sends through the listen socket and
@@ -487,17 +487,18 @@ export class TftpServer {
     });
     this.#sessions.set(key, session);
     this.#perClient.set(ip, fromClient + 1);
-    // The hook fires when the outcome is known, not after an upload's linger.
-    session.stats.then((stats) => this.options.onTransferEnd?.(stats)).catch(
-      (err) => this.log.error(`${key} onTransferEnd failed: ${err}`),
-    );
+    // The per-client count and the hook follow the outcome, not the end of
+    // an upload's linger: a client that finished may start its next transfer.
+    session.stats.then((stats) => {
+      const left = (this.#perClient.get(ip) ?? 1) - 1;
+      if (left > 0) this.#perClient.set(ip, left);
+      else this.#perClient.delete(ip);
+      this.options.onTransferEnd?.(stats);
+    }).catch((err) => this.log.error(`${key} onTransferEnd failed: ${err}`));
     const run = session.run().catch(
       (err) => this.log.error(`${key} session crashed: ${err}`),
     ).finally(() => {
       if (this.#sessions.get(key) === session) this.#sessions.delete(key);
-      const left = (this.#perClient.get(ip) ?? 1) - 1;
-      if (left > 0) this.#perClient.set(ip, left);
-      else this.#perClient.delete(ip);
       this.#runs.delete(run);
     });
     this.#runs.add(run);
