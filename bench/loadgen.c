@@ -54,6 +54,7 @@ struct config {
   double loss;
   uint32_t seed;
   const char *file; /* the served file (RRQ: verify against; WRQ: upload) */
+  int spread;       /* each slot its own client address 127.1.x.y */
 };
 
 struct transfer {
@@ -206,7 +207,7 @@ static void wrq_pump(struct transfer *t) {
   }
 }
 
-static void start_transfer(struct transfer *t, int index) {
+static void start_transfer(struct transfer *t, int slot, int index) {
   memset(t, 0, sizeof *t);
   t->index = index;
   t->blksize = 512;
@@ -224,6 +225,8 @@ static void start_transfer(struct transfer *t, int index) {
   setsockopt(t->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
   struct sockaddr_in local = {.sin_family = AF_INET};
   local.sin_addr = server.sin_addr;
+  /* Many machines booting: slot s is client 127.1.0.1 + s (all loopback). */
+  if (cfg.spread) local.sin_addr.s_addr = htonl(0x7f010001u + (uint32_t)slot);
   if (bind(t->fd, (struct sockaddr *)&local, sizeof local) < 0) {
     perror("bind");
     exit(2);
@@ -383,6 +386,7 @@ static void usage(void) {
           "usage: loadgen --port P --file PATH --name NAME [--host 127.0.0.1] [--write]\n"
           "  [--count N] [--concurrency C] [--blksize B] [--windowsize W] [--tsize]\n"
           "  [--timeout S] [--rexmt-ms MS] [--retries R] [--loss F] [--seed S]\n"
+          "  [--spread]  (slot s sends from 127.1.0.1 + s: one address per client)\n"
           "NAME may contain %%d (the transfer index).\n");
   exit(2);
 }
@@ -399,6 +403,7 @@ int main(int argc, char **argv) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--write")) { cfg.write = 1; continue; }
     if (!strcmp(a, "--tsize")) { cfg.tsize = 1; continue; }
+    if (!strcmp(a, "--spread")) { cfg.spread = 1; continue; }
     if (!v) usage();
     i++;
     if (!strcmp(a, "--host")) cfg.host = v;
@@ -439,7 +444,7 @@ int main(int argc, char **argv) {
   struct epoll_event evs[256];
   double wall0 = now_ms(), last_scan = wall0;
   int next_index = 0;
-  for (int s = 0; s < cfg.concurrency && next_index < cfg.count; s++) start_transfer(&ts[s], next_index++);
+  for (int s = 0; s < cfg.concurrency && next_index < cfg.count; s++) start_transfer(&ts[s], s, next_index++);
   while (active_count > 0) {
     int n = epoll_wait(epfd, evs, 256, 10);
     for (int i = 0; i < n; i++) {
@@ -453,7 +458,7 @@ int main(int argc, char **argv) {
         if (ts[s].active) on_timer(&ts[s], now);
     }
     for (int s = 0; s < cfg.concurrency && next_index < cfg.count; s++)
-      if (!ts[s].active) start_transfer(&ts[s], next_index++);
+      if (!ts[s].active) start_transfer(&ts[s], s, next_index++);
   }
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);

@@ -45,6 +45,8 @@ export interface TransferOptions {
   retransmitMs?: number;
   /** Retransmits without progress before giving up (default 5). */
   retries?: number;
+  /** Our address (default: the target's host), e.g. 127.1.0.5 to act as another machine. */
+  localHost?: string;
 }
 
 /** Options of {@linkcode rrq}. */
@@ -206,7 +208,7 @@ export async function rrq(
   target: Target,
   opts: RrqOptions,
 ): Promise<TransferResult> {
-  const sock = listen(target.host);
+  const sock = listen(opts.localHost ?? target.host);
   const rx = new Uint8Array(Math.max(opts.blksize ?? 512, 512) + 5);
   const ack = new Uint8Array(4);
   ack[1] = OP_ACK;
@@ -380,7 +382,7 @@ export async function wrq(
   target: Target,
   opts: WrqOptions,
 ): Promise<TransferResult> {
-  const sock = listen(target.host);
+  const sock = listen(opts.localHost ?? target.host);
   const rx = new Uint8Array(516);
   const data = opts.data;
   const maxRetries = opts.retries ?? 5;
@@ -530,25 +532,27 @@ export interface PoolResult {
  *
  * @param count How many transfers.
  * @param concurrency How many at once.
- * @param run Starts transfer number `i`.
+ * @param run Starts transfer number `i` in worker slot `slot` (0..concurrency-1).
  * @returns Every result and the wall time.
  */
 export async function runPool(
   count: number,
   concurrency: number,
-  run: (i: number) => Promise<TransferResult>,
+  run: (i: number, slot: number) => Promise<TransferResult>,
 ): Promise<PoolResult> {
   const results: TransferResult[] = new Array(count);
   let nextIndex = 0;
   const t0 = performance.now();
-  async function worker(): Promise<void> {
+  async function worker(slot: number): Promise<void> {
     while (nextIndex < count) {
       const i = nextIndex++;
-      results[i] = await run(i);
+      results[i] = await run(i, slot);
     }
   }
   const workers = [];
-  for (let w = 0; w < Math.min(concurrency, count); w++) workers.push(worker());
+  for (let w = 0; w < Math.min(concurrency, count); w++) {
+    workers.push(worker(w));
+  }
   await Promise.all(workers);
   return { results, wallMs: performance.now() - t0 };
 }

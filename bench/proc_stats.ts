@@ -20,8 +20,14 @@ function readText(path: string): string | undefined {
   }
 }
 
-/** Fields of /proc/PID/stat after the command name (field 3 is index 0). */
-function statFields(pid: number): string[] | undefined {
+/**
+ * Fields of /proc/PID/stat after the command name (field 3 is index 0, so
+ * utime is index 11 and stime index 12).
+ *
+ * @param pid Process id.
+ * @returns The fields, or undefined when the process is gone.
+ */
+export function statFields(pid: number): string[] | undefined {
   const text = readText(`/proc/${pid}/stat`);
   if (!text) return undefined;
   // The command name is in parentheses and may contain spaces.

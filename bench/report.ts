@@ -86,7 +86,8 @@ export interface Report {
 export const OURS = "tftpd-deno";
 
 /**
- * The best peer on a scenario (highest MB/s among peers that ran it).
+ * The best peer on a scenario: highest MB/s among peers that ran it without
+ * failures (or, when all failed some, among all that ran it).
  *
  * @param report The report.
  * @param scenario Scenario id.
@@ -96,12 +97,17 @@ export function bestPeer(
   report: Report,
   scenario: string,
 ): RunResult | undefined {
+  // Peers that completed every transfer come first; a peer that failed
+  // some is the reference only when no peer completed them all.
   let best: RunResult | undefined;
   for (const r of report.results) {
     if (r.scenario !== scenario || r.server === OURS || r.status === "n/a") {
       continue;
     }
-    if (!best || r.mbps > best.mbps) best = r;
+    const better = !best ||
+      (r.status === "ok" && best.status !== "ok") ||
+      (r.status === best.status && r.mbps > best.mbps);
+    if (better) best = r;
   }
   return best;
 }

@@ -37,6 +37,11 @@ export interface Scenario {
   loss?: number;
   /** Seed of the drops. */
   seed?: number;
+  /**
+   * Each in-flight slot sends from its own loopback address (127.1.0.1 +
+   * slot), like that many machines; otherwise all from 127.0.0.1.
+   */
+  spread?: boolean;
   /** Runs per server (the median by MB/s is reported). */
   repeat: number;
 }
@@ -126,6 +131,19 @@ export function scenarios(quick: boolean): Scenario[] {
       concurrency: 64,
       blksize: 1468,
       tsize: true,
+      spread: true,
+      repeat: 1,
+    },
+    {
+      id: "d-storm-64-1ip",
+      group: "d",
+      kind: "rrq",
+      file: "f1m.bin",
+      size: MiB,
+      count: q ? 128 : 640,
+      concurrency: 64,
+      blksize: 1468,
+      tsize: true,
       repeat: 1,
     },
     {
@@ -138,6 +156,7 @@ export function scenarios(quick: boolean): Scenario[] {
       concurrency: 1000,
       blksize: 1468,
       tsize: true,
+      spread: true,
       repeat: 1,
     },
     {
@@ -210,7 +229,13 @@ function label(s: Omit<Scenario, "label">): string {
     s.kind.toUpperCase(),
     s.count > 1 ? `${s.count} x ${sizeText(s.size)}` : sizeText(s.size),
   ];
-  if (s.concurrency > 1) parts.push(`${s.concurrency} at once`);
+  if (s.concurrency > 1) {
+    parts.push(
+      `${s.concurrency} at once from ${s.spread ? "as many" : "one"} address${
+        s.spread ? "es" : ""
+      }`,
+    );
+  }
   if (s.blksize) parts.push(`blksize ${s.blksize}`);
   if (s.windowsize) parts.push(`windowsize ${s.windowsize}`);
   if (s.tsize) parts.push("tsize");

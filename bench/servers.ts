@@ -42,6 +42,8 @@ export interface RunningServer {
   startupMs: number;
   /** CPU accounting of its process tree. */
   cpu: CpuMeter;
+  /** Set when the process has exited (crashed, if we did not stop it). */
+  exit?: Deno.CommandStatus;
 }
 
 const here = new URL(".", import.meta.url).pathname;
@@ -82,9 +84,10 @@ function firstLine(cmd: string, args: string[]): string {
 /**
  * This server, run as its README says.
  *
+ * @param denoFlags Extra flags for `deno run` (e.g. `--cpu-prof`).
  * @returns The spec.
  */
-export function denoSpec(): ServerSpec {
+export function denoSpec(denoFlags: string[] = []): ServerSpec {
   return {
     name: "tftpd-deno",
     version: `deno ${Deno.version.deno}`,
@@ -93,6 +96,7 @@ export function denoSpec(): ServerSpec {
     command: (root, port) => [
       Deno.execPath(),
       "run",
+      ...denoFlags,
       "--no-prompt",
       "--allow-net",
       `--allow-read=${root}`,
@@ -270,7 +274,7 @@ export async function startServer(
     });
     throw new Error(`${spec.name} did not start: ${(err as Error).message}`);
   }
-  return {
+  const server: RunningServer = {
     spec,
     child,
     pid: child.pid,
@@ -278,6 +282,8 @@ export async function startServer(
     startupMs: first - t0,
     cpu,
   };
+  child.status.then((st) => server.exit = st);
+  return server;
 }
 
 /**
