@@ -142,37 +142,7 @@ export function sizeOf(
 }
 
 /**
- * The CI matrix for one fault profile: every windowsize with every blksize,
- * both directions, sizes and modes rotating so each appears with each
- * direction.
- *
- * @param blocksFor Full blocks of the multi-block sizes, by windowsize.
- * @returns The cases.
- */
-export function pairwiseCases(
-  blocksFor: (windowsize: number) => number,
-): TransferCase[] {
-  const cases: TransferCase[] = [];
-  let i = 0;
-  for (const dir of ["get", "put"] as const) {
-    for (const windowsize of [1, 4, 16, 64]) {
-      for (const blksize of [512, 1468, 8192]) {
-        const { size, sizeLabel } = sizeOf(
-          i + (dir === "put" ? 1 : 0),
-          blksize,
-          blocksFor(windowsize),
-        );
-        const mode = (i >> 1) % 2 === 0 ? "octet" : "netascii";
-        cases.push({ dir, mode, windowsize, blksize, size, sizeLabel });
-        i++;
-      }
-    }
-  }
-  return cases;
-}
-
-/**
- * Every combination (the long matrix).
+ * Every combination of direction, mode, windowsize, blksize and size.
  *
  * @param blocksFor Full blocks of the multi-block sizes, by windowsize.
  * @returns The cases.

@@ -6,9 +6,11 @@
  * Clients talk to the proxy's one port. Each client endpoint becomes a
  * {@linkcode ProxyFlow} with its own socket towards the server, so the
  * server sees one distinct peer per client. A flow sends requests (RRQ,
- * WRQ) to the server's listen port and everything else to the port the
- * server last answered from, so it follows the switch to a transfer port.
- * Replies reach the client from the proxy's port.
+ * WRQ) to the server's listen port and everything else to the server's
+ * transfer port once it has answered from one, so it follows the switch to
+ * a transfer port. Replies reach the client from the proxy's port; since
+ * that hides TID changes from the client, the proxy does the client's TID
+ * check itself (see {@linkcode ProxyFlow.serverPort}).
  *
  * Every datagram the proxy sees is logged per flow and direction (opcode
  * and block number), before and after the faults, so tests can count what
@@ -81,6 +83,8 @@ export interface DirectionLog {
   duplicated: number;
   /** Datagrams held back to swap with a later one. */
   reordered: number;
+  /** Datagrams (copies) delivered late on purpose. */
+  delayed: number;
   /** Bytes that reached the proxy. */
   bytesReceived: number;
   /** Deliveries the socket refused (the datagram is lost). */
@@ -99,8 +103,14 @@ export interface ProxyFlow {
   readonly client: Deno.NetAddr;
   /** Local port of the proxy's socket towards the server (the peer the server sees). */
   readonly backPort: number;
-  /** The port the server last answered from (its transfer port), if any. */
+  /**
+   * The server's transfer port: the first port other than the listen port
+   * that answered. Later datagrams from any other port (a second transfer)
+   * are answered with ERROR 5 as the client would, and not passed on.
+   */
   serverPort?: number;
+  /** Datagrams from a port other than {@linkcode ProxyFlow.serverPort}. */
+  foreignTid: number;
   /** File name of the flow's first request, if it started with one. */
   filename?: string;
   /** Opcode of the flow's first request (1 RRQ, 2 WRQ), if any. */
@@ -178,6 +188,7 @@ function newLog(): DirectionLog {
     dropped: 0,
     duplicated: 0,
     reordered: 0,
+    delayed: 0,
     bytesReceived: 0,
     sendErrors: 0,
     sent: [],
@@ -199,6 +210,15 @@ function describe(data: Uint8Array): LoggedPacket {
 type Timer = ReturnType<typeof setTimeout>;
 
 const decoder = new TextDecoder();
+/** ERROR 5, as a client answers a stranger. */
+const UNKNOWN_TID = new Uint8Array([
+  0,
+  5,
+  0,
+  5,
+  ...new TextEncoder().encode("unknown transfer ID"),
+  0,
+]);
 
 function requestName(data: Uint8Array): string | undefined {
   if (data.length < 4 || data[0] !== 0 || (data[1] !== 1 && data[1] !== 2)) {
@@ -206,6 +226,13 @@ function requestName(data: Uint8Array): string | undefined {
   }
   const end = data.indexOf(0, 2);
   return end < 0 ? undefined : decoder.decode(data.subarray(2, end));
+}
+
+/** Whether `data` is a request for another file than the flow's first one. */
+function isNewRequest(flow: ProxyFlow, data: Uint8Array): boolean {
+  const name = requestName(data);
+  return name !== undefined &&
+    (name !== flow.filename || data[1] !== flow.requestOp);
 }
 
 /** One direction of one flow: decides the faults and passes datagrams on. */
@@ -251,6 +278,7 @@ class Lane {
       const delay = (p.delayMs ?? 0) + jitter;
       const hold = this.#rng.chance(p.reorder ?? 0);
       if (delay > 0) {
+        log.delayed++;
         const id = setTimeout(() => {
           this.#timers.delete(id);
           this.#pass(data, hold);
@@ -314,6 +342,7 @@ export class LossyProxy implements AsyncDisposable {
   readonly #opts: LossyProxyOptions;
   readonly #front: Deno.DatagramConn;
   readonly #states = new Map<string, FlowState>();
+  readonly #retired: FlowState[] = [];
   readonly #timers = new Set<Timer>();
   readonly #loop: Promise<void>;
   #closed = false;
@@ -379,6 +408,11 @@ export class LossyProxy implements AsyncDisposable {
       const copy = data.slice();
       const key = `${from.hostname}|${from.port}`;
       let state = this.#states.get(key);
+      if (state && isNewRequest(state.flow, copy)) {
+        // The client's port was reused by a new transfer: a new flow.
+        this.#retired.push(state);
+        state = undefined;
+      }
       if (!state) {
         state = this.#newFlow(from, copy);
         this.#states.set(key, state);
@@ -402,6 +436,7 @@ export class LossyProxy implements AsyncDisposable {
       backPort: (back.addr as Deno.NetAddr).port,
       filename,
       requestOp: filename === undefined ? undefined : first[1],
+      foreignTid: 0,
       toServer: newLog(),
       toClient: newLog(),
     };
@@ -461,7 +496,17 @@ export class LossyProxy implements AsyncDisposable {
         continue;
       }
       const from = addr as Deno.NetAddr;
-      if (from.port !== listenPort) state.flow.serverPort = from.port;
+      const flow = state.flow;
+      if (flow.serverPort === undefined) {
+        if (from.port !== listenPort) flow.serverPort = from.port;
+      } else if (from.port !== flow.serverPort) {
+        // A second transfer for this client (say, a late retransmitted
+        // request started one): the client would see a new TID, so answer
+        // as it would (ERROR 5) instead of passing it on.
+        flow.foreignTid++;
+        state.back.send(UNKNOWN_TID, from).catch(() => {});
+        continue;
+      }
       state.toClient.push(data.slice());
     }
   }
@@ -475,13 +520,14 @@ export class LossyProxy implements AsyncDisposable {
     try {
       this.#front.close();
     } catch { /* closed */ }
-    for (const s of this.#states.values()) {
+    const all = [...this.#states.values(), ...this.#retired];
+    for (const s of all) {
       try {
         s.back.close();
       } catch { /* closed */ }
     }
     await this.#loop;
-    await Promise.all([...this.#states.values()].map((s) => s.loop));
+    await Promise.all(all.map((s) => s.loop));
   }
 
   /** Same as {@linkcode LossyProxy.close}. */

@@ -1,0 +1,119 @@
+/**
+ * The client library must retransmit after `retransmitMs` without progress,
+ * even while the server keeps sending packets that bring no progress
+ * (retransmitted ACKs or windows). A raw UDP "server" plays the peer.
+ */
+
+import assert from "node:assert/strict";
+import { tftpGet, tftpPut } from "../../src/client/client.ts";
+import {
+  decode,
+  encodeAck,
+  encodeData,
+  encodeOack,
+  Opcode,
+} from "../../src/protocol/packet.ts";
+import { RawPeer } from "./harness.ts";
+
+const ROUNDS = 20;
+const ROUND_MS = 30;
+const CLIENT_RETRANSMIT_MS = 100;
+
+// BUG: src/client/client.ts tftpPut waits with `ex.next(intervalMs)`, which
+// starts a fresh interval for every datagram received. A server whose ACK
+// retransmit interval is shorter than the client's (0.5 s vs 1 s with the
+// defaults) re-ACKs the last block while the client's DATA is lost; the
+// client ignores each duplicate ACK and never times out, so it never
+// resends the DATA and the upload fails when the server gives up.
+Deno.test({
+  name: "client: tftpPut resends DATA while the server repeats an old ACK",
+  ignore: true,
+  fn: async () => {
+    using listen = new RawPeer();
+    using transfer = new RawPeer();
+    const put = tftpPut("up.bin", {
+      host: "127.0.0.1",
+      port: listen.port,
+      data: new Uint8Array(3 * 512 + 1),
+      retransmitMs: CLIENT_RETRANSMIT_MS,
+      retries: 3,
+    }).catch((err) => err);
+    const req = await listen.next(5000);
+    assert.ok(req, "no WRQ");
+    const client = req[1].port;
+    await transfer.send(encodeAck(0), client);
+    const first = await transfer.next(5000);
+    assert.ok(first, "no DATA 1");
+    assert.equal(decode(first[0]).op, Opcode.DATA);
+    // DATA 1 "was lost": keep re-ACKing block 0 as a server does.
+    let resent = false;
+    for (let i = 0; i < ROUNDS && !resent; i++) {
+      await transfer.send(encodeAck(0), client);
+      const got = await transfer.next(ROUND_MS);
+      if (got) {
+        const p = decode(got[0]);
+        resent = p.op === Opcode.DATA && p.block === 1;
+      }
+    }
+    listen.close();
+    transfer.close();
+    await put;
+    assert.ok(
+      resent,
+      `the client did not resend DATA 1 within ${ROUNDS * ROUND_MS} ms ` +
+        `(${CLIENT_RETRANSMIT_MS} ms retransmit interval)`,
+    );
+  },
+});
+
+// BUG: src/client/client.ts tftpGet, same cause: while the server resends a
+// window whose ACK was lost, every duplicate restarts the client's wait, and
+// the Receiver ACKs duplicates only once until progress or a timeout, so
+// after one lost re-ACK the client goes silent and the download fails when
+// the server gives up.
+Deno.test({
+  name: "client: tftpGet re-ACKs while the server repeats a window",
+  ignore: true,
+  fn: async () => {
+    using listen = new RawPeer();
+    using transfer = new RawPeer();
+    const get = tftpGet("down.bin", {
+      host: "127.0.0.1",
+      port: listen.port,
+      windowsize: 4,
+      retransmitMs: CLIENT_RETRANSMIT_MS,
+      retries: 3,
+      sink: { write: () => {} },
+    }).catch((err) => err);
+    const req = await listen.next(5000);
+    assert.ok(req, "no RRQ");
+    const client = req[1].port;
+    await transfer.send(encodeOack(new Map([["windowsize", "4"]])), client);
+    const ack0 = await transfer.next(5000);
+    assert.ok(ack0, "no ACK 0");
+    const window = [1, 2, 3, 4].map((b) =>
+      encodeData(b, new Uint8Array(512).fill(b))
+    );
+    let acks = 0;
+    for (let i = 0; i < ROUNDS; i++) {
+      for (const d of window) await transfer.send(d, client);
+      for (;;) {
+        const got = await transfer.next(i === 0 ? 1000 : ROUND_MS);
+        if (!got) break;
+        const p = decode(got[0]);
+        if (p.op === Opcode.ACK && p.block === 4) acks++;
+        if (i === 0) break;
+      }
+    }
+    listen.close();
+    transfer.close();
+    await get;
+    // The first ACK 4, one for the first repeated window, then at least one
+    // per retransmit interval without progress.
+    assert.ok(
+      acks >= 3,
+      `the client sent ACK 4 only ${acks} times in ${ROUNDS * ROUND_MS} ms ` +
+        `of repeated windows (${CLIENT_RETRANSMIT_MS} ms retransmit interval)`,
+    );
+  },
+});
