@@ -1,0 +1,254 @@
+/**
+ * Limits and abuse: `maxSessions` and `maxSessionsPerClient` refuse extra
+ * requests with ERROR 0 ("too many ..."), and free their slot when a
+ * transfer ends; `allowFrom` makes the server silent to everyone else. Also
+ * through the command line (`--max-sessions`, `--max-sessions-per-client`,
+ * `--allow-from`), as operators run it.
+ *
+ * Clients on other addresses use 127.0.0.2 and 127.0.0.3 (all of
+ * 127.0.0.0/8 is loopback on Linux).
+ */
+
+import assert from "node:assert/strict";
+import {
+  decode,
+  encodeError,
+  encodeRequest,
+  ErrorCode,
+  Opcode,
+  type Packet,
+} from "../../src/protocol/packet.ts";
+import { parseCli, UsageError } from "../../src/cli.ts";
+import { RawPeer, startHarness } from "./harness.ts";
+import { startServer as startProcess } from "../helpers/process.ts";
+
+const BIG = new Uint8Array(20 * 512).fill(7);
+/** Sessions stay open this long without ACKs (s); tests end them sooner. */
+const LONG = { ackTimeout: 1, timeout: 10, retries: 10 };
+const WAIT_MS = 5000;
+
+/** Sends an RRQ for big.bin and returns the first reply and its source. */
+async function request(
+  peer: RawPeer,
+  port: number,
+): Promise<{ p: Packet; from: number }> {
+  await peer.send(encodeRequest(Opcode.RRQ, "big.bin"), port);
+  const got = await peer.next(WAIT_MS);
+  assert.ok(got, `no reply to 127.0.0.1:${peer.port}'s RRQ`);
+  return { p: decode(got[0]), from: got[1].port };
+}
+
+function assertTooMany(p: Packet, what: string): void {
+  assert.equal(p.op, Opcode.ERROR, `${what}: expected ERROR, got ${p.op}`);
+  if (p.op !== Opcode.ERROR) return;
+  assert.equal(p.code, ErrorCode.NOT_DEFINED, `${what}: code`);
+  assert.match(p.message, /too many/, `${what}: message`);
+}
+
+function assertData(p: Packet, what: string): void {
+  assert.equal(p.op, Opcode.DATA, `${what}: expected DATA 1, got ${p.op}`);
+}
+
+/** Whether loopback addresses other than 127.0.0.1 can be bound. */
+function extraLoopback(): boolean {
+  try {
+    new RawPeer("127.0.0.2").close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+const NO_EXTRA_LOOPBACK = !extraLoopback();
+
+Deno.test("limits: maxSessionsPerClient refuses the next request from that IP with ERROR 0, others go on", async () => {
+  await using h = await startHarness({
+    files: { "big.bin": BIG },
+    maxSessionsPerClient: 2,
+    ...LONG,
+  });
+  using a = new RawPeer();
+  using b = new RawPeer();
+  using c = new RawPeer();
+  const ra = await request(a, h.port);
+  assertData(ra.p, "first client");
+  assertData((await request(b, h.port)).p, "second client");
+  const rc = await request(c, h.port);
+  assertTooMany(rc.p, "third client from the same IP");
+  assert.equal(rc.from, h.port, "the refusal comes from the listen port");
+  if (!NO_EXTRA_LOOPBACK) {
+    using other = new RawPeer("127.0.0.2");
+    assertData((await request(other, h.port)).p, "client from 127.0.0.2");
+  }
+  // When a transfer ends, its slot is free again.
+  await a.send(encodeError(ErrorCode.NOT_DEFINED, "bye"), ra.from);
+  await h.waitForPeer(a.port, { timeoutMs: WAIT_MS });
+  using d = new RawPeer();
+  assertData((await request(d, h.port)).p, "client after one ended");
+  assert.ok(
+    h.lines.some((l) => l.includes(`127.0.0.1:${c.port} refused`)),
+    "the refusal is logged",
+  );
+});
+
+Deno.test({
+  name: "limits: maxSessions refuses the next request from any IP with ERROR 0",
+  ignore: NO_EXTRA_LOOPBACK,
+  fn: async () => {
+    await using h = await startHarness({
+      files: { "big.bin": BIG },
+      maxSessions: 2,
+      ...LONG,
+    });
+    using a = new RawPeer("127.0.0.1");
+    using b = new RawPeer("127.0.0.2");
+    using c = new RawPeer("127.0.0.3");
+    const ra = await request(a, h.port);
+    assertData(ra.p, "127.0.0.1");
+    assertData((await request(b, h.port)).p, "127.0.0.2");
+    assertTooMany((await request(c, h.port)).p, "127.0.0.3");
+    await a.send(encodeError(ErrorCode.NOT_DEFINED, "bye"), ra.from);
+    await h.waitForPeer(a.port, { timeoutMs: WAIT_MS });
+    // The session map frees the slot after cleanup; ask until served.
+    let served = false;
+    for (let i = 0; i < 200 && !served; i++) {
+      using again = new RawPeer("127.0.0.3");
+      served = (await request(again, h.port)).p.op === Opcode.DATA;
+    }
+    assert.ok(served, "the freed slot was never given out");
+  },
+});
+
+Deno.test("limits: a flood of requests from one IP holds at most maxSessionsPerClient transfers", async () => {
+  await using h = await startHarness({
+    files: { "big.bin": BIG },
+    maxSessionsPerClient: 5,
+    ...LONG,
+  });
+  const peers = Array.from({ length: 40 }, () => new RawPeer());
+  try {
+    await Promise.all(
+      peers.map((p) => p.send(encodeRequest(Opcode.RRQ, "big.bin"), h.port)),
+    );
+    const replies = await Promise.all(peers.map((p) => p.next(WAIT_MS)));
+    let data = 0;
+    let refused = 0;
+    for (const r of replies) {
+      assert.ok(r, "a request got no reply");
+      const p = decode(r[0]);
+      if (p.op === Opcode.DATA) data++;
+      else {
+        assertTooMany(p, "flood");
+        refused++;
+      }
+    }
+    assert.equal(data, 5, `${data} transfers started`);
+    assert.equal(refused, 35);
+    assert.equal(h.server.activeSessions, 5);
+  } finally {
+    for (const p of peers) p.close();
+  }
+});
+
+Deno.test({
+  name: "limits: allowFrom answers nothing at all to other addresses",
+  ignore: NO_EXTRA_LOOPBACK,
+  fn: async () => {
+    await using h = await startHarness({
+      files: { "big.bin": BIG },
+      allowFrom: ["127.0.0.2/32"],
+      ...LONG,
+    });
+    using denied = new RawPeer("127.0.0.1");
+    using allowed = new RawPeer("127.0.0.2");
+    // A valid request, junk, and a stray ACK from the denied address first;
+    // the server handles datagrams in order, so once the allowed client has
+    // its answer, any answer to the denied one would already be queued.
+    await denied.send(encodeRequest(Opcode.RRQ, "big.bin"), h.port);
+    await denied.send(new Uint8Array([0, 9, 1]), h.port);
+    await denied.send(new Uint8Array([0, 4, 0, 1]), h.port);
+    await denied.send(encodeRequest(Opcode.WRQ, "up.bin"), h.port);
+    assertData((await request(allowed, h.port)).p, "allowed client");
+    assert.equal(
+      await denied.next(300),
+      undefined,
+      "the denied client got a reply",
+    );
+    assert.equal(h.server.activeSessions, 1);
+    assert.ok(
+      !h.lines.some((l) => l.includes(`127.0.0.1:${denied.port} `)),
+      `a transfer was logged for the denied client:\n${h.lines.join("\n")}`,
+    );
+    assert.equal(await h.readFile("up.bin"), undefined);
+  },
+});
+
+Deno.test("limits: allowFrom with a covering network serves the client", async () => {
+  await using h = await startHarness({
+    files: { "big.bin": BIG },
+    allowFrom: ["10.0.0.0/8", "127.0.0.0/8"],
+    ...LONG,
+  });
+  using peer = new RawPeer();
+  assertData((await request(peer, h.port)).p, "client in 127.0.0.0/8");
+});
+
+Deno.test("limits: the CLI takes --max-sessions, --max-sessions-per-client and repeated --allow-from", () => {
+  const o = parseCli([
+    "--max-sessions",
+    "100",
+    "--max-sessions-per-client",
+    "3",
+    "--allow-from",
+    "192.168.0.0/16",
+    "--allow-from",
+    "127.0.0.1/32",
+  ]);
+  assert.equal(o.server.maxSessions, 100);
+  assert.equal(o.server.maxSessionsPerClient, 3);
+  assert.deepEqual(o.server.allowFrom, ["192.168.0.0/16", "127.0.0.1/32"]);
+  for (
+    const bad of [
+      ["--max-sessions", "0"],
+      ["--max-sessions", "x"],
+      ["--max-sessions-per-client", "-1"],
+      ["--allow-from", "not-a-network"],
+      ["--allow-from", "10.0.0.0/33"],
+    ]
+  ) {
+    assert.throws(() => parseCli(bad), UsageError, bad.join(" "));
+  }
+});
+
+Deno.test("limits: the server process enforces --max-sessions-per-client and --allow-from", async () => {
+  const root = await Deno.makeTempDir({ prefix: "tftpd-limits-" });
+  try {
+    await Deno.writeFile(`${root}/big.bin`, BIG);
+    const allowSecond = NO_EXTRA_LOOPBACK
+      ? []
+      : ["--allow-from", "127.0.0.1/32"];
+    await using srv = await startProcess(root, {
+      args: [
+        "--max-sessions-per-client",
+        "1",
+        "--ack-timeout",
+        "1",
+        "--timeout",
+        "10",
+        ...allowSecond,
+      ],
+    });
+    using a = new RawPeer();
+    using b = new RawPeer();
+    assertData((await request(a, srv.port)).p, "first client");
+    assertTooMany((await request(b, srv.port)).p, "second client");
+    if (!NO_EXTRA_LOOPBACK) {
+      using outsider = new RawPeer("127.0.0.2");
+      await outsider.send(encodeRequest(Opcode.RRQ, "big.bin"), srv.port);
+      using c = new RawPeer();
+      assertTooMany((await request(c, srv.port)).p, "marker client");
+      assert.equal(await outsider.next(300), undefined, "outsider got a reply");
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
