@@ -175,7 +175,7 @@ export function renderMarkdown(report: Report): string {
         ? "bench/loadgen.c (one epoll thread, compiled with cc -O2)"
         : "bench/loadgen.ts (in the Deno process)"
     }; it compares every received byte with the served file, and every ` +
-      "uploaded file is checked by SHA-256. All traffic is on 127.0.0.1.",
+      "uploaded file is checked by SHA-256. All traffic is on loopback (127.0.0.0/8).",
   );
   out.push("");
   out.push("Servers:");
@@ -349,9 +349,9 @@ export function renderSvg(report: Report): string {
   const names = report.servers.map((s) => s.name);
   const rowH = 12;
   const gap = 14;
-  const left = 330;
-  const width = 820;
-  const plotW = width - left - 70;
+  const left = 170;
+  const width = 800;
+  const plotW = width - left - 90;
   let maxRel = 1.5;
   const rows: { sc: Scenario; rel: (number | undefined)[] }[] = [];
   for (const sc of report.scenarios) {
@@ -366,11 +366,12 @@ export function renderSvg(report: Report): string {
     for (const v of rel) if (v !== undefined) maxRel = Math.max(maxRel, v);
     rows.push({ sc, rel });
   }
-  maxRel = Math.ceil(maxRel * 2) / 2;
+  // Keep the axis readable: bars beyond 2.5 are cut and labelled.
+  maxRel = Math.min(2.5, Math.ceil(maxRel * 2) / 2);
   const groupH = names.length * rowH + gap;
   const top = 50;
   const height = top + rows.length * groupH + 40;
-  const x = (v: number) => left + (v / maxRel) * plotW;
+  const x = (v: number) => left + (Math.min(v, maxRel) / maxRel) * plotW;
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
@@ -409,7 +410,7 @@ export function renderSvg(report: Report): string {
     out.push(
       `<text x="${left - 8}" y="${
         y0 + (names.length * rowH) / 2 + 4
-      }" text-anchor="end">${esc(`${row.sc.group}: ${row.sc.label}`)}</text>`,
+      }" text-anchor="end">${esc(row.sc.id)}</text>`,
     );
     row.rel.forEach((v, i) => {
       const y = y0 + i * rowH;
@@ -425,7 +426,9 @@ export function renderSvg(report: Report): string {
         }" height="${rowH - 2}" fill="${COLORS[names[i]] ?? "#888"}"/>`,
       );
       out.push(
-        `<text x="${x(v) + 4}" y="${y + rowH - 3}">${v.toFixed(2)}</text>`,
+        `<text x="${x(v) + 4}" y="${y + rowH - 3}">${v.toFixed(2)}${
+          v > maxRel ? " (axis cut)" : ""
+        }</text>`,
       );
     });
   });
