@@ -11,6 +11,7 @@ import type { TransferStats } from "../../src/server/session.ts";
 import { Logger } from "../../src/log.ts";
 import { netasciiLength } from "../../src/protocol/netascii.ts";
 import type { Rng } from "../../tools/rng.ts";
+import type { Storage } from "../../src/storage/types.ts";
 
 /** Options of {@linkcode startHarness}. */
 export interface HarnessOptions extends ServerOptions {
@@ -20,6 +21,8 @@ export interface HarnessOptions extends ServerOptions {
   serverClass?: new (options: ServerOptions) => TftpServer;
   /** Capture debug lines too. */
   verbose?: boolean;
+  /** Builds the storage from the root's path (instead of `storage`). */
+  storageFor?: (root: string) => Storage;
 }
 
 /** A running server with captured logs and transfer stats. */
@@ -59,14 +62,16 @@ export class Harness implements AsyncDisposable {
         if (level === "error") this.errors.push(line);
       },
     });
-    const { files: _f, serverClass, verbose: _v, ...rest } = opts;
+    const { files: _f, serverClass, verbose: _v, storageFor, ...rest } = opts;
     const cls = serverClass ?? TftpServer;
+    const storage = storageFor?.(this.root) ?? opts.storage;
     this.server = new cls({
       host: "127.0.0.1",
       port: 0,
-      root: opts.storage ? undefined : this.root,
+      root: storage ? undefined : this.root,
       logger,
       ...rest,
+      storage,
       onTransferEnd: (stats) => {
         this.transfers.push(stats);
         for (const w of [...this.#waiters]) w(stats);

@@ -1,0 +1,278 @@
+/**
+ * File-system races. A worker thread swaps a served name between a real
+ * file (or directory) and a symlink leading out of the root, as fast as it
+ * can, while reads run: no read may ever return the outside content.
+ * Uploads whose target (or directory) changes during the transfer must not
+ * overwrite anything or write outside the root.
+ */
+
+import assert from "node:assert/strict";
+import { TftpClientError, tftpGet, tftpPut } from "../../src/client/client.ts";
+import { ErrorCode, TftpError } from "../../src/protocol/packet.ts";
+import { FsStorage } from "../../src/storage/files.ts";
+import { type Harness, startHarness } from "./harness.ts";
+
+const FULL = Deno.env.get("HARDENING_FULL") === "1";
+const ATTEMPTS = FULL ? 30_000 : 3_000;
+const OUTSIDE = "OUTSIDE SECRET\n";
+const decoder = new TextDecoder();
+
+/** Runs `fn` while a worker swaps `root/name` with a symlink to `outside`. */
+async function whileSwapping<T>(
+  job: { root: string; name: string; outside: string; kind: "file" | "dir" },
+  fn: () => Promise<T>,
+): Promise<{ result: T; swaps: number }> {
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(
+    new URL("./swap_worker.ts", import.meta.url).href,
+    { type: "module" },
+  );
+  let started!: () => void;
+  const running = new Promise<void>((r) => started = r);
+  const done = new Promise<number>((resolve, reject) => {
+    worker.onmessage = (e) => {
+      if (e.data.started) started();
+      else if (e.data.error) reject(new Error(`swap worker: ${e.data.error}`));
+      else resolve(e.data.swaps);
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      reject(new Error(`swap worker failed: ${e.message}`));
+    };
+  });
+  // A failure before the first swap must not leave the test waiting.
+  done.catch(() => {}).finally(() => started());
+  worker.postMessage({ ...job, stop });
+  let result: T;
+  try {
+    await running;
+    result = await fn();
+  } finally {
+    Atomics.store(stop, 0, 1);
+    // Let the worker finish its last swap before the root goes away.
+    await done.catch(() => {});
+    worker.terminate();
+  }
+  const swaps = await done;
+  return { result, swaps };
+}
+
+async function readAll(storage: FsStorage, name: string): Promise<string> {
+  const handle = await storage.openRead(name);
+  try {
+    const buf = new Uint8Array(64);
+    let n = handle.read(0, buf);
+    if (typeof n !== "number") n = await n;
+    return decoder.decode(buf.subarray(0, n));
+  } finally {
+    handle.close();
+  }
+}
+
+// BUG: src/storage/files.ts FsStorage.openRead re-checks the opened file
+// with `Deno.stat(again)` (line ~284), which follows symlinks: if the name
+// is swapped to a symlink again between the second realPath and that stat,
+// the inode check compares the outside file with itself and passes, so the
+// outside file is served (about 1 in 3000 attempts here; through the server
+// tftpGet received "OUTSIDE SECRET"). `Deno.lstat` fixes the file case but
+// not a swapped directory component ("d/secret.txt" with d -> outside);
+// checking where the kernel says the opened file is (readlink of the
+// /proc/self/fd entry whose stat matches dev+ino) fixed both in a trial.
+// Un-ignore when fixed.
+for (const kind of ["file", "dir"] as const) {
+  Deno.test({
+    name:
+      `race: FsStorage.openRead never returns outside content while a ${kind} is swapped for a symlink`,
+    ignore: true,
+    fn: async () => {
+      await using h = await startHarness();
+      const name = kind === "file" ? "f.txt" : "d";
+      const request = kind === "file" ? "f.txt" : "d/secret.txt";
+      if (kind === "file") {
+        await Deno.writeTextFile(`${h.root}/f.txt`, "INSIDE\n");
+      } else {
+        await Deno.mkdir(`${h.root}/d`);
+        await Deno.writeTextFile(`${h.root}/d/secret.txt`, "INSIDE\n");
+      }
+      const storage = await FsStorage.open(h.root);
+      const { result, swaps } = await whileSwapping({
+        root: h.root,
+        name,
+        outside: kind === "file" ? `${h.outside}/secret.txt` : h.outside,
+        kind,
+      }, async () => {
+        let served = 0;
+        let refused = 0;
+        for (let i = 0; i < ATTEMPTS; i++) {
+          try {
+            const text = await readAll(storage, request);
+            assert.notEqual(
+              text,
+              OUTSIDE,
+              `attempt ${i} read outside the root`,
+            );
+            assert.equal(
+              text,
+              "INSIDE\n",
+              `attempt ${i} read ${JSON.stringify(text)}`,
+            );
+            served++;
+          } catch (err) {
+            if (!(err instanceof TftpError)) throw err;
+            assert.ok(
+              err.code === ErrorCode.ACCESS_VIOLATION ||
+                err.code === ErrorCode.FILE_NOT_FOUND,
+              `unexpected ${err.code}: ${err.message}`,
+            );
+            refused++;
+          }
+        }
+        return { served, refused };
+      });
+      assert.ok(swaps > 10, `only ${swaps} swaps: the race was not exercised`);
+      assert.ok(result.served > 0, "no read succeeded");
+      assert.ok(result.refused > 0, "no read met the symlink");
+    },
+  });
+}
+
+// BUG: the same FsStorage.openRead race as above, seen by a client.
+Deno.test({
+  name:
+    "race: downloads through the server never carry outside content while the file is swapped",
+  ignore: true,
+  fn: async () => {
+    await using h = await startHarness();
+    await Deno.writeTextFile(`${h.root}/f.txt`, "INSIDE\n");
+    const { result } = await whileSwapping({
+      root: h.root,
+      name: "f.txt",
+      outside: `${h.outside}/secret.txt`,
+      kind: "file",
+    }, async () => {
+      let served = 0;
+      for (let i = 0; i < ATTEMPTS / 10; i++) {
+        const chunks: Uint8Array[] = [];
+        try {
+          await tftpGet("f.txt", {
+            host: "127.0.0.1",
+            port: h.port,
+            sink: { write: (d) => void chunks.push(d.slice()) },
+          });
+          const text = chunks.map((c) => decoder.decode(c)).join("");
+          assert.equal(
+            text,
+            "INSIDE\n",
+            `download ${i}: ${JSON.stringify(text)}`,
+          );
+          served++;
+        } catch (err) {
+          if (!(err instanceof TftpClientError)) throw err;
+          assert.ok(err.code === 1 || err.code === 2, err.message);
+        }
+      }
+      return served;
+    });
+    assert.ok(result > 0, "no download succeeded");
+  },
+});
+
+/**
+ * Uploads 20 blocks and runs `meddle` once the first block is acknowledged
+ * (the upload is then open on the server).
+ */
+async function uploadWhile(
+  h: Harness,
+  name: string,
+  meddle: () => void,
+): Promise<TftpClientError | undefined> {
+  let done = false;
+  try {
+    await tftpPut(name, {
+      host: "127.0.0.1",
+      port: h.port,
+      data: new Uint8Array(20 * 512 + 3).fill(0x55),
+      onProgress: (bytes) => {
+        if (bytes > 0 && !done) {
+          done = true;
+          meddle();
+        }
+      },
+    });
+  } catch (err) {
+    if (err instanceof TftpClientError) return err;
+    throw err;
+  }
+  assert.ok(done, "the upload finished before the meddling");
+  return undefined;
+}
+
+async function noTempFiles(h: Harness): Promise<void> {
+  await h.server.close();
+  const left = (await h.list()).filter((p) => p.includes(".tftp-upload-"));
+  assert.deepEqual(left, [], "temporary files left behind");
+}
+
+for (const allowOverwrite of [false, true]) {
+  const label = allowOverwrite ? " (allowOverwrite)" : "";
+  Deno.test(`race: an upload whose target appears meanwhile does not overwrite it${label}`, async () => {
+    await using h = await startHarness({ allowOverwrite });
+    const err = await uploadWhile(h, "up.bin", () => {
+      Deno.writeTextFileSync(`${h.root}/up.bin`, "SOMEONE ELSE\n");
+    });
+    if (!allowOverwrite) {
+      assert.ok(err, "the upload succeeded over the new file");
+      assert.equal(err.code, ErrorCode.FILE_EXISTS, err.message);
+      assert.equal(
+        await Deno.readTextFile(`${h.root}/up.bin`),
+        "SOMEONE ELSE\n",
+        "the other file was changed",
+      );
+    } else {
+      // Overwriting regular files is what the operator asked for; the
+      // result is one whole file, never a mix.
+      const got = await Deno.readFile(`${h.root}/up.bin`);
+      assert.ok(
+        decoder.decode(got) === "SOMEONE ELSE\n" ||
+          (got.length === 20 * 512 + 3 && got.every((b) => b === 0x55)),
+        "the target is a mix",
+      );
+    }
+    await noTempFiles(h);
+  });
+
+  Deno.test(`race: an upload whose target becomes a symlink leading out writes nothing outside${label}`, async () => {
+    await using h = await startHarness({ allowOverwrite });
+    const err = await uploadWhile(h, "up.bin", () => {
+      Deno.symlinkSync(`${h.outside}/secret.txt`, `${h.root}/up.bin`);
+    });
+    assert.ok(err, "the upload succeeded through the symlink");
+    assert.equal(err.code, ErrorCode.FILE_EXISTS, err.message);
+    assert.equal(
+      await Deno.readTextFile(`${h.outside}/secret.txt`),
+      OUTSIDE,
+      "the file outside the root was changed",
+    );
+    assert.ok((await Deno.lstat(`${h.root}/up.bin`)).isSymlink);
+    await noTempFiles(h);
+  });
+}
+
+Deno.test("race: an upload whose directory is swapped for a symlink leading out writes nothing outside", async () => {
+  await using h = await startHarness();
+  await Deno.mkdir(`${h.root}/d`);
+  const before = await h.list(h.outside);
+  await uploadWhile(h, "d/up.bin", () => {
+    Deno.renameSync(`${h.root}/d`, `${h.root}/d-moved`);
+    Deno.symlinkSync(h.outside, `${h.root}/d`);
+  });
+  await h.server.close();
+  // The upload fails or lands inside; the moved directory may keep the
+  // temporary file (its path no longer leads there), but nothing is written
+  // through the symlink.
+  assert.deepEqual(await h.list(h.outside), before, "a file appeared outside");
+  assert.equal(
+    await Deno.readTextFile(`${h.outside}/secret.txt`),
+    OUTSIDE,
+  );
+});

@@ -1,0 +1,69 @@
+/**
+ * A worker for the race tests: swaps `dir/name` between a regular file (or
+ * directory) inside the root and a symlink to `outside`, as fast as it can,
+ * on its own thread, until the shared stop flag is set.
+ *
+ * Message in: `{ root, name, outside, kind: "file" | "dir", stop }` where
+ * `stop` is an `Int32Array` over a `SharedArrayBuffer`. Messages out:
+ * `{ started: true }` after the first swap, then `{ swaps }` when stopped,
+ * or `{ error }` if a file operation failed.
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+interface Job {
+  root: string;
+  name: string;
+  outside: string;
+  kind: "file" | "dir";
+  stop: Int32Array;
+}
+
+self.onmessage = (e: MessageEvent<Job>) => {
+  const { root, name, outside, kind, stop } = e.data;
+  const target = `${root}/${name}`;
+  const link = `${root}/.swap-link`;
+  const real = `${root}/.swap-real`;
+  const old = `${root}/.swap-old`;
+  const clear = (path: string) => {
+    try {
+      Deno.removeSync(path, { recursive: true });
+    } catch { /* absent */ }
+  };
+  // The target starts as the real thing (made by the test).
+  let swaps = 0;
+  try {
+    swapUntilStopped();
+  } catch (err) {
+    self.postMessage({ error: String(err) });
+    self.close();
+    return;
+  }
+  self.postMessage({ swaps });
+  self.close();
+
+  function swapUntilStopped(): void {
+    while (Atomics.load(stop, 0) === 0) {
+      // Real -> symlink leading out. A file is replaced atomically; a
+      // directory has to be moved aside first.
+      clear(link);
+      Deno.symlinkSync(outside, link);
+      if (kind === "dir") Deno.renameSync(target, old);
+      Deno.renameSync(link, target);
+      if (kind === "dir") clear(old);
+      // Symlink -> real.
+      clear(real);
+      if (kind === "file") {
+        Deno.writeTextFileSync(real, "INSIDE\n");
+      } else {
+        Deno.mkdirSync(real);
+        Deno.writeTextFileSync(`${real}/secret.txt`, "INSIDE\n");
+        Deno.renameSync(target, link);
+      }
+      Deno.renameSync(real, target);
+      if (swaps++ === 0) self.postMessage({ started: true });
+    }
+  }
+};
