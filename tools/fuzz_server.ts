@@ -119,9 +119,16 @@ function diff(a: Map<string, string>, b: Map<string, string>): string[] {
   return out;
 }
 
-/** A server that remembers the ports of its transfer sockets. */
-class PortRecordingServer extends TftpServer {
+/** A server that remembers the ports of its latest transfer sockets. */
+export class PortRecordingServer extends TftpServer {
+  /** Ports of recent transfer sockets, newest last (at most 256). */
   readonly ports: number[] = [];
+  /**
+   * Opens the transfer socket and records its port.
+   *
+   * @param peer The client.
+   * @returns The socket.
+   */
   override createTransport(peer: Deno.NetAddr): Transport {
     const t = super.createTransport(peer);
     this.ports.push((t.addr as Deno.NetAddr).port);
@@ -130,8 +137,14 @@ class PortRecordingServer extends TftpServer {
   }
 }
 
-/** Binds on 127.0.0.x (x from 2) when possible, so junk has its own IPs. */
-function junkSocket(i: number): Deno.DatagramConn {
+/**
+ * A socket for junk: on 127.0.0.x (x from 2 to 9) when possible, so junk
+ * comes from other client IPs than real transfers.
+ *
+ * @param i Which one (picks x).
+ * @returns The socket.
+ */
+export function junkSocket(i: number): Deno.DatagramConn {
   try {
     return Deno.listenDatagram({
       transport: "udp",
