@@ -138,8 +138,22 @@ class Exchange {
     this.buf = new Uint8Array(bufSize);
   }
 
+  /** When we last sent something (the retransmit timer runs from there). */
+  lastSent = performance.now();
+
   send(data: Uint8Array): Promise<number> {
+    this.lastSent = performance.now();
     return this.conn.send(data, this.server);
+  }
+
+  /**
+   * Next packet, or undefined once `intervalMs` have passed since our last
+   * send. Measured from the send, not from the last datagram received: a
+   * peer repeating itself (old ACKs, a resent window) must not keep us from
+   * retransmitting what it is missing.
+   */
+  nextOrTimeout(intervalMs: number): Promise<Packet | undefined> {
+    return this.next(this.lastSent + intervalMs - performance.now());
   }
 
   /**
@@ -246,7 +260,7 @@ export async function tftpGet(
     await ex.send(request);
     let retries = 0;
     for (;;) {
-      const p = await ex.next(intervalMs);
+      const p = await ex.nextOrTimeout(intervalMs);
       if (!p) {
         if (!receiver) {
           if (retries++ >= maxRetries) {
@@ -358,7 +372,7 @@ export async function tftpPut(
     await ex.send(request);
     let retries = 0;
     for (;;) {
-      const p = await ex.next(intervalMs);
+      const p = await ex.nextOrTimeout(intervalMs);
       if (!p) {
         if (!sender) {
           if (retries++ >= maxRetries) {

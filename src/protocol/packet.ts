@@ -344,15 +344,19 @@ export function encodeError(code: number, message: string): Uint8Array {
 export class TftpError extends Error {
   /** The TFTP error code. */
   readonly code: number;
+  /** Details for the server log only (never sent to the client). */
+  readonly detail?: string;
   /**
    * Creates an instance.
    *
    * @param code TFTP error code to send.
    * @param message Message to send and log.
+   * @param opts `detail`: extra text for the log only.
    */
-  constructor(code: number, message: string) {
+  constructor(code: number, message: string, opts: { detail?: string } = {}) {
     super(message);
     this.name = "TftpError";
     this.code = code;
+    this.detail = opts.detail;
   }
 }

@@ -364,7 +364,8 @@ export abstract class Session {
       this.log.error(`${this.peerText} internal error: ${String(err)}`);
     }
     await this.sendError(tftp.code, tftp.message);
-    this.end("error", `ERROR ${tftp.code}: ${tftp.message}`);
+    const detail = tftp.detail ? ` [${tftp.detail}]` : "";
+    this.end("error", `ERROR ${tftp.code}: ${tftp.message}${detail}`);
   }
 
   /**

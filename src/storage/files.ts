@@ -280,9 +280,16 @@ export class FsStorage implements Storage {
       }
       // The path may have been swapped (e.g. for a symlink leading out)
       // between the check and the open: check again what was opened.
+      // lstat (not stat) so a final symlink is never followed, and realPath
+      // on both sides of it so a directory component swapped back and forth
+      // would have to flip twice within microseconds to go unnoticed.
       const again = await this.#resolve(rel, name);
-      const st2 = await Deno.stat(again);
-      if (again !== real || st2.ino !== st.ino || st2.dev !== st.dev) {
+      const st2 = await Deno.lstat(again);
+      const third = await this.#resolve(rel, name);
+      if (
+        again !== real || third !== real || !st2.isFile ||
+        st2.ino !== st.ino || st2.dev !== st.dev
+      ) {
         throw new TftpError(
           ErrorCode.ACCESS_VIOLATION,
           `${name}: changed while being opened`,

@@ -104,8 +104,11 @@ export function fsErrorToTftp(err: unknown, what: string): TftpError {
   if (err instanceof Deno.errors.NotADirectory) {
     return new TftpError(ErrorCode.FILE_NOT_FOUND, `${what}: file not found`);
   }
-  return new TftpError(
-    ErrorCode.NOT_DEFINED,
-    `${what}: ${err instanceof Error ? err.message : String(err)}`,
-  );
+  // Anything else (name too long, I/O error...): the client gets a short
+  // generic message; the details, which may name server paths, go to the
+  // log only.
+  const kind = err instanceof Error ? err.name : "Error";
+  return new TftpError(ErrorCode.NOT_DEFINED, `${what}: file system error`, {
+    detail: `${kind}: ${err instanceof Error ? err.message : String(err)}`,
+  });
 }

@@ -201,7 +201,7 @@ Deno.test("amplification: a request for a missing file gets one ERROR no larger 
   }
 });
 
-// BUG: src/storage/root.ts fsErrorToTftp sends unexpected file-system
+// Regression test (was a bug, now fixed): src/storage/root.ts fsErrorToTftp sends unexpected file-system
 // errors to the client verbatim (ERROR 0 with Deno's message), e.g. for a
 // name with a 300-byte segment: "<name>: File name too long (os error 36):
 // realpath '/srv/tftp/<name>'" - it reveals the server's root path and
@@ -210,7 +210,6 @@ Deno.test("amplification: a request for a missing file gets one ERROR no larger 
 Deno.test({
   name:
     "amplification: a file-system error reveals no server path and echoes the name once",
-  ignore: true,
   fn: async () => {
     await using h = await startHarness({ ...FAST });
     using peer = new RawPeer();

@@ -19,7 +19,7 @@ const ROUNDS = 20;
 const ROUND_MS = 30;
 const CLIENT_RETRANSMIT_MS = 100;
 
-// BUG: src/client/client.ts tftpPut waits with `ex.next(intervalMs)`, which
+// Regression test (was a bug, now fixed): src/client/client.ts tftpPut waits with `ex.next(intervalMs)`, which
 // starts a fresh interval for every datagram received. A server whose ACK
 // retransmit interval is shorter than the client's (0.5 s vs 1 s with the
 // defaults) re-ACKs the last block while the client's DATA is lost; the
@@ -27,7 +27,6 @@ const CLIENT_RETRANSMIT_MS = 100;
 // resends the DATA and the upload fails when the server gives up.
 Deno.test({
   name: "client: tftpPut resends DATA while the server repeats an old ACK",
-  ignore: true,
   fn: async () => {
     using listen = new RawPeer();
     using transfer = new RawPeer();
@@ -66,14 +65,13 @@ Deno.test({
   },
 });
 
-// BUG: src/client/client.ts tftpGet, same cause: while the server resends a
+// Regression test (was a bug, now fixed): src/client/client.ts tftpGet, same cause: while the server resends a
 // window whose ACK was lost, every duplicate restarts the client's wait, and
 // the Receiver ACKs duplicates only once until progress or a timeout, so
 // after one lost re-ACK the client goes silent and the download fails when
 // the server gives up.
 Deno.test({
   name: "client: tftpGet re-ACKs while the server repeats a window",
-  ignore: true,
   fn: async () => {
     using listen = new RawPeer();
     using transfer = new RawPeer();

@@ -123,16 +123,15 @@ Deno.test("lossy: past block 65535 with duplicated and reordered ACKs", async ()
   ]);
 });
 
-// BUG: src/client/client.ts restarts its retransmit timer on every datagram
+// Regression test (was a bug, now fixed): src/client/client.ts restarts its retransmit timer on every datagram
 // it receives (`ex.next(intervalMs)` in the tftpGet and tftpPut loops), so
 // while the server retransmits (DATA windows, or ACKs every ackTimeout) the
 // client never times out and never resends: one lost packet livelocks the
-// transfer until the server gives up. Un-ignore once fixed: every transfer
+// transfer until the server gives up. Every transfer
 // must then complete (it does with a patched client).
 Deno.test({
   name:
     "lossy: strict: every transfer completes at 5% and 20% loss and dup+reorder",
-  ignore: true,
   fn: async () => {
     for (const faults of [FAULTS.loss5, FAULTS.loss20, FAULTS.dupReorder]) {
       await checkMatrix(

@@ -69,7 +69,7 @@ async function readAll(storage: FsStorage, name: string): Promise<string> {
   }
 }
 
-// BUG: src/storage/files.ts FsStorage.openRead re-checks the opened file
+// Regression test (was a bug, now fixed): src/storage/files.ts FsStorage.openRead re-checks the opened file
 // with `Deno.stat(again)` (line ~284), which follows symlinks: if the name
 // is swapped to a symlink again between the second realPath and that stat,
 // the inode check compares the outside file with itself and passes, so the
@@ -78,12 +78,11 @@ async function readAll(storage: FsStorage, name: string): Promise<string> {
 // not a swapped directory component ("d/secret.txt" with d -> outside);
 // checking where the kernel says the opened file is (readlink of the
 // /proc/self/fd entry whose stat matches dev+ino) fixed both in a trial.
-// Un-ignore when fixed.
+
 for (const kind of ["file", "dir"] as const) {
   Deno.test({
     name:
       `race: FsStorage.openRead never returns outside content while a ${kind} is swapped for a symlink`,
-    ignore: true,
     fn: async () => {
       await using h = await startHarness();
       const name = kind === "file" ? "f.txt" : "d";
@@ -136,11 +135,10 @@ for (const kind of ["file", "dir"] as const) {
   });
 }
 
-// BUG: the same FsStorage.openRead race as above, seen by a client.
+// Regression test (was a bug, now fixed): the same FsStorage.openRead race as above, seen by a client.
 Deno.test({
   name:
     "race: downloads through the server never carry outside content while the file is swapped",
-  ignore: true,
   fn: async () => {
     await using h = await startHarness();
     await Deno.writeTextFile(`${h.root}/f.txt`, "INSIDE\n");
