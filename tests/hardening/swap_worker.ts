@@ -3,7 +3,12 @@
  * directory) inside the root and a symlink to `outside`, as fast as it can,
  * on its own thread, until the shared stop flag is set.
  *
- * Message in: `{ root, name, outside, kind: "file" | "dir", stop }` where
+ * Kinds `file` and `dir` put a fresh file or directory back each time;
+ * `file-flip` and `dir-flip` flip between the same inode and the symlink
+ * with renames only (four system calls a round, and the real thing keeps
+ * its identity, which defeats checks that compare inodes).
+ *
+ * Message in: `{ root, name, outside, kind, stop }` where
  * `stop` is an `Int32Array` over a `SharedArrayBuffer`. Messages out:
  * `{ started: true }` after the first swap, then `{ swaps }` when stopped,
  * or `{ error }` if a file operation failed.
@@ -17,7 +22,7 @@ interface Job {
   root: string;
   name: string;
   outside: string;
-  kind: "file" | "dir";
+  kind: "file" | "dir" | "file-flip" | "dir-flip";
   stop: Int32Array;
 }
 
@@ -44,7 +49,29 @@ self.onmessage = (e: MessageEvent<Job>) => {
   self.postMessage({ swaps });
   self.close();
 
+  function flipUntilStopped(): void {
+    while (Atomics.load(stop, 0) === 0) {
+      clear(link);
+      Deno.symlinkSync(outside, link);
+      if (kind === "file-flip") {
+        // Keep the file by a second name, replace it by the symlink, put
+        // it back: both renames are atomic replacements.
+        clear(real);
+        Deno.linkSync(target, real);
+        Deno.renameSync(link, target);
+        Deno.renameSync(real, target);
+      } else {
+        Deno.renameSync(target, old);
+        Deno.renameSync(link, target);
+        Deno.renameSync(target, link);
+        Deno.renameSync(old, target);
+      }
+      if (swaps++ === 0) self.postMessage({ started: true });
+    }
+  }
+
   function swapUntilStopped(): void {
+    if (kind === "file-flip" || kind === "dir-flip") return flipUntilStopped();
     while (Atomics.load(stop, 0) === 0) {
       // Real -> symlink leading out. A file is replaced atomically; a
       // directory has to be moved aside first.
