@@ -201,12 +201,10 @@ Deno.test("amplification: a request for a missing file gets one ERROR no larger 
   }
 });
 
-// Regression test (was a bug, now fixed): src/storage/root.ts fsErrorToTftp sends unexpected file-system
-// errors to the client verbatim (ERROR 0 with Deno's message), e.g. for a
-// name with a 300-byte segment: "<name>: File name too long (os error 36):
-// realpath '/srv/tftp/<name>'" - it reveals the server's root path and
-// echoes the name twice (reply about twice the request). Expected: a short
-// generic message without paths; details in the server log only.
+// Was a bug: unexpected file-system errors reached the client verbatim,
+// e.g. for a 300-byte name segment "<name>: File name too long (os error
+// 36): realpath '/srv/tftp/<name>'", revealing the root path and echoing
+// the name twice.
 Deno.test({
   name:
     "amplification: a file-system error reveals no server path and echoes the name once",

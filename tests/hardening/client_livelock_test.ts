@@ -19,12 +19,9 @@ const ROUNDS = 20;
 const ROUND_MS = 30;
 const CLIENT_RETRANSMIT_MS = 100;
 
-// Regression test (was a bug, now fixed): src/client/client.ts tftpPut waits with `ex.next(intervalMs)`, which
-// starts a fresh interval for every datagram received. A server whose ACK
-// retransmit interval is shorter than the client's (0.5 s vs 1 s with the
-// defaults) re-ACKs the last block while the client's DATA is lost; the
-// client ignores each duplicate ACK and never times out, so it never
-// resends the DATA and the upload fails when the server gives up.
+// Was a bug: the client restarted its wait on every datagram received, so a
+// server re-ACKing the last block faster than the client's interval (0.5 s
+// vs 1 s with the defaults) kept it from ever resending the lost DATA.
 Deno.test({
   name: "client: tftpPut resends DATA while the server repeats an old ACK",
   fn: async () => {
@@ -65,11 +62,9 @@ Deno.test({
   },
 });
 
-// Regression test (was a bug, now fixed): src/client/client.ts tftpGet, same cause: while the server resends a
-// window whose ACK was lost, every duplicate restarts the client's wait, and
-// the Receiver ACKs duplicates only once until progress or a timeout, so
-// after one lost re-ACK the client goes silent and the download fails when
-// the server gives up.
+// Was a bug, same cause: while the server resent a window whose ACK was
+// lost, the duplicates kept the client's timer from firing, and the
+// Receiver ACKs duplicates once per round, so the client went silent.
 Deno.test({
   name: "client: tftpGet re-ACKs while the server repeats a window",
   fn: async () => {
