@@ -572,7 +572,7 @@ export class ReadSession extends Session {
   /** The sending state machine. */
   protected sender: Sender = new Sender();
   #source!: BlockSource;
-  #pkt!: Uint8Array;
+  #slots: Uint8Array[] = [];
   #oack?: Uint8Array;
   #pumping = false;
   #total = 0;
@@ -629,7 +629,7 @@ export class ReadSession extends Session {
       maxRetries: this.config.maxRetries,
     });
     if (oack.size > 0) this.#oack = encodeOack(oack);
-    this.#pkt = new Uint8Array(4 + blksize);
+    this.#slots = new Array(windowsize);
     this.#source = netascii
       ? new NetasciiBlockSource(this.handle, blksize)
       : new OctetBlockSource(this.handle, blksize);
@@ -648,27 +648,46 @@ export class ReadSession extends Session {
 
   async #pumpLoop(): Promise<void> {
     const sender = this.sender;
-    const pkt = this.#pkt;
-    const payload = pkt.subarray(4);
     const blksize = this.negotiated.blksize;
+    const lockstep = this.#slots.length === 1;
+    const pending: Promise<number>[] = [];
     let block: number;
-    while (!this.closed && (block = sender.nextBlock()) >= 0) {
-      if (block === 0) {
-        await this.send(this.#oack!);
-        continue;
+    for (;;) {
+      while (!this.closed && (block = sender.nextBlock()) >= 0) {
+        if (block === 0) {
+          await this.send(this.#oack!);
+          continue;
+        }
+        const pkt = this.#slot(block);
+        let n = this.#source.read(block, pkt.subarray(4));
+        if (typeof n !== "number") n = await n;
+        if (n < blksize) {
+          sender.setLast(block);
+          this.#total = (block - 1) * blksize + n;
+        }
+        writeDataHeader(pkt, block);
+        const sent = this.transport.send(pkt.subarray(0, 4 + n), this.peer);
+        if (lockstep) await sent;
+        else pending.push(sent);
       }
-      let n = this.#source.read(block, payload);
-      if (typeof n !== "number") n = await n;
-      if (n < blksize) {
-        sender.setLast(block);
-        this.#total = (block - 1) * blksize + n;
-      }
-      writeDataHeader(pkt, block);
-      await this.send(pkt.subarray(0, 4 + n));
+      // A window goes out without a yield between its datagrams; then wait
+      // for all of them, and look again: ACKs may have moved the window.
+      if (pending.length === 0) break;
+      await Promise.all(pending.splice(0));
     }
     this.#pumping = false;
     this.#sentAt = this.clock.now();
     this.armTimer();
+  }
+
+  /**
+   * The packet buffer for `block`: one per window slot, so a window's sends
+   * can be in flight together. A slot is rewritten only after its send was
+   * awaited.
+   */
+  #slot(block: number): Uint8Array {
+    const i = block % this.#slots.length;
+    return this.#slots[i] ??= new Uint8Array(4 + this.negotiated.blksize);
   }
 
   /**

@@ -20,6 +20,9 @@ export class FileReadHandle implements ReadHandle {
   readonly size: number;
   #file: Deno.FsFile;
   #pos = 0;
+  #ahead: Uint8Array | undefined;
+  #aheadStart = 0;
+  #aheadLen = 0;
 
   /**
    * Creates an instance.
@@ -33,14 +36,34 @@ export class FileReadHandle implements ReadHandle {
   }
 
   /**
-   * Fills `buf` from `offset` (synchronous seek+read: about 25x cheaper per
-   * block than the async pair).
+   * Fills `buf` from `offset`. Small reads are served from a 64 KiB
+   * read-ahead buffer, so a 512-byte lock-step transfer costs one read op
+   * per 128 blocks instead of one per block (ops, not bytes, are what cost
+   * in Deno; synchronous seek+read is about 25x cheaper than async).
    *
    * @param offset Byte offset.
    * @param buf Destination.
    * @returns Bytes copied; fewer than `buf.length` only at the end.
    */
   read(offset: number, buf: Uint8Array): number {
+    if (buf.length > READ_AHEAD / 2) return this.#readAt(offset, buf);
+    let start = offset - this.#aheadStart;
+    if (
+      !this.#ahead || start < 0 ||
+      (start + buf.length > this.#aheadLen &&
+        this.#aheadStart + this.#aheadLen < this.size)
+    ) {
+      this.#ahead ??= new Uint8Array(READ_AHEAD);
+      this.#aheadStart = offset;
+      this.#aheadLen = this.#readAt(offset, this.#ahead);
+      start = 0;
+    }
+    const n = Math.max(0, Math.min(buf.length, this.#aheadLen - start));
+    buf.set(this.#ahead.subarray(start, start + n));
+    return n;
+  }
+
+  #readAt(offset: number, buf: Uint8Array): number {
     if (offset !== this.#pos) {
       this.#file.seekSync(offset, Deno.SeekMode.Start);
       this.#pos = offset;
@@ -57,11 +80,23 @@ export class FileReadHandle implements ReadHandle {
 
   /** Closes the file. */
   close(): void {
+    this.#ahead = undefined;
     try {
       this.#file.close();
     } catch { /* already closed */ }
   }
 }
+
+/** Bytes gathered by {@linkcode FileWriteHandle} before one write. */
+const WRITE_BUFFER = 65536;
+
+function writeAll(file: Deno.FsFile, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) off += file.writeSync(data.subarray(off));
+}
+
+/** Bytes read at once by {@linkcode FileReadHandle} for small blocks. */
+const READ_AHEAD = 65536;
 
 /** An upload into a temporary file, published by hard link on commit. */
 export class FileWriteHandle implements WriteHandle {
@@ -69,6 +104,8 @@ export class FileWriteHandle implements WriteHandle {
   #tmp: string;
   #target: string;
   #overwrite: boolean;
+  #buf = new Uint8Array(WRITE_BUFFER);
+  #fill = 0;
 
   /**
    * Creates an instance.
@@ -97,10 +134,21 @@ export class FileWriteHandle implements WriteHandle {
    * @param data Bytes to append.
    */
   write(data: Uint8Array): void {
-    const file = this.#file;
-    if (!file) throw new Error("upload already finished");
-    let off = 0;
-    while (off < data.length) off += file.writeSync(data.subarray(off));
+    if (!this.#file) throw new Error("upload already finished");
+    // Small blocks are gathered into 64 KiB writes: one op per many blocks.
+    if (this.#fill + data.length > this.#buf.length) this.#flush();
+    if (data.length >= this.#buf.length) {
+      writeAll(this.#file, data);
+      return;
+    }
+    this.#buf.set(data, this.#fill);
+    this.#fill += data.length;
+  }
+
+  #flush(): void {
+    if (this.#fill === 0 || !this.#file) return;
+    writeAll(this.#file, this.#buf.subarray(0, this.#fill));
+    this.#fill = 0;
   }
 
   /**
@@ -108,6 +156,15 @@ export class FileWriteHandle implements WriteHandle {
    * the name is taken), or replacing a regular file when overwrite is on.
    */
   async commit(): Promise<void> {
+    try {
+      this.#flush();
+    } catch (err) {
+      await this.abort();
+      throw new TftpError(
+        ErrorCode.DISK_FULL,
+        `upload: write failed: ${(err as Error).message}`,
+      );
+    }
     this.#file?.close();
     this.#file = undefined;
     try {
