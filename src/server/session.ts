@@ -498,6 +498,26 @@ export abstract class Session {
   };
 
   /**
+   * Out of retransmits: stay silent (the count bounds what a spoofed request
+   * can make us send) but keep listening as long as the retransmits would
+   * have lasted at the fixed interval. The adaptive interval can be much
+   * shorter than a client's own timer, and must not shorten our patience.
+   *
+   * @returns true while still waiting, false when it is time to give up.
+   */
+  protected waitOut(): boolean {
+    const fixed = (this.negotiated.timeout ?? this.config.ackTimeout) * 1000;
+    const patience = Math.min(
+      this.giveUpMs,
+      (this.config.maxRetries + 1) * fixed,
+    );
+    const left = patience - (this.clock.now() - this.lastProgress);
+    if (left <= 0.5) return false;
+    this.armTimer(left);
+    return true;
+  }
+
+  /**
    * Whether the overall time without progress has run out.
    *
    * @returns true when the transfer should be abandoned.
@@ -721,8 +741,12 @@ export class ReadSession extends Session {
 
   /** Retransmits from the first unacknowledged block, or gives up. */
   protected onTimeout(): void {
-    if (this.timedOut() || this.sender.onTimeout() === SenderEvent.FAIL) {
+    if (this.timedOut()) {
       this.end("timeout", "no ACK from client");
+      return;
+    }
+    if (this.sender.onTimeout() === SenderEvent.FAIL) {
+      if (!this.waitOut()) this.end("timeout", "no ACK from client");
       return;
     }
     this.#resent = true;
@@ -921,8 +945,12 @@ export class WriteSession extends Session {
       this.end("ok");
       return;
     }
-    if (this.timedOut() || !this.receiver.onTimeout()) {
+    if (this.timedOut()) {
       this.end("timeout", "no DATA from client");
+      return;
+    }
+    if (!this.receiver.onTimeout()) {
+      if (!this.waitOut()) this.end("timeout", "no DATA from client");
       return;
     }
     this.#reacked = true;
