@@ -138,6 +138,33 @@ class Exchange {
     this.buf = new Uint8Array(bufSize);
   }
 
+  #requestResends = 0;
+
+  /** Resends the request; throws once `maxRetries` resends went unanswered. */
+  async resendRequest(request: Uint8Array, maxRetries: number): Promise<void> {
+    if (this.#requestResends++ >= maxRetries) {
+      throw new TftpClientError(-1, "timed out waiting for the server");
+    }
+    await this.send(request);
+  }
+
+  /**
+   * Reads the transfer parameters from an OACK; answers ERROR 8 and throws
+   * when they are out of range.
+   */
+  async acceptOack(
+    options: Map<string, string>,
+    maxBlksize: number,
+  ): Promise<{ blksize: number; windowsize: number }> {
+    const blksize = Number(options.get("blksize") ?? 512);
+    const windowsize = Number(options.get("windowsize") ?? 1);
+    if (!(blksize >= 8 && blksize <= maxBlksize) || !(windowsize >= 1)) {
+      await this.send(encodeError(ErrorCode.OPTION_REFUSED, "bad OACK"));
+      throw new TftpClientError(-1, "server sent an unacceptable OACK");
+    }
+    return { blksize, windowsize };
+  }
+
   /** When we last sent something (the retransmit timer runs from there). */
   lastSent = performance.now();
 
@@ -258,16 +285,12 @@ export async function tftpGet(
   const ack = new Uint8Array(4);
   try {
     await ex.send(request);
-    let retries = 0;
     for (;;) {
       const p = await ex.nextOrTimeout(intervalMs);
       if (!p) {
         if (!receiver) {
-          if (retries++ >= maxRetries) {
-            throw new TftpClientError(-1, "timed out waiting for the server");
-          }
+          await ex.resendRequest(request, maxRetries);
           retransmits++;
-          await ex.send(request);
           continue;
         }
         if (!receiver.onTimeout()) {
@@ -280,14 +303,9 @@ export async function tftpGet(
       if (p.op === Opcode.ERROR) throw serverError(p);
       if (p.op === Opcode.OACK && !receiver) {
         accepted = p.options;
-        const blk = Number(p.options.get("blksize") ?? 512);
-        const win = Number(p.options.get("windowsize") ?? 1);
         if (p.options.has("tsize")) total = Number(p.options.get("tsize"));
-        if (!(blk >= 8 && blk <= maxBlk) || !(win >= 1)) {
-          await ex.send(encodeError(ErrorCode.OPTION_REFUSED, "bad OACK"));
-          throw new TftpClientError(-1, "server sent an unacceptable OACK");
-        }
-        receiver = new Receiver({ blksize: blk, windowsize: win, maxRetries });
+        const { blksize, windowsize } = await ex.acceptOack(p.options, maxBlk);
+        receiver = new Receiver({ blksize, windowsize, maxRetries });
         await ex.send(encodeAck(0));
         continue;
       }
@@ -370,16 +388,12 @@ export async function tftpPut(
   };
   try {
     await ex.send(request);
-    let retries = 0;
     for (;;) {
       const p = await ex.nextOrTimeout(intervalMs);
       if (!p) {
         if (!sender) {
-          if (retries++ >= maxRetries) {
-            throw new TftpClientError(-1, "timed out waiting for the server");
-          }
+          await ex.resendRequest(request, maxRetries);
           retransmits++;
-          await ex.send(request);
           continue;
         }
         if (sender.onTimeout() === SenderEvent.FAIL) {
@@ -394,12 +408,10 @@ export async function tftpPut(
         let win = 1;
         if (p.op === Opcode.OACK) {
           accepted = p.options;
-          blksize = Number(p.options.get("blksize") ?? 512);
-          win = Number(p.options.get("windowsize") ?? 1);
-          if (!(blksize >= 8 && blksize <= 65464) || !(win >= 1)) {
-            await ex.send(encodeError(ErrorCode.OPTION_REFUSED, "bad OACK"));
-            throw new TftpClientError(-1, "server sent an unacceptable OACK");
-          }
+          ({ blksize, windowsize: win } = await ex.acceptOack(
+            p.options,
+            opts.blksize ?? 512,
+          ));
         } else if (p.op !== Opcode.ACK || p.block !== 0) {
           continue;
         }
