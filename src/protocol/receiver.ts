@@ -57,6 +57,7 @@ export class Receiver {
   #inWindow = 0;
   #gapAcked = false;
   #dupAcked = false;
+  #ackedUpTo = 1;
 
   /**
    * Creates an instance.
@@ -109,10 +110,12 @@ export class Receiver {
       this.#dupAcked = false;
       if (length < this.blksize) {
         this.finished = true;
+        this.#ackedUpTo = this.expected;
         return ReceiveFlag.DELIVER | ReceiveFlag.ACK | ReceiveFlag.FINAL;
       }
       if (++this.#inWindow >= this.windowsize) {
         this.#inWindow = 0;
+        this.#ackedUpTo = this.expected;
         return ReceiveFlag.DELIVER | ReceiveFlag.ACK;
       }
       return ReceiveFlag.DELIVER;
@@ -123,13 +126,22 @@ export class Receiver {
       if (this.#gapAcked) return 0;
       this.#gapAcked = true;
       this.#inWindow = 0;
+      this.#ackedUpTo = this.expected;
       return ReceiveFlag.ACK;
+    }
+    if (this.windowsize > 1) {
+      // A network duplicate of a block received since our last ACK: the
+      // sender is not retransmitting (it has not heard from us yet), so an
+      // ACK now would only restart its window out of step.
+      const behind = (expectedWire - wire) & 0xffff;
+      if (this.expected - behind >= this.#ackedUpTo) return 0;
     }
     // A duplicate: our ACK was probably lost. In lock-step every duplicate
     // is a separate retransmit and gets its ACK; in a window, ACK once.
     if (this.windowsize > 1 && this.#dupAcked) return 0;
     this.#dupAcked = true;
     this.#inWindow = 0;
+    this.#ackedUpTo = this.expected;
     return ReceiveFlag.ACK;
   }
 
@@ -144,6 +156,7 @@ export class Receiver {
     this.retries++;
     this.retransmits++;
     this.#inWindow = 0;
+    this.#ackedUpTo = this.expected;
     this.#gapAcked = false;
     this.#dupAcked = false;
     return true;

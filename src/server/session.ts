@@ -918,7 +918,17 @@ export class WriteSession extends Session {
     if (flags & ReceiveFlag.FINAL) {
       const tail = this.#decoder?.flush();
       if (tail?.length) await this.#store(tail);
-      await this.writer!.commit();
+      try {
+        await this.writer!.commit();
+      } catch (err) {
+        if (err instanceof TftpError) throw err;
+        throw new TftpError(
+          ErrorCode.DISK_FULL,
+          `could not store the upload: ${
+            err instanceof Error ? err.message : String(err)
+          }`,
+        );
+      }
       this.committed = true;
       await this.#sendAck();
       this.complete("ok");
