@@ -453,6 +453,14 @@ export abstract class Session {
     this.end(this.#outcome ?? "cancelled", this.#error ?? "server shutdown");
   }
 
+  /**
+   * Records that the client is alive without progress (a duplicate): the
+   * give-up clock restarts; the retransmit timer keeps its backoff.
+   */
+  protected heard(): void {
+    this.lastProgress = this.clock.now();
+  }
+
   /** Records progress (resets the overall give-up clock). */
   protected progress(): void {
     this.lastProgress = this.clock.now();
@@ -727,6 +735,12 @@ export class ReadSession extends Session {
     if (ev !== SenderEvent.IGNORE) {
       if (!this.#resent) this.sampleRtt(this.clock.now() - this.#sentAt);
       this.#resent = false;
+    } else if (!this.sender.awaitingOack) {
+      // A duplicate ACK is never a reason to resend (Sorcerer's Apprentice),
+      // but it proves the client is alive: the retransmit timer may keep
+      // trying, as the count bound is for peers that never answer.
+      this.heard();
+      this.sender.retries = 0;
     }
     if (ev === SenderEvent.SEND) {
       this.progress();
@@ -893,6 +907,11 @@ export class WriteSession extends Session {
       );
     }
     const flags = this.receiver.onData(p.block, p.data.length);
+    if (!(flags & ReceiveFlag.DELIVER)) {
+      // A duplicate or out-of-order block: no progress, but a live client.
+      this.heard();
+      this.receiver.retries = 0;
+    }
     if (this.log.debugEnabled) {
       this.log.debug(
         `${this.peerText} DATA ${p.block} (${p.data.length} bytes) -> ${flags}`,
