@@ -94,6 +94,9 @@ export interface ServerOptions {
   onTransferEnd?: (stats: TransferStats) => void;
 }
 
+/** Receives kept pending on the listen socket at once. */
+const LISTEN_RECEIVERS = 16;
+
 /** Default of {@linkcode ServerOptions.maxSessions}. */
 export const DEFAULT_MAX_SESSIONS = 2048;
 /** Default of {@linkcode ServerOptions.maxSessionsPerClient}. */
@@ -338,7 +341,21 @@ export class TftpServer {
     );
   }
 
-  async #serve(): Promise<void> {
+  #serve(): Promise<void> {
+    // Each pending receive yields one datagram per event-loop turn. When a
+    // rack boots at once, hundreds of requests queue on the listen socket
+    // while hundreds of transfers keep the loop busy: with one receive they
+    // were admitted one per turn and clients gave up before being served.
+    // Several receives drain the queue as fast as the transfers progress.
+    // (Their order does not matter for requests; in single-port mode the
+    // listen socket also carries transfer packets, so it keeps one.)
+    const receivers = this.options.singlePort ? 1 : LISTEN_RECEIVERS;
+    const loops: Promise<void>[] = [];
+    for (let i = 0; i < receivers; i++) loops.push(this.#receiveLoop());
+    return Promise.all(loops).then(() => {});
+  }
+
+  async #receiveLoop(): Promise<void> {
     const conn = this.#conn!;
     const buf = new Uint8Array(65536);
     while (!this.#closing) {
