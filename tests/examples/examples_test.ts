@@ -10,6 +10,7 @@ import {
 import { RoutingServer } from "../../examples/select_protocol.ts";
 import { Sha256Server } from "../../examples/custom_option.ts";
 import { bootStorage } from "../../examples/memory_storage.ts";
+import { concat } from "../helpers/bytes.ts";
 
 function quietLogger(): Logger {
   return new Logger({ stderr: false });
@@ -21,16 +22,6 @@ function collect(): { sink: { write(d: Uint8Array): void }; text(): string } {
     sink: { write: (d) => void parts.push(d.slice()) },
     text: () => new TextDecoder().decode(concat(parts)),
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 Deno.test("selectProtocol override routes 'whoami' to a generated session", async () => {

@@ -15,7 +15,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { Logger, type LogLevel } from "../../src/log.ts";
 import {
   decode,
@@ -32,6 +31,11 @@ import {
 } from "../../src/client/client.ts";
 import { type ServerOptions, TftpServer } from "../../src/server/server.ts";
 import type { TransferStats } from "../../src/server/session.ts";
+import { concat } from "../helpers/bytes.ts";
+import { InProcessServer, tempDir } from "../helpers/server.ts";
+
+export { randomBytes, sha256 } from "../helpers/bytes.ts";
+export { tempDir, writeInto } from "../helpers/server.ts";
 
 /** Options of {@linkcode startFeatureServer}. */
 export interface FeatureServerOptions extends ServerOptions {
@@ -88,13 +92,9 @@ interface Waiter {
 }
 
 /** A running in-process server; dispose it to stop it and remove its root. */
-export class FeatureServer implements AsyncDisposable {
+export class FeatureServer extends InProcessServer {
   /** The server under test. */
   readonly server: TftpServer;
-  /** The temporary root (real path). */
-  readonly root: string;
-  /** Every log line, in order. */
-  readonly lines: string[] = [];
   /**
    * Stats of every ended transfer, in order, taken from the end-of-transfer
    * log line (an upload is logged as soon as it is on disk, before its
@@ -104,7 +104,6 @@ export class FeatureServer implements AsyncDisposable {
   /** Stats handed to the `onTransferEnd` hook, in order. */
   readonly hookCalls: TransferStats[] = [];
   #waiters = new Set<Waiter>();
-  #closed = false;
 
   /**
    * Use {@linkcode startFeatureServer}.
@@ -113,7 +112,7 @@ export class FeatureServer implements AsyncDisposable {
    * @param opts Server options.
    */
   constructor(root: string, opts: FeatureServerOptions) {
-    this.root = root;
+    super(root);
     const { files: _f, dirs: _d, echo, ...serverOpts } = opts;
     const logger = opts.logger ?? new CapturingLogger({
       onLine: (line) => {
@@ -141,16 +140,6 @@ export class FeatureServer implements AsyncDisposable {
         opts.onTransferEnd?.(stats);
       },
     });
-  }
-
-  /** The listen address. */
-  get addr(): Deno.NetAddr {
-    return this.server.addr;
-  }
-
-  /** The listen port. */
-  get port(): number {
-    return this.server.addr.port;
   }
 
   /** Client options reaching this server (host and port). */
@@ -190,75 +179,6 @@ export class FeatureServer implements AsyncDisposable {
       this.#waiters.add(waiter);
     });
   }
-
-  /**
-   * Writes a file into the root (creating parent directories).
-   *
-   * @param name Path relative to the root.
-   * @param data Content.
-   */
-  async writeFile(name: string, data: string | Uint8Array): Promise<void> {
-    await writeInto(this.root, name, data);
-  }
-
-  /**
-   * Reads a file from the root as text, or undefined when it is missing.
-   *
-   * @param name Path relative to the root.
-   * @returns The text.
-   */
-  async readText(name: string): Promise<string | undefined> {
-    try {
-      return await Deno.readTextFile(`${this.root}/${name}`);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return undefined;
-      throw err;
-    }
-  }
-
-  /** Stops the server (awaiting its transfers) and removes the root. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      await this.server.close();
-    } finally {
-      await Deno.remove(this.root, { recursive: true }).catch(() => {});
-    }
-  }
-
-  /** Same as {@linkcode FeatureServer.close}. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-}
-
-/**
- * Writes `data` to `dir/name`, creating parent directories.
- *
- * @param dir Base directory.
- * @param name Relative path.
- * @param data Content.
- */
-export async function writeInto(
-  dir: string,
-  name: string,
-  data: string | Uint8Array,
-): Promise<void> {
-  const path = `${dir}/${name}`;
-  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-  if (typeof data === "string") await Deno.writeTextFile(path, data);
-  else await Deno.writeFile(path, data);
-}
-
-/**
- * A fresh temporary directory (real path).
- *
- * @param prefix Name prefix.
- * @returns Its path.
- */
-export async function tempDir(prefix: string): Promise<string> {
-  return await Deno.realPath(await Deno.makeTempDir({ prefix }));
 }
 
 /**
@@ -272,20 +192,10 @@ export async function startFeatureServer(
   opts: FeatureServerOptions = {},
 ): Promise<FeatureServer> {
   const root = await tempDir("tftpd-feat-");
-  const srv = new FeatureServer(root, opts);
-  try {
-    for (const d of opts.dirs ?? []) {
-      await Deno.mkdir(`${root}/${d}`, { recursive: true });
-    }
-    for (const [name, data] of Object.entries(opts.files ?? {})) {
-      await writeInto(root, name, data);
-    }
-    await srv.server.listen();
-  } catch (err) {
-    await Deno.remove(root, { recursive: true }).catch(() => {});
-    throw err;
-  }
-  return srv;
+  return await new FeatureServer(root, opts).start({
+    dirs: opts.dirs,
+    files: opts.files,
+  });
 }
 
 /**
@@ -349,46 +259,6 @@ export async function upload(
     ...opts,
     data,
   });
-}
-
-/**
- * Joins byte chunks.
- *
- * @param chunks Pieces.
- * @returns One array.
- */
-export function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
-
-/**
- * SHA-256 of bytes, as hex.
- *
- * @param data Bytes.
- * @returns Hex digest.
- */
-export function sha256(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-/**
- * Random bytes.
- *
- * @param n Length.
- * @returns The bytes.
- */
-export function randomBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let off = 0; off < n; off += 65536) {
-    crypto.getRandomValues(out.subarray(off, Math.min(n, off + 65536)));
-  }
-  return out;
 }
 
 /** A decoded datagram and who sent it. */

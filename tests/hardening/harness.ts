@@ -12,6 +12,7 @@ import { Logger } from "../../src/log.ts";
 import { netasciiLength } from "../../src/protocol/netascii.ts";
 import type { Rng } from "../../tools/rng.ts";
 import type { Storage } from "../../src/storage/types.ts";
+import { InProcessServer, listTree, tempDir } from "../helpers/server.ts";
 
 /** Options of {@linkcode startHarness}. */
 export interface HarnessOptions extends ServerOptions {
@@ -26,23 +27,18 @@ export interface HarnessOptions extends ServerOptions {
 }
 
 /** A running server with captured logs and transfer stats. */
-export class Harness implements AsyncDisposable {
+export class Harness extends InProcessServer {
   /** The server. */
   readonly server: TftpServer;
   /** Temporary directory holding `root/` and `outside/`. */
   readonly parent: string;
-  /** The served root (real path). */
-  readonly root: string;
   /** A sibling of the root that nothing may ever write into. */
   readonly outside: string;
-  /** Every log line. */
-  readonly lines: string[] = [];
   /** Log lines at ERROR level (internal failures). */
   readonly errors: string[] = [];
   /** Stats of every finished transfer, in order of ending. */
   readonly transfers: TransferStats[] = [];
   #waiters = new Set<(s: TransferStats) => void>();
-  #closed = false;
 
   /**
    * Use {@linkcode startHarness}.
@@ -51,8 +47,8 @@ export class Harness implements AsyncDisposable {
    * @param opts Server options.
    */
   constructor(parent: string, opts: HarnessOptions) {
+    super(parent, `${parent}/root`);
     this.parent = parent;
-    this.root = `${parent}/root`;
     this.outside = `${parent}/outside`;
     const logger = new Logger({
       stderr: false,
@@ -78,11 +74,6 @@ export class Harness implements AsyncDisposable {
         opts.onTransferEnd?.(stats);
       },
     });
-  }
-
-  /** The listen port. */
-  get port(): number {
-    return this.server.addr.port;
   }
 
   /**
@@ -144,51 +135,8 @@ export class Harness implements AsyncDisposable {
    * @param dir Directory to list.
    * @returns The entries.
    */
-  async list(dir: string = this.parent): Promise<string[]> {
-    const out: string[] = [];
-    const walk = async (d: string, prefix: string) => {
-      for await (const e of Deno.readDir(d)) {
-        if (e.isDirectory) {
-          out.push(`${prefix}${e.name}/`);
-          await walk(`${d}/${e.name}`, `${prefix}${e.name}/`);
-        } else {
-          out.push(`${prefix}${e.name}`);
-        }
-      }
-    };
-    await walk(dir, "");
-    return out.sort();
-  }
-
-  /**
-   * Reads a file from the root, or undefined when it does not exist.
-   *
-   * @param name Path relative to the root.
-   * @returns Its bytes.
-   */
-  async readFile(name: string): Promise<Uint8Array | undefined> {
-    try {
-      return await Deno.readFile(`${this.root}/${name}`);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return undefined;
-      throw err;
-    }
-  }
-
-  /** Stops the server (awaiting every transfer) and removes the directory. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      await this.server.close();
-    } finally {
-      await Deno.remove(this.parent, { recursive: true }).catch(() => {});
-    }
-  }
-
-  /** Same as {@linkcode Harness.close}. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  list(dir: string = this.parent): Promise<string[]> {
+    return listTree(dir);
   }
 }
 
@@ -202,28 +150,16 @@ export class Harness implements AsyncDisposable {
 export async function startHarness(
   opts: HarnessOptions = {},
 ): Promise<Harness> {
-  const parent = await Deno.realPath(
-    await Deno.makeTempDir({ prefix: "tftpd-hardening-" }),
-  );
+  const parent = await tempDir("tftpd-hardening-");
   const h = new Harness(parent, opts);
-  try {
-    await Deno.mkdir(h.root);
-    await Deno.mkdir(h.outside);
-    await Deno.writeTextFile(`${h.outside}/secret.txt`, "OUTSIDE SECRET\n");
-    for (const [name, data] of Object.entries(opts.files ?? {})) {
-      const path = `${h.root}/${name}`;
-      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), {
-        recursive: true,
-      });
-      if (typeof data === "string") await Deno.writeTextFile(path, data);
-      else await Deno.writeFile(path, data);
-    }
-    await h.server.listen();
-  } catch (err) {
-    await Deno.remove(parent, { recursive: true }).catch(() => {});
-    throw err;
-  }
-  return h;
+  return await h.start({
+    prepare: async () => {
+      await Deno.mkdir(h.root);
+      await Deno.mkdir(h.outside);
+      await Deno.writeTextFile(`${h.outside}/secret.txt`, "OUTSIDE SECRET\n");
+    },
+    files: opts.files,
+  });
 }
 
 /** A bare UDP socket on loopback with one pending receive at a time. */

@@ -24,6 +24,9 @@ import {
   Opcode,
   type Packet,
 } from "../../src/protocol/packet.ts";
+import { concat } from "./bytes.ts";
+
+export { randomBytes } from "./bytes.ts";
 
 /** Where to send: a host and a port. */
 export interface Endpoint {
@@ -122,22 +125,6 @@ function emptyResult(): TransferResult {
  */
 export function sameAddr(a: Endpoint, b: Endpoint): boolean {
   return a.port === b.port && a.hostname === b.hostname;
-}
-
-/**
- * Concatenates byte arrays.
- *
- * @param parts The pieces.
- * @returns One array.
- */
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
 }
 
 /** A UDP socket speaking raw TFTP, with bounded receives. */
@@ -545,20 +532,6 @@ export async function putFile(
 ): Promise<TransferResult> {
   using client = RawClient.open(opts.bind);
   return await client.put(server, filename, opts);
-}
-
-/**
- * Random bytes (any length; `crypto.getRandomValues` takes 64 KiB at most).
- *
- * @param n How many.
- * @returns The bytes.
- */
-export function randomBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i += 65536) {
-    crypto.getRandomValues(out.subarray(i, Math.min(i + 65536, n)));
-  }
-  return out;
 }
 
 /**

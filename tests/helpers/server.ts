@@ -66,22 +66,198 @@ interface Waiter<T> {
 }
 
 /**
- * A running test server. Dispose it (`await using`) or call
- * {@linkcode TestServer.close}: that awaits `server.close()` and removes the
- * temporary root.
+ * The lifecycle shared by the in-process server harnesses (this file's
+ * {@linkcode TestServer}, the feature tests' `FeatureServer`, the hardening
+ * tests' `Harness`): a {@linkcode TftpServer} over a temporary directory,
+ * captured log lines, file access in the root, and a close that awaits
+ * `server.close()` and then removes the directory. A subclass builds
+ * `server` in its constructor (with its own logger and hooks).
  */
-export class TestServer implements AsyncDisposable {
+export abstract class InProcessServer implements AsyncDisposable {
   /** The server under test. */
-  readonly server: TftpServer;
+  abstract readonly server: TftpServer;
   /** The temporary root directory (real path). */
   readonly root: string;
   /** Every captured log line, in order. */
   readonly lines: string[] = [];
+  /** The directory removed on close (the root or a parent of it). */
+  readonly #dir: string;
+  #closed = false;
+
+  /**
+   * @param dir The temporary directory, removed on close.
+   * @param root The served root inside it (default: `dir` itself).
+   */
+  constructor(dir: string, root: string = dir) {
+    this.#dir = dir;
+    this.root = root;
+  }
+
+  /** The address the server listens on. */
+  get addr(): Deno.NetAddr {
+    return this.server.addr;
+  }
+
+  /** The listen port. */
+  get port(): number {
+    return this.server.addr.port;
+  }
+
+  /**
+   * Prepares the directory (`prepare`, then `dirs` and `files` in the
+   * root) and starts listening; on failure removes the directory.
+   *
+   * @param opts What to create before listening.
+   * @returns This server, listening.
+   */
+  async start(opts: StartOptions = {}): Promise<this> {
+    try {
+      await opts.prepare?.();
+      for (const d of opts.dirs ?? []) {
+        await Deno.mkdir(`${this.root}/${d}`, { recursive: true });
+      }
+      for (const [name, data] of Object.entries(opts.files ?? {})) {
+        await writeInto(this.root, name, data);
+      }
+      await this.server.listen();
+    } catch (err) {
+      await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+      throw err;
+    }
+    return this;
+  }
+
+  /**
+   * Writes a file into the root (creating parent directories).
+   *
+   * @param name Path relative to the root.
+   * @param data Content.
+   */
+  async writeFile(name: string, data: string | Uint8Array): Promise<void> {
+    await writeInto(this.root, name, data);
+  }
+
+  /**
+   * Reads a file from the root, or undefined when it does not exist.
+   *
+   * @param name Path relative to the root.
+   * @returns Its bytes.
+   */
+  async readFile(name: string): Promise<Uint8Array | undefined> {
+    return await missingAsUndefined(Deno.readFile(`${this.root}/${name}`));
+  }
+
+  /**
+   * Reads a file from the root as text, or undefined when it is missing.
+   *
+   * @param name Path relative to the root.
+   * @returns The text.
+   */
+  async readText(name: string): Promise<string | undefined> {
+    return await missingAsUndefined(
+      Deno.readTextFile(`${this.root}/${name}`),
+    );
+  }
+
+  /** Stops the server (awaiting every transfer) and removes the directory. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.server.close();
+    } finally {
+      await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /** Same as {@linkcode InProcessServer.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Options of {@linkcode InProcessServer.start}. */
+export interface StartOptions {
+  /** Runs first (e.g. creates directories next to the root). */
+  prepare?: () => Promise<void>;
+  /** Directories to create in the root. */
+  dirs?: string[];
+  /** Files to create in the root (name -> content). */
+  files?: Record<string, string | Uint8Array>;
+}
+
+async function missingAsUndefined<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Writes `data` to `dir/name`, creating parent directories.
+ *
+ * @param dir Base directory.
+ * @param name Relative path.
+ * @param data Content.
+ */
+export async function writeInto(
+  dir: string,
+  name: string,
+  data: string | Uint8Array,
+): Promise<void> {
+  const path = `${dir}/${name}`;
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  if (typeof data === "string") await Deno.writeTextFile(path, data);
+  else await Deno.writeFile(path, data);
+}
+
+/**
+ * A fresh temporary directory (real path).
+ *
+ * @param prefix Name prefix.
+ * @returns Its path.
+ */
+export async function tempDir(prefix: string): Promise<string> {
+  return await Deno.realPath(await Deno.makeTempDir({ prefix }));
+}
+
+/**
+ * Lists every entry under `dir`, recursively, as sorted relative paths
+ * (directories end with `/`). Symlinks are listed, not followed.
+ *
+ * @param dir Directory to list.
+ * @returns The entries.
+ */
+export async function listTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string, prefix: string) => {
+    for await (const e of Deno.readDir(d)) {
+      if (e.isDirectory) {
+        out.push(`${prefix}${e.name}/`);
+        await walk(`${d}/${e.name}`, `${prefix}${e.name}/`);
+      } else {
+        out.push(`${prefix}${e.name}`);
+      }
+    }
+  };
+  await walk(dir, "");
+  return out.sort();
+}
+
+/**
+ * A running test server. Dispose it (`await using`) or call
+ * {@linkcode TestServer.close}: that awaits `server.close()` and removes the
+ * temporary root.
+ */
+export class TestServer extends InProcessServer {
+  /** The server under test. */
+  readonly server: TftpServer;
   /** Stats of every finished transfer, in order of ending. */
   readonly transfers: TransferStats[] = [];
   #lineWaiters = new Set<Waiter<string>>();
   #endWaiters = new Set<Waiter<TransferStats>>();
-  #closed = false;
 
   /**
    * Use {@linkcode startServer}.
@@ -90,7 +266,7 @@ export class TestServer implements AsyncDisposable {
    * @param opts Server options.
    */
   constructor(root: string, opts: TestServerOptions) {
-    this.root = root;
+    super(root);
     const echo = opts.echo ?? false;
     const logger = new Logger({
       stderr: false,
@@ -124,16 +300,6 @@ export class TestServer implements AsyncDisposable {
         opts.onTransferEnd?.(stats);
       },
     });
-  }
-
-  /** The address the server listens on. */
-  get addr(): Deno.NetAddr {
-    return this.server.addr;
-  }
-
-  /** The listen port. */
-  get port(): number {
-    return this.server.addr.port;
   }
 
   /**
@@ -174,70 +340,13 @@ export class TestServer implements AsyncDisposable {
   }
 
   /**
-   * Writes a file into the root (creating parent directories).
-   *
-   * @param name Path relative to the root.
-   * @param data Content.
-   */
-  async writeFile(name: string, data: string | Uint8Array): Promise<void> {
-    const path = `${this.root}/${name}`;
-    const slash = path.lastIndexOf("/");
-    await Deno.mkdir(path.slice(0, slash), { recursive: true });
-    if (typeof data === "string") await Deno.writeTextFile(path, data);
-    else await Deno.writeFile(path, data);
-  }
-
-  /**
-   * Reads a file from the root, or undefined when it does not exist.
-   *
-   * @param name Path relative to the root.
-   * @returns Its bytes.
-   */
-  async readFile(name: string): Promise<Uint8Array | undefined> {
-    try {
-      return await Deno.readFile(`${this.root}/${name}`);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return undefined;
-      throw err;
-    }
-  }
-
-  /**
    * Lists every entry under the root, recursively, as sorted relative paths
    * (directories end with `/`). Symlinks are listed, not followed.
    *
    * @returns The entries.
    */
-  async listFiles(): Promise<string[]> {
-    const out: string[] = [];
-    const walk = async (dir: string, prefix: string) => {
-      for await (const e of Deno.readDir(dir)) {
-        if (e.isDirectory) {
-          out.push(`${prefix}${e.name}/`);
-          await walk(`${dir}/${e.name}`, `${prefix}${e.name}/`);
-        } else {
-          out.push(`${prefix}${e.name}`);
-        }
-      }
-    };
-    await walk(this.root, "");
-    return out.sort();
-  }
-
-  /** Stops the server (awaiting every transfer) and removes the root. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      await this.server.close();
-    } finally {
-      await Deno.remove(this.root, { recursive: true }).catch(() => {});
-    }
-  }
-
-  /** Same as {@linkcode TestServer.close}. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+  listFiles(): Promise<string[]> {
+    return listTree(this.root);
   }
 }
 
@@ -283,20 +392,8 @@ function waitFor<T>(
 export async function startServer(
   opts: TestServerOptions = {},
 ): Promise<TestServer> {
-  const root = await Deno.realPath(
-    await Deno.makeTempDir({ prefix: "tftpd-it-" }),
-  );
-  const srv = new TestServer(root, opts);
-  try {
-    for (const [name, data] of Object.entries(opts.files ?? {})) {
-      await srv.writeFile(name, data);
-    }
-    await srv.server.listen();
-  } catch (err) {
-    await Deno.remove(root, { recursive: true }).catch(() => {});
-    throw err;
-  }
-  return srv;
+  const root = await tempDir("tftpd-it-");
+  return await new TestServer(root, opts).start({ files: opts.files });
 }
 
 /**

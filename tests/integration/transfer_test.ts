@@ -13,8 +13,8 @@ import {
   Opcode,
 } from "../../src/protocol/packet.ts";
 import { startServer } from "../helpers/server.ts";
+import { concat } from "../helpers/bytes.ts";
 import {
-  concat,
   getFile,
   netasciiOf,
   putFile,

@@ -4,6 +4,7 @@ import {
   NetasciiEncoder,
   netasciiLength,
 } from "../../src/protocol/netascii.ts";
+import { concat } from "../helpers/bytes.ts";
 
 const te = new TextEncoder();
 const CR = 13;
@@ -11,16 +12,6 @@ const LF = 10;
 
 function bytes(s: string): Uint8Array {
   return te.encode(s);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 /** Small seeded PRNG (mulberry32). */
