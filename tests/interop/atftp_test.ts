@@ -7,14 +7,15 @@
 import assert from "node:assert/strict";
 import { type ServerProcess, startServer } from "../helpers/process.ts";
 import {
+  assertFixturesAndUploads,
   assertSameFile,
   type ClientResult,
   clientTest,
-  listDir,
   makeFixtures,
   makeWorkspace,
   okLine,
   runClient,
+  stepPerFile,
   type Workspace,
 } from "./common.ts";
 
@@ -51,49 +52,44 @@ for (const { option, granted } of CASES) {
   Deno.test(clientTest(`atftp get --option "${option}"`, "atftp", async (t) => {
     await using ws = await makeWorkspace(fixtures);
     await using server = await startServer(ws.root);
-    for (const [name, data] of fixtures.files) {
-      await t.step(name, async () => {
-        const local = `got_${name}`;
-        const r = await atftp(server, ws, {
-          op: "-g",
-          remote: name,
-          local,
-          option,
-        });
-        const line = await server.waitForLine(okLine("RRQ", name));
-        assert.ok(
-          line.includes(` ${granted(data.length)}`),
-          `server did not grant ${option}: ${line}`,
-        );
-        await assertSameFile(`${ws.client}/${local}`, data, r.output);
+    await stepPerFile(t, fixtures, async (name, data) => {
+      const local = `got_${name}`;
+      const r = await atftp(server, ws, {
+        op: "-g",
+        remote: name,
+        local,
+        option,
       });
-    }
+      const line = await server.waitForLine(okLine("RRQ", name));
+      assert.ok(
+        line.includes(` ${granted(data.length)}`),
+        `server did not grant ${option}: ${line}`,
+      );
+      await assertSameFile(`${ws.client}/${local}`, data, r.output);
+    });
     assert.equal((await server.stop()).code, 0);
   }));
 
   Deno.test(clientTest(`atftp put --option "${option}"`, "atftp", async (t) => {
     await using ws = await makeWorkspace(fixtures);
     await using server = await startServer(ws.root);
-    for (const [name, data] of fixtures.files) {
-      await t.step(name, async () => {
-        const remote = `up_${name}`;
-        const r = await atftp(server, ws, {
-          op: "-p",
-          remote,
-          local: name,
-          option,
-        });
-        const line = await server.waitForLine(okLine("WRQ", remote));
-        assert.ok(
-          line.includes(` ${granted(data.length)}`),
-          `server did not grant ${option}: ${line}`,
-        );
-        await assertSameFile(`${ws.root}/${remote}`, data, r.output);
+    await stepPerFile(t, fixtures, async (name, data) => {
+      const remote = `up_${name}`;
+      const r = await atftp(server, ws, {
+        op: "-p",
+        remote,
+        local: name,
+        option,
       });
-    }
+      const line = await server.waitForLine(okLine("WRQ", remote));
+      assert.ok(
+        line.includes(` ${granted(data.length)}`),
+        `server did not grant ${option}: ${line}`,
+      );
+      await assertSameFile(`${ws.root}/${remote}`, data, r.output);
+    });
     assert.equal((await server.stop()).code, 0);
-    const expected = [...fixtures.files.keys()].flatMap((n) => [n, `up_${n}`]);
-    assert.deepEqual(await listDir(ws.root), expected.sort());
+    await assertFixturesAndUploads(ws.root, fixtures);
   }));
 }
 

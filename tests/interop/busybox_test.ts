@@ -6,14 +6,15 @@
 import assert from "node:assert/strict";
 import { type ServerProcess, startServer } from "../helpers/process.ts";
 import {
+  assertFixturesAndUploads,
   assertSameFile,
   type ClientResult,
   clientTest,
-  listDir,
   makeFixtures,
   makeWorkspace,
   okLine,
   runClient,
+  stepPerFile,
   type Workspace,
 } from "./common.ts";
 
@@ -45,19 +46,17 @@ for (const host of ["127.0.0.1", "::1"]) {
     clientTest(`busybox tftp -g -b 1468 (${host})`, "busybox", async (t) => {
       await using ws = await makeWorkspace(fixtures);
       await using server = await startServer(ws.root, { host });
-      for (const [name, data] of fixtures.files) {
-        await t.step(name, async () => {
-          const local = `got_${name}`;
-          const r = await busybox(server, ws, {
-            op: "-g",
-            remote: name,
-            local,
-          });
-          const line = await server.waitForLine(okLine("RRQ", name));
-          assert.match(line, / blksize=1468[ :]/);
-          await assertSameFile(`${ws.client}/${local}`, data, r.output);
+      await stepPerFile(t, fixtures, async (name, data) => {
+        const local = `got_${name}`;
+        const r = await busybox(server, ws, {
+          op: "-g",
+          remote: name,
+          local,
         });
-      }
+        const line = await server.waitForLine(okLine("RRQ", name));
+        assert.match(line, / blksize=1468[ :]/);
+        await assertSameFile(`${ws.client}/${local}`, data, r.output);
+      });
       assert.equal((await server.stop()).code, 0);
     }),
   );
@@ -66,24 +65,19 @@ for (const host of ["127.0.0.1", "::1"]) {
     clientTest(`busybox tftp -p -b 1468 (${host})`, "busybox", async (t) => {
       await using ws = await makeWorkspace(fixtures);
       await using server = await startServer(ws.root, { host });
-      for (const [name, data] of fixtures.files) {
-        await t.step(name, async () => {
-          const remote = `up_${name}`;
-          const r = await busybox(server, ws, {
-            op: "-p",
-            remote,
-            local: name,
-          });
-          const line = await server.waitForLine(okLine("WRQ", remote));
-          assert.match(line, / blksize=1468[ :]/);
-          await assertSameFile(`${ws.root}/${remote}`, data, r.output);
+      await stepPerFile(t, fixtures, async (name, data) => {
+        const remote = `up_${name}`;
+        const r = await busybox(server, ws, {
+          op: "-p",
+          remote,
+          local: name,
         });
-      }
+        const line = await server.waitForLine(okLine("WRQ", remote));
+        assert.match(line, / blksize=1468[ :]/);
+        await assertSameFile(`${ws.root}/${remote}`, data, r.output);
+      });
       assert.equal((await server.stop()).code, 0);
-      const expected = [...fixtures.files.keys()].flatMap((
-        n,
-      ) => [n, `up_${n}`]);
-      assert.deepEqual(await listDir(ws.root), expected.sort());
+      await assertFixturesAndUploads(ws.root, fixtures);
     }),
   );
 }

@@ -8,8 +8,11 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import assert from "node:assert/strict";
+import { randomBytes, sha256 } from "../helpers/bytes.ts";
 import { DEFAULT_WAIT_MS } from "../helpers/process.ts";
+
+export { randomBytes, sha256 } from "../helpers/bytes.ts";
 
 /** Whether we run under CI (env `CI` set and not empty/false). */
 export const IN_CI: boolean = (() => {
@@ -66,16 +69,6 @@ export function clientTest(
 }
 
 /**
- * SHA-256 of bytes, as hex.
- *
- * @param data Bytes.
- * @returns Hex digest.
- */
-export function sha256(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-/**
  * SHA-256 of a file, as hex.
  *
  * @param path File.
@@ -83,20 +76,6 @@ export function sha256(data: Uint8Array): string {
  */
 export async function sha256File(path: string): Promise<string> {
   return sha256(await Deno.readFile(path));
-}
-
-/**
- * Random bytes (any length).
- *
- * @param n Length.
- * @returns The bytes.
- */
-export function randomBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let off = 0; off < n; off += 65536) {
-    crypto.getRandomValues(out.subarray(off, Math.min(n, off + 65536)));
-  }
-  return out;
 }
 
 /** The fixture files: name -> contents. */
@@ -268,4 +247,36 @@ export async function listDir(dir: string): Promise<string[]> {
 export function okLine(verb: "RRQ" | "WRQ", name: string): RegExp {
   const quoted = JSON.stringify(name).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   return new RegExp(` ${verb} ${quoted} [^:]*: ok, `);
+}
+
+/**
+ * Runs `fn` as one test step per fixture file (named after the file).
+ *
+ * @param t The test context.
+ * @param fixtures The files.
+ * @param fn The step body, given the file's name and bytes.
+ */
+export async function stepPerFile(
+  t: Deno.TestContext,
+  fixtures: Fixtures,
+  fn: (name: string, data: Uint8Array) => Promise<void>,
+): Promise<void> {
+  for (const [name, data] of fixtures.files) {
+    await t.step(name, () => fn(name, data));
+  }
+}
+
+/**
+ * Asserts that `root` holds exactly the fixtures and one upload `up_<name>`
+ * of each: nothing else (no temporary files left behind).
+ *
+ * @param root The served directory.
+ * @param fixtures The files that were there and were uploaded.
+ */
+export async function assertFixturesAndUploads(
+  root: string,
+  fixtures: Fixtures,
+): Promise<void> {
+  const expected = [...fixtures.files.keys()].flatMap((n) => [n, `up_${n}`]);
+  assert.deepEqual(await listDir(root), expected.sort());
 }

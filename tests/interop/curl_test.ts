@@ -6,15 +6,16 @@
 import assert from "node:assert/strict";
 import { type ServerProcess, startServer } from "../helpers/process.ts";
 import {
+  assertFixturesAndUploads,
   assertSameFile,
   type ClientResult,
   clientTest,
-  listDir,
   makeFixtures,
   makeWorkspace,
   okLine,
   randomBytes,
   runClient,
+  stepPerFile,
   type Workspace,
 } from "./common.ts";
 
@@ -44,24 +45,22 @@ for (const host of ["127.0.0.1", "::1"]) {
     clientTest(`curl get --tftp-blksize 8192 (${host})`, "curl", async (t) => {
       await using ws = await makeWorkspace(fixtures);
       await using server = await startServer(ws.root, { host });
-      for (const [name, data] of fixtures.files) {
-        await t.step(name, async () => {
-          const local = `got_${name}`;
-          // curl refuses an OACK with tsize=0 ("invalid tsize value in OACK
-          // packet", exit 71) from any server (atftpd too), so it can fetch
-          // an empty file only without options.
-          const empty = data.length === 0;
-          const r = await curl(ws, [
-            ...(empty ? ["--tftp-no-options"] : []),
-            "-o",
-            local,
-            url(server, name),
-          ]);
-          const line = await server.waitForLine(okLine("RRQ", name));
-          if (!empty) assert.match(line, / blksize=8192[ :]/);
-          await assertSameFile(`${ws.client}/${local}`, data, r.output);
-        });
-      }
+      await stepPerFile(t, fixtures, async (name, data) => {
+        const local = `got_${name}`;
+        // curl refuses an OACK with tsize=0 ("invalid tsize value in OACK
+        // packet", exit 71) from any server (atftpd too), so it can fetch
+        // an empty file only without options.
+        const empty = data.length === 0;
+        const r = await curl(ws, [
+          ...(empty ? ["--tftp-no-options"] : []),
+          "-o",
+          local,
+          url(server, name),
+        ]);
+        const line = await server.waitForLine(okLine("RRQ", name));
+        if (!empty) assert.match(line, / blksize=8192[ :]/);
+        await assertSameFile(`${ws.client}/${local}`, data, r.output);
+      });
       assert.equal((await server.stop()).code, 0);
     }),
   );
@@ -73,20 +72,15 @@ for (const host of ["127.0.0.1", "::1"]) {
       async (t) => {
         await using ws = await makeWorkspace(fixtures);
         await using server = await startServer(ws.root, { host });
-        for (const [name, data] of fixtures.files) {
-          await t.step(name, async () => {
-            const remote = `up_${name}`;
-            const r = await curl(ws, ["-T", name, url(server, remote)]);
-            const line = await server.waitForLine(okLine("WRQ", remote));
-            assert.match(line, / blksize=8192[ :]/);
-            await assertSameFile(`${ws.root}/${remote}`, data, r.output);
-          });
-        }
+        await stepPerFile(t, fixtures, async (name, data) => {
+          const remote = `up_${name}`;
+          const r = await curl(ws, ["-T", name, url(server, remote)]);
+          const line = await server.waitForLine(okLine("WRQ", remote));
+          assert.match(line, / blksize=8192[ :]/);
+          await assertSameFile(`${ws.root}/${remote}`, data, r.output);
+        });
         assert.equal((await server.stop()).code, 0);
-        const expected = [...fixtures.files.keys()].flatMap((
-          n,
-        ) => [n, `up_${n}`]);
-        assert.deepEqual(await listDir(ws.root), expected.sort());
+        await assertFixturesAndUploads(ws.root, fixtures);
       },
     ),
   );

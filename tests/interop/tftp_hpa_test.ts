@@ -10,14 +10,15 @@
 import assert from "node:assert/strict";
 import { type ServerProcess, startServer } from "../helpers/process.ts";
 import {
+  assertFixturesAndUploads,
   assertSameFile,
   type ClientResult,
   clientTest,
-  listDir,
   makeFixtures,
   makeWorkspace,
   okLine,
   runClient,
+  stepPerFile,
   type Workspace,
 } from "./common.ts";
 
@@ -70,34 +71,28 @@ for (const family of ["ipv4", "ipv6"] as const) {
   Deno.test(clientTest(`tftp-hpa binary get (${host})`, "tftp", async (t) => {
     await using ws = await makeWorkspace(fixtures);
     await using server = await startServer(ws.root, { host });
-    for (const [name, data] of fixtures.files) {
-      await t.step(name, async () => {
-        const local = `got_${name}`;
-        const r = await hpaGet(server, ws, { remote: name, local, ipv6 });
-        await server.waitForLine(okLine("RRQ", name));
-        assertNoClientError(r);
-        await assertSameFile(`${ws.client}/${local}`, data, r.output);
-      });
-    }
+    await stepPerFile(t, fixtures, async (name, data) => {
+      const local = `got_${name}`;
+      const r = await hpaGet(server, ws, { remote: name, local, ipv6 });
+      await server.waitForLine(okLine("RRQ", name));
+      assertNoClientError(r);
+      await assertSameFile(`${ws.client}/${local}`, data, r.output);
+    });
     assert.equal((await server.stop()).code, 0);
   }));
 
   Deno.test(clientTest(`tftp-hpa binary put (${host})`, "tftp", async (t) => {
     await using ws = await makeWorkspace(fixtures);
     await using server = await startServer(ws.root, { host });
-    for (const [name, data] of fixtures.files) {
-      await t.step(name, async () => {
-        const remote = `up_${name}`;
-        const r = await hpaPut(server, ws, { local: name, remote, ipv6 });
-        await server.waitForLine(okLine("WRQ", remote));
-        assertNoClientError(r);
-        await assertSameFile(`${ws.root}/${remote}`, data, r.output);
-      });
-    }
+    await stepPerFile(t, fixtures, async (name, data) => {
+      const remote = `up_${name}`;
+      const r = await hpaPut(server, ws, { local: name, remote, ipv6 });
+      await server.waitForLine(okLine("WRQ", remote));
+      assertNoClientError(r);
+      await assertSameFile(`${ws.root}/${remote}`, data, r.output);
+    });
     assert.equal((await server.stop()).code, 0);
-    // Nothing but the fixtures and the uploads (no temporary files).
-    const expected = [...fixtures.files.keys()].flatMap((n) => [n, `up_${n}`]);
-    assert.deepEqual(await listDir(ws.root), expected.sort());
+    await assertFixturesAndUploads(ws.root, fixtures);
   }));
 }
 
