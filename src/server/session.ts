@@ -454,14 +454,9 @@ export abstract class Session {
   }
 
   /**
-   * Records that the client is alive without progress (a duplicate): the
-   * give-up clock restarts; the retransmit timer keeps its backoff.
+   * Records progress, or a sign of life such as a duplicate (resets the
+   * overall give-up clock; the retransmit timer keeps its backoff).
    */
-  protected heard(): void {
-    this.lastProgress = this.clock.now();
-  }
-
-  /** Records progress (resets the overall give-up clock). */
   protected progress(): void {
     this.lastProgress = this.clock.now();
   }
@@ -739,7 +734,7 @@ export class ReadSession extends Session {
       // A duplicate ACK is never a reason to resend (Sorcerer's Apprentice),
       // but it proves the client is alive: the retransmit timer may keep
       // trying, as the count bound is for peers that never answer.
-      this.heard();
+      this.progress();
       this.sender.retries = 0;
     }
     if (ev === SenderEvent.SEND) {
@@ -909,7 +904,7 @@ export class WriteSession extends Session {
     const flags = this.receiver.onData(p.block, p.data.length);
     if (!(flags & ReceiveFlag.DELIVER)) {
       // A duplicate or out-of-order block: no progress, but a live client.
-      this.heard();
+      this.progress();
       this.receiver.retries = 0;
     }
     if (this.log.debugEnabled) {
