@@ -1,0 +1,74 @@
+/**
+ * Binding the socket of one transfer: an ephemeral port, or the next free
+ * port of a configured range.
+ *
+ * @module
+ */
+
+/**
+ * Hands out transfer sockets on one address, cycling through a port range
+ * when one is set (ports another thread or process holds are skipped).
+ *
+ * @example
+ * ```ts
+ * import { PortAllocator } from "./ports.ts";
+ * const ports = new PortAllocator("127.0.0.1");
+ * const conn = ports.open();
+ * conn.close();
+ * ```
+ */
+export class PortAllocator {
+  /** Address the sockets bind to. */
+  readonly hostname: string;
+  /** Inclusive port range, if any. */
+  readonly range?: [number, number];
+  #next: number;
+
+  /**
+   * Creates an instance.
+   *
+   * @param hostname Address to bind.
+   * @param options `range`: inclusive port range; `start`: offset into the
+   * range to try first (threads sharing a range start apart).
+   */
+  constructor(
+    hostname: string,
+    options: { range?: [number, number]; start?: number } = {},
+  ) {
+    const range = options.range;
+    if (
+      range && !(range[0] >= 1 && range[0] <= range[1] && range[1] <= 65535)
+    ) {
+      throw new Error(`invalid port range ${range[0]}:${range[1]}`);
+    }
+    this.hostname = hostname;
+    this.range = range;
+    this.#next = options.start ?? 0;
+  }
+
+  /**
+   * Binds a socket for one transfer.
+   *
+   * @returns The socket.
+   * @throws {Error} When every port of the range is taken.
+   */
+  open(): Deno.DatagramConn {
+    const hostname = this.hostname;
+    const range = this.range;
+    if (!range) {
+      return Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+    }
+    const count = range[1] - range[0] + 1;
+    for (let i = 0; i < count; i++) {
+      const port = range[0] + (this.#next++ % count);
+      try {
+        return Deno.listenDatagram({ transport: "udp", hostname, port });
+      } catch (err) {
+        if (!(err instanceof Deno.errors.AddrInUse)) throw err;
+      }
+    }
+    throw new Error(
+      `no free transfer port in range ${range[0]}:${range[1]}`,
+    );
+  }
+}
