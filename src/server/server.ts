@@ -19,6 +19,10 @@ import {
 import { MAX_BLKSIZE, MAX_WINDOWSIZE } from "../protocol/options.ts";
 import { Logger } from "../log.ts";
 import { FsStorage, PerClientStorage } from "../storage/files.ts";
+import { openRootStorage, rootWritable } from "./fs_root.ts";
+import { PortAllocator } from "./ports.ts";
+import { type RemoteSession, WorkerPool } from "./worker_pool.ts";
+import { WORKER_SOURCE } from "./worker_bundle.ts";
 import { normalizeHost } from "./address.ts";
 import { type Cidr, cidrContains, parseCidr } from "./cidr.ts";
 import { applyRemap, type RemapRule } from "./remap.ts";
@@ -86,6 +90,15 @@ export interface ServerOptions {
   portRange?: [number, number];
   /** Run every transfer on the listen port (for NAT and strict firewalls). */
   singlePort?: boolean;
+  /**
+   * Threads that run transfers (default 1: all in the main thread). With
+   * more, the main thread admits requests and hands each transfer to the
+   * least busy worker thread, so a boot storm uses every CPU and no
+   * thread's event loop holds hundreds of sockets. Needs the file-system
+   * root (no custom `storage`), per-transfer ports (no `singlePort`) and
+   * the stock session classes.
+   */
+  workers?: number;
   /** Logger (default: INFO to stderr). */
   logger?: Logger;
   /** Clock for sessions (tests). */
@@ -215,13 +228,14 @@ export class TftpServer {
   /** Storage (set by `listen` when not given). */
   storage?: Storage;
   #conn?: Deno.DatagramConn;
-  #sessions = new Map<string, Session>();
+  #sessions = new Map<string, Session | RemoteSession>();
   #perClient = new Map<string, number>();
   #runs = new Set<Promise<unknown>>();
   #closing = false;
   #loop?: Promise<void>;
   #allow?: Cidr[];
-  #nextPort = 0;
+  #ports: PortAllocator;
+  #pool?: WorkerPool;
 
   /**
    * Creates an instance.
@@ -245,11 +259,18 @@ export class TftpServer {
     if (options.allowFrom?.length) {
       this.#allow = options.allowFrom.map((c) => parseCidr(c));
     }
-    const range = options.portRange;
-    if (
-      range && !(range[0] >= 1 && range[0] <= range[1] && range[1] <= 65535)
-    ) {
-      throw new Error(`invalid port range ${range[0]}:${range[1]}`);
+    this.#ports = new PortAllocator(options.host ?? "0.0.0.0", {
+      range: options.portRange,
+    });
+    const workers = options.workers ?? 1;
+    if (!Number.isInteger(workers) || workers < 1) {
+      throw new Error(`invalid number of workers ${workers}`);
+    }
+    if (workers > 1 && options.storage) {
+      throw new Error("workers need the file-system root, not custom storage");
+    }
+    if (workers > 1 && options.singlePort) {
+      throw new Error("workers cannot be combined with single-port mode");
     }
   }
 
@@ -273,7 +294,25 @@ export class TftpServer {
    * read permission, port in use).
    */
   async listen(): Promise<Deno.NetAddr> {
-    if (!this.storage) this.storage = await openRootStorage(this);
+    if (!this.storage) {
+      this.storage = await openRootStorage(this.options, this.log);
+    }
+    const workers = this.options.workers ?? 1;
+    if (workers > 1 && !this.#pool) {
+      const o = this.options;
+      this.#pool = await WorkerPool.start(workers, {
+        root: o.root,
+        readOnly: o.readOnly,
+        normalizeNames: o.normalizeNames,
+        ignoreCase: o.ignoreCase,
+        allowOverwrite: o.allowOverwrite,
+        perClientRoot: o.perClientRoot,
+        host: o.host ?? "0.0.0.0",
+        portRange: o.portRange,
+        config: this.config,
+        verbose: this.log.debugEnabled,
+      }, { source: WORKER_SOURCE, log: this.log });
+    }
     const host = this.options.host ?? "0.0.0.0";
     this.#conn = Deno.listenDatagram({
       transport: "udp",
@@ -288,8 +327,9 @@ export class TftpServer {
     const rw = fs instanceof FsStorage && !rootWritable(fs)
       ? "read-only"
       : "read-write";
+    const threads = this.#pool ? `, ${this.#pool.size} worker threads` : "";
     this.log.info(
-      `listening on ${formatPeer(addr)}, root ${root} (${rw})`,
+      `listening on ${formatPeer(addr)}, root ${root} (${rw})${threads}`,
     );
     this.#loop = this.#serve();
     return addr;
@@ -321,24 +361,8 @@ export class TftpServer {
    * @returns A transport.
    */
   createTransport(_peer: Deno.NetAddr): Transport {
-    const hostname = this.options.host ?? "0.0.0.0";
     if (this.options.singlePort) return new SharedTransport(this.#conn!);
-    const range = this.options.portRange;
-    if (!range) {
-      return Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
-    }
-    const count = range[1] - range[0] + 1;
-    for (let i = 0; i < count; i++) {
-      const port = range[0] + (this.#nextPort++ % count);
-      try {
-        return Deno.listenDatagram({ transport: "udp", hostname, port });
-      } catch (err) {
-        if (!(err instanceof Deno.errors.AddrInUse)) throw err;
-      }
-    }
-    throw new Error(
-      `no free transfer port in range ${range[0]}:${range[1]}`,
-    );
+    return this.#ports.open();
   }
 
   #serve(): Promise<void> {
@@ -391,7 +415,7 @@ export class TftpServer {
     }
     if (this.options.singlePort) {
       const s = this.#sessions.get(formatPeer(peer));
-      if (s && s.transport instanceof SharedTransport) {
+      if (s && "transport" in s && s.transport instanceof SharedTransport) {
         const isRequest = data.length >= 2 && data[0] === 0 &&
           (data[1] === Opcode.RRQ || data[1] === Opcode.WRQ);
         // A finished transfer (lingering to re-ACK) yields to a new request.
@@ -481,6 +505,14 @@ export class TftpServer {
       this.#reply(peer, ErrorCode.ILLEGAL_OPERATION, "request refused");
       return;
     }
+    const remote = this.#pool && !this.options.clock &&
+        (cls === ReadSession || cls === WriteSession)
+      ? this.#pool.run(p, peer)
+      : undefined;
+    if (remote) {
+      this.#track(key, ip, remote, remote.done);
+      return;
+    }
     let transport: Transport;
     try {
       transport = this.createTransport(peer);
@@ -502,8 +534,22 @@ export class TftpServer {
       log: this.log,
       clock: this.options.clock ?? systemClock,
     });
+    const run = session.run().then(
+      () => {},
+      (err) => this.log.error(`${key} session crashed: ${err}`),
+    );
+    this.#track(key, ip, session, run);
+  }
+
+  /** Books a started transfer until it ends, local or in a worker. */
+  #track(
+    key: string,
+    ip: string,
+    session: Session | RemoteSession,
+    running: Promise<void>,
+  ): void {
     this.#sessions.set(key, session);
-    this.#perClient.set(ip, fromClient + 1);
+    this.#perClient.set(ip, (this.#perClient.get(ip) ?? 0) + 1);
     // The per-client count and the hook follow the outcome, not the end of
     // an upload's linger: a client that finished may start its next transfer.
     session.stats.then((stats) => {
@@ -512,9 +558,7 @@ export class TftpServer {
       else this.#perClient.delete(ip);
       this.options.onTransferEnd?.(stats);
     }).catch((err) => this.log.error(`${key} onTransferEnd failed: ${err}`));
-    const run = session.run().catch(
-      (err) => this.log.error(`${key} session crashed: ${err}`),
-    ).finally(() => {
+    const run = running.finally(() => {
       if (this.#sessions.get(key) === session) this.#sessions.delete(key);
       this.#runs.delete(run);
     });
@@ -532,52 +576,8 @@ export class TftpServer {
       this.#conn?.close();
     } catch { /* already closed */ }
     for (const s of this.#sessions.values()) s.cancel();
+    await this.#pool?.close();
     await Promise.allSettled([...this.#runs]);
     await this.#loop;
   }
-}
-
-/** Whether uploads into the root itself are possible. */
-function rootWritable(fs: FsStorage): boolean {
-  return fs.writable &&
-    Deno.permissions.querySync({ name: "write", path: fs.root }).state ===
-      "granted";
-}
-
-/** Opens the file-system root with the permissions Deno grants. */
-async function openRootStorage(
-  server: TftpServer,
-): Promise<FsStorage | PerClientStorage> {
-  const root = server.options.root ?? ".";
-  const read = await Deno.permissions.query({ name: "read", path: root });
-  if (read.state !== "granted") {
-    throw new Error(
-      `no read permission on ${root}: run with --allow-read=${root}`,
-    );
-  }
-  const o = server.options;
-  const fsOptions = {
-    writable: !o.readOnly,
-    normalizeNames: o.normalizeNames,
-    ignoreCase: o.ignoreCase,
-    allowOverwrite: o.allowOverwrite,
-  };
-  let storage: FsStorage;
-  try {
-    storage = await FsStorage.open(root, fsOptions);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new Error(`root ${root} does not exist`);
-    }
-    throw err;
-  }
-  if (!server.options.readOnly) {
-    if (!rootWritable(storage)) {
-      server.log.warn(
-        `no write permission on ${storage.root}: serving read-only, ` +
-          `uploads get ERROR 2 except in directories --allow-write grants`,
-      );
-    }
-  }
-  return o.perClientRoot ? new PerClientStorage(storage) : storage;
 }

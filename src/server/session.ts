@@ -133,6 +133,8 @@ export interface TransferStats {
   outcome: Outcome;
   /** Error text, when it did not end well. */
   error?: string;
+  /** Worker thread (1-based) that ran it; absent for the main thread. */
+  worker?: number;
 }
 
 /** Everything a session is constructed with. */

@@ -1,0 +1,273 @@
+/**
+ * The main thread's side of `--workers`: starts worker threads, hands each
+ * admitted request to the least busy one, and mirrors every remote transfer
+ * as a {@linkcode RemoteSession} so limits, hooks and shutdown work as for
+ * local transfers.
+ *
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import type { RequestPacket } from "../protocol/packet.ts";
+import type { TransferStats } from "./session.ts";
+import {
+  failedStats,
+  type FromWorker,
+  type ToWorker,
+  type WorkerSetup,
+} from "./worker_protocol.ts";
+
+/** A transfer running in a worker thread, seen from the main thread. */
+export class RemoteSession {
+  /** Resolves with the stats when the worker reports the outcome. */
+  readonly stats: Promise<TransferStats>;
+  /** Resolves when the worker has cleaned the transfer up. */
+  readonly done: Promise<void>;
+  #finished = false;
+  #resolveStats!: (s: TransferStats) => void;
+  #resolveDone!: () => void;
+  #cancel: () => void;
+
+  /**
+   * Creates an instance.
+   *
+   * @param cancel Asks the worker to cancel the transfer.
+   */
+  constructor(cancel: () => void) {
+    this.#cancel = cancel;
+    this.stats = new Promise((r) => this.#resolveStats = r);
+    this.done = new Promise((r) => this.#resolveDone = r);
+  }
+
+  /** Whether the outcome is known (a finished transfer may still linger). */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Cancels the transfer (an unfinished upload leaves no file). */
+  cancel(): void {
+    this.#cancel();
+  }
+
+  /**
+   * Records the outcome the worker reported.
+   *
+   * @param stats The transfer's stats.
+   */
+  settle(stats: TransferStats): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#resolveStats(stats);
+  }
+
+  /**
+   * Records that the worker is done with the transfer; a transfer that
+   * never reported an outcome (its worker died) ends as an error.
+   *
+   * @param fallback Stats to report when none came.
+   */
+  end(fallback?: TransferStats): void {
+    if (fallback) this.settle(fallback);
+    this.#resolveDone();
+  }
+}
+
+interface Slot {
+  worker: Worker;
+  index: number;
+  active: Map<number, RemoteSession>;
+  alive: boolean;
+  closed?: () => void;
+}
+
+/** Options of {@linkcode WorkerPool.start}. */
+export interface WorkerPoolOptions {
+  /** Source of the worker module (a bundled script). */
+  source: string;
+  /** Writes the workers' log lines and pool events (a worker dying). */
+  log: Logger;
+}
+
+/**
+ * A fixed set of worker threads running transfers.
+ *
+ * @example
+ * ```ts ignore
+ * const pool = await WorkerPool.start(2, setup, { source, log });
+ * const remote = pool.run(request, peer);
+ * await remote.done;
+ * await pool.close();
+ * ```
+ */
+export class WorkerPool {
+  #slots: Slot[] = [];
+  #nextId = 1;
+  #log: Logger;
+  #url: string;
+
+  private constructor(url: string, log: Logger) {
+    this.#url = url;
+    this.#log = log;
+  }
+
+  /**
+   * Starts `count` workers and waits until each has opened the root.
+   *
+   * @param count Number of threads.
+   * @param setup What every worker needs.
+   * @param options Worker source and logger.
+   * @returns The running pool.
+   * @throws {Error} When a worker cannot start (its reason included).
+   */
+  static async start(
+    count: number,
+    setup: Omit<WorkerSetup, "portStart">,
+    options: WorkerPoolOptions,
+  ): Promise<WorkerPool> {
+    const url = URL.createObjectURL(
+      new Blob([options.source], { type: "application/javascript" }),
+    );
+    const pool = new WorkerPool(url, options.log);
+    const span = setup.portRange
+      ? setup.portRange[1] - setup.portRange[0] + 1
+      : 0;
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const portStart = Math.floor(span * i / count);
+      ready.push(pool.#spawn(i, { ...setup, portStart }));
+    }
+    try {
+      await Promise.all(ready);
+    } catch (err) {
+      for (const s of pool.#slots) s.worker.terminate();
+      URL.revokeObjectURL(url);
+      throw err;
+    }
+    return pool;
+  }
+
+  /** Number of live worker threads. */
+  get size(): number {
+    return this.#slots.filter((s) => s.alive).length;
+  }
+
+  #spawn(index: number, setup: WorkerSetup): Promise<void> {
+    const worker = new Worker(this.#url, {
+      type: "module",
+      name: `tftpd-worker-${index + 1}`,
+    });
+    const slot: Slot = { worker, index, active: new Map(), alive: true };
+    this.#slots.push(slot);
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      worker.onmessage = (e: MessageEvent<FromWorker>) => {
+        const msg = e.data;
+        switch (msg.type) {
+          case "ready":
+            started = true;
+            resolve();
+            break;
+          case "failed":
+            slot.alive = false;
+            reject(new Error(msg.error));
+            break;
+          case "stats":
+            msg.stats.worker = index + 1;
+            slot.active.get(msg.id)?.settle(msg.stats);
+            break;
+          case "log": {
+            const stats = msg.fields?.stats as TransferStats | undefined;
+            if (stats) stats.worker = index + 1;
+            this.#log.log(msg.level, msg.message, msg.fields);
+            break;
+          }
+          case "done": {
+            const remote = slot.active.get(msg.id);
+            slot.active.delete(msg.id);
+            remote?.end();
+            break;
+          }
+          case "closed":
+            slot.closed?.();
+            break;
+        }
+      };
+      worker.onerror = (e: ErrorEvent) => {
+        e.preventDefault();
+        slot.alive = false;
+        const why = e.message || "unknown error";
+        if (!started) {
+          reject(new Error(`worker ${index + 1} failed to start: ${why}`));
+          return;
+        }
+        this.#log.error(
+          `worker ${index + 1} died (${why}); ` +
+            `${slot.active.size} transfers lost`,
+        );
+        this.#failAll(slot, `worker died: ${why}`);
+        slot.closed?.();
+        worker.terminate();
+      };
+      worker.postMessage({ type: "setup", setup } satisfies ToWorker);
+    });
+  }
+
+  #failAll(slot: Slot, error: string): void {
+    for (const remote of slot.active.values()) {
+      remote.end(failedStats(error));
+    }
+    slot.active.clear();
+  }
+
+  /**
+   * Hands a request to the live worker with the fewest transfers.
+   *
+   * @param request The decoded (and remapped) request.
+   * @param peer The client.
+   * @returns The transfer, or undefined when no worker is alive.
+   */
+  run(request: RequestPacket, peer: Deno.NetAddr): RemoteSession | undefined {
+    let best: Slot | undefined;
+    for (const s of this.#slots) {
+      if (s.alive && (!best || s.active.size < best.active.size)) best = s;
+    }
+    if (!best) return undefined;
+    const slot = best;
+    const id = this.#nextId++;
+    const remote = new RemoteSession(() => {
+      if (slot.alive) {
+        slot.worker.postMessage({ type: "cancel", id } satisfies ToWorker);
+      }
+    });
+    slot.active.set(id, remote);
+    slot.worker.postMessage(
+      {
+        type: "start",
+        id,
+        request,
+        peer: { transport: "udp", hostname: peer.hostname, port: peer.port },
+      } satisfies ToWorker,
+    );
+    return remote;
+  }
+
+  /**
+   * Cancels every transfer, waits for the workers to clean up (unfinished
+   * uploads removed), then stops them.
+   */
+  async close(): Promise<void> {
+    await Promise.all(this.#slots.map((slot) => {
+      if (!slot.alive) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        slot.closed = resolve;
+        slot.worker.postMessage({ type: "close" } satisfies ToWorker);
+      });
+    }));
+    for (const slot of this.#slots) {
+      slot.alive = false;
+      slot.worker.terminate();
+      this.#failAll(slot, "server stopped");
+    }
+    URL.revokeObjectURL(this.#url);
+  }
+}

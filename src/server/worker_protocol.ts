@@ -1,0 +1,79 @@
+/**
+ * Messages between the server's main thread and its worker threads
+ * (`--workers`). Everything here survives structured cloning.
+ *
+ * @module
+ */
+
+import type { LogLevel } from "../log.ts";
+import type { RequestPacket } from "../protocol/packet.ts";
+import type { RootOptions } from "./fs_root.ts";
+import type { SessionConfig, TransferStats } from "./session.ts";
+
+/** What a worker needs to serve transfers like the main thread would. */
+export interface WorkerSetup extends RootOptions {
+  /** Address transfer sockets bind to. */
+  host: string;
+  /** Inclusive transfer port range, if any. */
+  portRange?: [number, number];
+  /** Where in the range this worker starts looking for a free port. */
+  portStart: number;
+  /** Session timeouts and limits. */
+  config: SessionConfig;
+  /** Whether debug lines are wanted (they are sent to the main thread). */
+  verbose: boolean;
+}
+
+/** Main thread to worker. */
+export type ToWorker =
+  | { type: "setup"; setup: WorkerSetup }
+  | {
+    type: "start";
+    id: number;
+    request: RequestPacket;
+    peer: Deno.NetAddr;
+  }
+  | { type: "cancel"; id: number }
+  | { type: "close" };
+
+/** Worker to main thread. */
+export type FromWorker =
+  | { type: "ready" }
+  | { type: "failed"; error: string }
+  | { type: "stats"; id: number; stats: TransferStats }
+  | {
+    type: "log";
+    level: LogLevel;
+    message: string;
+    fields?: Record<string, unknown>;
+  }
+  | { type: "done"; id: number }
+  | { type: "closed" };
+
+/**
+ * Stats for a transfer that ended before it could run or report (no port,
+ * its worker died, the server stopped).
+ *
+ * @param error What happened.
+ * @param about What is known of the transfer.
+ * @returns Stats with outcome `error` and nothing transferred.
+ */
+export function failedStats(
+  error: string,
+  about: Partial<
+    Pick<TransferStats, "peer" | "filename" | "direction" | "mode">
+  > = {},
+): TransferStats {
+  return {
+    peer: about.peer ?? "",
+    filename: about.filename ?? "",
+    direction: about.direction ?? "read",
+    mode: about.mode ?? "octet",
+    options: {},
+    bytes: 0,
+    durationMs: 0,
+    retransmits: 0,
+    outcome: "error",
+    error,
+  };
+}

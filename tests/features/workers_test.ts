@@ -1,0 +1,160 @@
+/**
+ * `workers` (`--workers N`): the main thread admits requests and worker
+ * threads run the transfers. What a user must see is the same server: exact
+ * bytes both ways, the same log lines and hooks, the same confinement and
+ * limits, and a shutdown that leaves no partial upload, plus each
+ * transfer's thread in its stats.
+ */
+
+import assert from "node:assert/strict";
+import { Opcode } from "../../src/protocol/packet.ts";
+import { ErrorCode } from "../../src/protocol/packet.ts";
+import { TftpServer } from "../../src/server/server.ts";
+import { MemoryStorage } from "../../src/storage/memory.ts";
+import { getFile, putFile } from "../helpers/raw_client.ts";
+import {
+  download,
+  randomBytes,
+  RawPeer,
+  startFeatureServer,
+  upload,
+  WAIT_MS,
+} from "./fixture.ts";
+
+Deno.test("workers: concurrent downloads are exact and spread over the threads", async () => {
+  const files: Record<string, Uint8Array> = {};
+  for (let i = 0; i < 24; i++) files[`f${i}.bin`] = randomBytes(40_000 + i);
+  let hooked!: () => void;
+  const allHooked = new Promise<void>((r) => hooked = r);
+  let calls = 0;
+  await using srv = await startFeatureServer({
+    workers: 2,
+    files,
+    onTransferEnd: () => {
+      if (++calls === 24) hooked();
+    },
+  });
+  assert.ok(
+    srv.lines.some((l) => /listening on .*, 2 worker threads$/.test(l)),
+    srv.lines.join("\n"),
+  );
+
+  const got = await Promise.all(
+    Object.keys(files).map((name) => download(srv, name, { blksize: 1428 })),
+  );
+  for (const [i, name] of Object.keys(files).entries()) {
+    assert.deepEqual(got[i].data, files[name], name);
+    assert.equal(got[i].result.options.get("blksize"), "1428");
+  }
+  // Every end is both logged (with stats) and handed to the hook.
+  for (const name of Object.keys(files)) {
+    const s = await srv.waitForTransfer((t) => t.filename === name);
+    assert.equal(s.outcome, "ok");
+    assert.equal(s.bytes, files[name].length);
+  }
+  // The hook follows the log line (a message later, from a worker).
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    allHooked,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error("hooks missing")), WAIT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  assert.equal(srv.hookCalls.length, 24);
+  const threads = new Set(srv.hookCalls.map((s) => s.worker));
+  assert.deepEqual([...threads].sort(), [1, 2]);
+  assert.equal(
+    srv.lines.filter((l) => / RRQ "f\d+\.bin" octet .*: ok/.test(l)).length,
+    24,
+  );
+});
+
+Deno.test("workers: uploads land whole; names outside the root get ERROR 2", async () => {
+  await using srv = await startFeatureServer({ workers: 2, dirs: ["up"] });
+  const bodies = [randomBytes(70_000), randomBytes(512 * 3), randomBytes(1)];
+  const results = await Promise.all(
+    bodies.map((data, i) => upload(srv, `up/u${i}.bin`, { data })),
+  );
+  assert.equal(results.length, 3);
+  for (const [i, data] of bodies.entries()) {
+    await srv.waitForTransfer((t) => t.filename === `up/u${i}.bin`);
+    assert.deepEqual(await srv.readFile(`up/u${i}.bin`), data);
+  }
+  for (const name of ["../etc/passwd", "/../x", "up/../../x"]) {
+    const r = await getFile(srv.addr, name);
+    assert.equal(r.error?.code, ErrorCode.ACCESS_VIOLATION, `RRQ ${name}`);
+    assert.equal(r.dataPackets, 0);
+  }
+  const w = await putFile(srv.addr, "../escape.bin", { data: randomBytes(9) });
+  assert.equal(w.error?.code, ErrorCode.ACCESS_VIOLATION);
+  assert.equal(
+    await Deno.stat(`${srv.root}/../escape.bin`).then(() => true, () => false),
+    false,
+  );
+});
+
+Deno.test("workers: a missing file gets ERROR 1 and the stats say which thread", async () => {
+  await using srv = await startFeatureServer({ workers: 2 });
+  const r = await getFile(srv.addr, "nope.bin");
+  assert.equal(r.error?.code, ErrorCode.FILE_NOT_FOUND);
+  const s = await srv.waitForTransfer((t) => t.filename === "nope.bin");
+  assert.equal(s.outcome, "error");
+  assert.ok(s.worker === 1 || s.worker === 2, JSON.stringify(s));
+});
+
+Deno.test("workers: the per-client limit holds across threads", async () => {
+  await using srv = await startFeatureServer({
+    workers: 2,
+    maxSessionsPerClient: 1,
+    files: { "big.bin": randomBytes(100_000) },
+  });
+  using a = new RawPeer();
+  using b = new RawPeer();
+  await a.request(srv.addr, { op: "RRQ", name: "big.bin" });
+  const first = await a.receive();
+  assert.equal(first.packet.op, Opcode.DATA);
+  // The first transfer waits for its ACK; a second one from the same IP is
+  // refused by the main thread, whichever thread would have run it.
+  await b.request(srv.addr, { op: "RRQ", name: "big.bin" });
+  const second = await b.receive();
+  assert.equal(second.packet.op, Opcode.ERROR);
+  assert.match(
+    (second.packet as { message: string }).message,
+    /too many transfers from 127\.0\.0\.1 \(limit 1\)/,
+  );
+});
+
+Deno.test("workers: closing the server mid-upload leaves no file", async () => {
+  await using srv = await startFeatureServer({ workers: 2 });
+  using peer = new RawPeer();
+  await peer.request(srv.addr, { op: "WRQ", name: "half.bin" });
+  const ack0 = await peer.receive();
+  assert.equal(ack0.packet.op, Opcode.ACK);
+  await peer.conn.send(
+    new Uint8Array([0, Opcode.DATA, 0, 1, ...randomBytes(512)]),
+    ack0.from,
+  );
+  const ack1 = await peer.receive();
+  assert.equal(ack1.packet.op, Opcode.ACK);
+  await srv.server.close();
+  assert.equal(await srv.readFile("half.bin"), undefined);
+  const s = await srv.waitForTransfer((t) => t.filename === "half.bin");
+  assert.equal(s.outcome, "cancelled");
+  assert.equal(srv.hookCalls.length, 1);
+  assert.deepEqual(
+    [...Deno.readDirSync(srv.root)].map((e) => e.name),
+    [],
+  );
+});
+
+Deno.test("workers: refused with custom storage or single-port mode", () => {
+  assert.throws(
+    () => new TftpServer({ workers: 2, storage: new MemoryStorage() }),
+    /workers need the file-system root/,
+  );
+  assert.throws(
+    () => new TftpServer({ workers: 2, singlePort: true }),
+    /single-port/,
+  );
+  assert.throws(() => new TftpServer({ workers: 0 }), /invalid number/);
+});
