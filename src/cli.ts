@@ -41,7 +41,7 @@ export const USAGE: string = String
              [--no-normalize] [--map-file FILE] [--per-client-root]
              [--max-sessions N] [--max-sessions-per-client N]
              [--allow-from CIDR]... [--port-range LOW:HIGH] [--single-port]
-             [-l FILE_LOG] [--log-format text|json] [-v] [--version]
+             [--workers N|auto] [-l FILE_LOG] [--log-format text|json] [-v] [--version]
 
 A TFTP server (RFC 1350, 2347, 2348, 2349, 7440) confined to one directory.
 
@@ -75,6 +75,9 @@ options:
   --allow-from CIDR     answer only these networks (repeatable)
   --port-range LOW:HIGH bind transfer sockets in this range
   --single-port         run all transfers on the listen port (NAT/firewalls)
+  --workers N|auto      threads that run transfers (1: all in one thread);
+                        auto: one per CPU, at least 2, at most 8.
+                        Default: auto (1 with --single-port)
   -l, --file-log FILE   append log output to FILE
   --log-format FORMAT   text (default) or json
   -v, --verbose         enable debug-level logging
@@ -130,6 +133,7 @@ const VALUE_FLAGS = new Set([
   "--max-sessions",
   "--max-sessions-per-client",
   "--port-range",
+  "--workers",
 ]);
 
 /**
@@ -150,6 +154,15 @@ function joinNegativeValues(args: string[]): string[] {
     }
   }
   return out;
+}
+
+/**
+ * `--workers auto`: one transfer thread per CPU, at least two (one event
+ * loop holding hundreds of sockets serves them unevenly even on one CPU)
+ * and at most eight.
+ */
+function autoWorkers(): number {
+  return Math.max(2, Math.min(navigator.hardwareConcurrency || 1, 8));
 }
 
 function parsePortRange(
@@ -212,6 +225,7 @@ export function parseCli(args: string[]): CliOptions {
         "allow-from": { type: "string", multiple: true },
         "port-range": { type: "string" },
         "single-port": { type: "boolean" },
+        workers: { type: "string" },
         "log-format": { type: "string" },
         "file-log": { type: "string", short: "l" },
         verbose: { type: "boolean", short: "v" },
@@ -276,6 +290,11 @@ export function parseCli(args: string[]): CliOptions {
     allowFrom: values["allow-from"],
     portRange: parsePortRange(values["port-range"]),
     singlePort: values["single-port"] ?? false,
+    workers: values.workers === undefined
+      ? (values["single-port"] ? 1 : autoWorkers())
+      : values.workers === "auto"
+      ? autoWorkers()
+      : number("workers", values.workers, { min: 1, max: 64, integer: true }),
   };
   for (const cidr of server.allowFrom ?? []) {
     try {
@@ -283,6 +302,9 @@ export function parseCli(args: string[]): CliOptions {
     } catch (err) {
       throw new UsageError(`invalid --allow-from: ${(err as Error).message}`);
     }
+  }
+  if (server.singlePort && (server.workers ?? 1) > 1) {
+    throw new UsageError("--single-port and --workers exclude each other");
   }
   if (server.singlePort && server.portRange) {
     throw new UsageError("--single-port and --port-range exclude each other");

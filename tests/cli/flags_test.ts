@@ -125,6 +125,12 @@ const INVALID: { args: string[]; mentions: RegExp }[] = [
   { args: ["--retries", "1.5"], mentions: /--retries/ },
   { args: ["--bogus"], mentions: /--bogus/ },
   { args: ["-p"], mentions: /--port/ },
+  { args: ["--workers", "0"], mentions: /--workers.*0/ },
+  { args: ["--workers", "two"], mentions: /--workers.*two/ },
+  {
+    args: ["--workers", "2", "--single-port"],
+    mentions: /--single-port.*--workers/,
+  },
 ];
 
 for (const { args, mentions } of INVALID) {
@@ -198,4 +204,35 @@ Deno.test("a server started with valid flags serves files", async () => {
   assert.equal(r.error, undefined);
   assert.equal(new TextDecoder().decode(r.data), "hello\n");
   assert.equal((await server.stop()).code, 0);
+});
+
+Deno.test("--workers 2 under --allow-read=ROOT only: serves, logs, stops cleanly", async () => {
+  const big = new Uint8Array(300_000).map((_, i) => (i * 7) & 0xff);
+  await using dir = await tempDir({ "hello.txt": "hello\n", "big.bin": big });
+  // No read permission on the program's own files: the worker threads must
+  // start from the bundled source, not by loading modules from disk.
+  await using server = await startServer(dir.path, {
+    args: ["--workers", "2"],
+    permissions: ["--allow-net", `--allow-read=${dir.path}`],
+  });
+  assert.ok(
+    server.lines.some((l) => /listening on .*, 2 worker threads$/.test(l)),
+    server.stderr.text,
+  );
+  const [a, b] = await Promise.all([
+    getFile(endpoint(server), "hello.txt"),
+    getFile(endpoint(server), "big.bin", { options: { blksize: "1428" } }),
+  ]);
+  assert.equal(a.error, undefined);
+  assert.equal(new TextDecoder().decode(a.data), "hello\n");
+  assert.equal(b.error, undefined);
+  assert.deepEqual(b.data, big);
+  await server.waitForLine(/ RRQ "big\.bin" octet blksize=1428: ok/);
+  const stopped = await server.stop();
+  assert.equal(stopped.code, 0, server.stderr.text);
+  assert.ok(server.lines.some((l) => /\[INFO\] stopped$/.test(l)));
+  assert.ok(
+    !server.lines.some((l) => /\[ERROR\]|Uncaught/.test(l)),
+    server.stderr.text,
+  );
 });
