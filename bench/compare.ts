@@ -86,6 +86,7 @@ async function main(): Promise<void> {
         default: new URL("results", import.meta.url).pathname,
       },
       "port-base": { type: "string", default: "17069" },
+      "deno-args": { type: "string", default: "" },
       "root-dir": {
         type: "string",
         default: `${Deno.env.get("TMPDIR") ?? "/tmp"}/tftpd-bench-root`,
@@ -96,7 +97,8 @@ async function main(): Promise<void> {
   if (values.help) {
     console.log(
       "usage: compare.ts [--quick] [--only IDS] [--servers NAMES] [--repeat N]\n" +
-        "                  [--loadgen c|deno] [--out DIR] [--port-base N] [--root-dir DIR]",
+        "                  [--loadgen c|deno] [--out DIR] [--port-base N] [--root-dir DIR]\n" +
+        "                  [--deno-args 'FLAGS'] (extra tftpd-deno flags, e.g. '--workers 1')",
     );
     return;
   }
@@ -111,7 +113,8 @@ async function main(): Promise<void> {
   if (values.repeat) {
     list = list.map((s) => ({ ...s, repeat: Number(values.repeat) }));
   }
-  const all = [denoSpec(), atftpdSpec(), hpaSpec()];
+  const denoArgs = values["deno-args"]!.split(" ").filter((a) => a !== "");
+  const all = [denoSpec([], denoArgs), atftpdSpec(), hpaSpec()];
   for (const [i, name] of ["atftpd", "tftpd-hpa"].entries()) {
     if (!all[i + 1]) log(`${name} not found: run sh bench/setup_peers.sh`);
   }

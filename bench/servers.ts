@@ -85,14 +85,19 @@ function firstLine(cmd: string, args: string[]): string {
  * This server, run as its README says.
  *
  * @param denoFlags Extra flags for `deno run` (e.g. `--cpu-prof`).
+ * @param serverArgs Extra flags for the server (e.g. `--workers 1`).
  * @returns The spec.
  */
-export function denoSpec(denoFlags: string[] = []): ServerSpec {
+export function denoSpec(
+  denoFlags: string[] = [],
+  serverArgs: string[] = [],
+): ServerSpec {
+  const how = serverArgs.length ? serverArgs.join(" ") : "defaults";
   return {
     name: "tftpd-deno",
     version: `deno ${Deno.version.deno}`,
     caps: { windowsize: true },
-    notes: "defaults (ack-timeout 0.5 s, INFO log to stderr -> /dev/null)",
+    notes: `${how} (ack-timeout 0.5 s, INFO log to stderr -> /dev/null)`,
     command: (root, port) => [
       Deno.execPath(),
       "run",
@@ -108,6 +113,7 @@ export function denoSpec(denoFlags: string[] = []): ServerSpec {
       String(port),
       "--root",
       root,
+      ...serverArgs,
     ],
   };
 }
