@@ -236,6 +236,7 @@ export class TftpServer {
   #allow?: Cidr[];
   #ports: PortAllocator;
   #pool?: WorkerPool;
+  #poolStarting?: Promise<void>;
 
   /**
    * Creates an instance.
@@ -297,22 +298,6 @@ export class TftpServer {
     if (!this.storage) {
       this.storage = await openRootStorage(this.options, this.log);
     }
-    const workers = this.options.workers ?? 1;
-    if (workers > 1 && !this.#pool) {
-      const o = this.options;
-      this.#pool = await WorkerPool.start(workers, {
-        root: o.root,
-        readOnly: o.readOnly,
-        normalizeNames: o.normalizeNames,
-        ignoreCase: o.ignoreCase,
-        allowOverwrite: o.allowOverwrite,
-        perClientRoot: o.perClientRoot,
-        host: o.host ?? "0.0.0.0",
-        portRange: o.portRange,
-        config: this.config,
-        verbose: this.log.debugEnabled,
-      }, { source: WORKER_SOURCE, log: this.log });
-    }
     const host = this.options.host ?? "0.0.0.0";
     this.#conn = Deno.listenDatagram({
       transport: "udp",
@@ -327,12 +312,51 @@ export class TftpServer {
     const rw = fs instanceof FsStorage && !rootWritable(fs)
       ? "read-only"
       : "read-write";
-    const threads = this.#pool ? `, ${this.#pool.size} worker threads` : "";
+    const workers = this.options.workers ?? 1;
+    const threads = workers > 1 ? `, ${workers} worker threads` : "";
     this.log.info(
       `listening on ${formatPeer(addr)}, root ${root} (${rw})${threads}`,
     );
+    if (workers > 1) this.#startWorkers(workers);
     this.#loop = this.#serve();
     return addr;
+  }
+
+  /**
+   * Resolves once the worker threads run (or failed to start, which is
+   * logged; transfers then run in the main thread). Until then requests are
+   * served in the main thread, so start-up is not delayed by the threads.
+   */
+  get workersReady(): Promise<void> {
+    return this.#poolStarting ?? Promise.resolve();
+  }
+
+  #startWorkers(count: number): void {
+    const o = this.options;
+    this.#poolStarting = WorkerPool.start(count, {
+      root: o.root,
+      readOnly: o.readOnly,
+      normalizeNames: o.normalizeNames,
+      ignoreCase: o.ignoreCase,
+      allowOverwrite: o.allowOverwrite,
+      perClientRoot: o.perClientRoot,
+      host: o.host ?? "0.0.0.0",
+      portRange: o.portRange,
+      config: this.config,
+      verbose: this.log.debugEnabled,
+    }, { source: WORKER_SOURCE, log: this.log }).then(
+      async (pool) => {
+        if (this.#closing) return await pool.close();
+        this.#pool = pool;
+        this.log.debug(`${pool.size} worker threads ready`);
+      },
+      (err) => {
+        this.log.error(
+          `worker threads failed to start (${(err as Error).message}): ` +
+            `running every transfer in the main thread`,
+        );
+      },
+    );
   }
 
   /**
@@ -575,6 +599,7 @@ export class TftpServer {
     try {
       this.#conn?.close();
     } catch { /* already closed */ }
+    await this.#poolStarting;
     for (const s of this.#sessions.values()) s.cancel();
     await this.#pool?.close();
     await Promise.allSettled([...this.#runs]);

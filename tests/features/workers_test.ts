@@ -34,6 +34,7 @@ Deno.test("workers: concurrent downloads are exact and spread over the threads",
       if (++calls === 24) hooked();
     },
   });
+  await srv.server.workersReady;
   assert.ok(
     srv.lines.some((l) => /listening on .*, 2 worker threads$/.test(l)),
     srv.lines.join("\n"),
@@ -71,6 +72,7 @@ Deno.test("workers: concurrent downloads are exact and spread over the threads",
 
 Deno.test("workers: uploads land whole; names outside the root get ERROR 2", async () => {
   await using srv = await startFeatureServer({ workers: 2, dirs: ["up"] });
+  await srv.server.workersReady;
   const bodies = [randomBytes(70_000), randomBytes(512 * 3), randomBytes(1)];
   const results = await Promise.all(
     bodies.map((data, i) => upload(srv, `up/u${i}.bin`, { data })),
@@ -95,6 +97,7 @@ Deno.test("workers: uploads land whole; names outside the root get ERROR 2", asy
 
 Deno.test("workers: a missing file gets ERROR 1 and the stats say which thread", async () => {
   await using srv = await startFeatureServer({ workers: 2 });
+  await srv.server.workersReady;
   const r = await getFile(srv.addr, "nope.bin");
   assert.equal(r.error?.code, ErrorCode.FILE_NOT_FOUND);
   const s = await srv.waitForTransfer((t) => t.filename === "nope.bin");
@@ -108,6 +111,7 @@ Deno.test("workers: the per-client limit holds across threads", async () => {
     maxSessionsPerClient: 1,
     files: { "big.bin": randomBytes(100_000) },
   });
+  await srv.server.workersReady;
   using a = new RawPeer();
   using b = new RawPeer();
   await a.request(srv.addr, { op: "RRQ", name: "big.bin" });
@@ -126,6 +130,7 @@ Deno.test("workers: the per-client limit holds across threads", async () => {
 
 Deno.test("workers: closing the server mid-upload leaves no file", async () => {
   await using srv = await startFeatureServer({ workers: 2 });
+  await srv.server.workersReady;
   using peer = new RawPeer();
   await peer.request(srv.addr, { op: "WRQ", name: "half.bin" });
   const ack0 = await peer.receive();
@@ -145,6 +150,22 @@ Deno.test("workers: closing the server mid-upload leaves no file", async () => {
     [...Deno.readDirSync(srv.root)].map((e) => e.name),
     [],
   );
+});
+
+Deno.test("workers: requests that come before the threads are ready are served", async () => {
+  const data = randomBytes(30_000);
+  await using srv = await startFeatureServer({
+    workers: 2,
+    files: { "early.bin": data },
+  });
+  // No wait for workersReady: the first request may run in the main thread.
+  const got = await download(srv, "early.bin");
+  assert.deepEqual(got.data, data);
+  await srv.server.workersReady;
+  const late = await download(srv, "early.bin");
+  assert.deepEqual(late.data, data);
+  const s = await srv.waitForTransfer((t) => t.filename === "early.bin");
+  assert.equal(s.outcome, "ok");
 });
 
 Deno.test("workers: refused with custom storage or single-port mode", () => {
