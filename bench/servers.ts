@@ -102,6 +102,8 @@ export function denoSpec(
       Deno.execPath(),
       "run",
       ...denoFlags,
+      // As the README's service and compile commands run it.
+      "--v8-flags=--max-semi-space-size=2",
       "--no-prompt",
       "--allow-net",
       `--allow-read=${root}`,
