@@ -531,7 +531,9 @@ export class TftpServer {
     }
     const remote = this.#pool && !this.options.clock &&
         (cls === ReadSession || cls === WriteSession)
-      ? this.#pool.run(p, peer)
+      ? this.#pool.run(p, peer, {
+        refuse: (code, message) => this.#reply(peer, code, message),
+      })
       : undefined;
     if (remote) {
       this.#track(key, ip, remote, remote.done);

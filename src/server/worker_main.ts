@@ -11,7 +11,7 @@
  */
 
 import { Logger, type LogLevel } from "../log.ts";
-import { Opcode } from "../protocol/packet.ts";
+import { ErrorCode, Opcode } from "../protocol/packet.ts";
 import type { Storage } from "../storage/types.ts";
 import { openRootStorage } from "./fs_root.ts";
 import { PortAllocator } from "./ports.ts";
@@ -109,7 +109,13 @@ function start(
   try {
     transport = s.ports.open();
   } catch (err) {
-    s.log.error(`cannot open a transfer socket: ${err}`);
+    s.log.error(`${formatPeer(peer)} cannot open a transfer socket: ${err}`);
+    post({
+      type: "refused",
+      id,
+      code: ErrorCode.NOT_DEFINED,
+      message: "no transfer port available, try again later",
+    });
     post({
       type: "stats",
       id,

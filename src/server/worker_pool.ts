@@ -27,14 +27,21 @@ export class RemoteSession {
   #resolveStats!: (s: TransferStats) => void;
   #resolveDone!: () => void;
   #cancel: () => void;
+  /** Answers the client from the listen socket (the worker could not). */
+  readonly refuse: (code: number, message: string) => void;
 
   /**
    * Creates an instance.
    *
    * @param cancel Asks the worker to cancel the transfer.
+   * @param refuse Sends the client an ERROR from the listen socket.
    */
-  constructor(cancel: () => void) {
+  constructor(
+    cancel: () => void,
+    refuse: (code: number, message: string) => void,
+  ) {
     this.#cancel = cancel;
+    this.refuse = refuse;
     this.stats = new Promise((r) => this.#resolveStats = r);
     this.done = new Promise((r) => this.#resolveDone = r);
   }
@@ -94,7 +101,7 @@ export interface WorkerPoolOptions {
  * @example
  * ```ts ignore
  * const pool = await WorkerPool.start(2, setup, { source, log });
- * const remote = pool.run(request, peer);
+ * const remote = pool.run(request, peer, { refuse: () => {} });
  * await remote.done;
  * await pool.close();
  * ```
@@ -175,6 +182,9 @@ export class WorkerPool {
             msg.stats.worker = index + 1;
             slot.active.get(msg.id)?.settle(msg.stats);
             break;
+          case "refused":
+            slot.active.get(msg.id)?.refuse(msg.code, msg.message);
+            break;
           case "log": {
             const stats = msg.fields?.stats as TransferStats | undefined;
             if (stats) stats.worker = index + 1;
@@ -224,9 +234,15 @@ export class WorkerPool {
    *
    * @param request The decoded (and remapped) request.
    * @param peer The client.
+   * @param options `refuse`: sends the client an ERROR from the listen
+   * socket when the worker cannot start the transfer (no free port).
    * @returns The transfer, or undefined when no worker is alive.
    */
-  run(request: RequestPacket, peer: Deno.NetAddr): RemoteSession | undefined {
+  run(
+    request: RequestPacket,
+    peer: Deno.NetAddr,
+    options: { refuse: (code: number, message: string) => void },
+  ): RemoteSession | undefined {
     let best: Slot | undefined;
     for (const s of this.#slots) {
       if (s.alive && (!best || s.active.size < best.active.size)) best = s;
@@ -238,7 +254,7 @@ export class WorkerPool {
       if (slot.alive) {
         slot.worker.postMessage({ type: "cancel", id } satisfies ToWorker);
       }
-    });
+    }, options.refuse);
     slot.active.set(id, remote);
     slot.worker.postMessage(
       {

@@ -41,6 +41,7 @@ export type FromWorker =
   | { type: "ready" }
   | { type: "failed"; error: string }
   | { type: "stats"; id: number; stats: TransferStats }
+  | { type: "refused"; id: number; code: number; message: string }
   | {
     type: "log";
     level: LogLevel;

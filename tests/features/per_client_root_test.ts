@@ -113,3 +113,16 @@ Deno.test("the command: --per-client-root", async () => {
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("perClientRoot with worker threads: the client directory still applies", async () => {
+  await using srv = await startFeatureServer({
+    perClientRoot: true,
+    workers: 2,
+    files: FILES,
+  });
+  await srv.server.workersReady;
+  assert.equal(await downloadText(srv, "a.txt"), "mine");
+  assert.equal(await failure(download(srv, "shared-only.txt")), "not-found");
+  const s = await srv.waitForTransfer((t) => t.filename === "a.txt");
+  assert.ok(s.worker !== undefined, "served by a worker thread");
+});

@@ -70,68 +70,84 @@ async function fetchTid(
   return from;
 }
 
-Deno.test("portRange: every transfer socket is bound inside the range", async () => {
-  const range = freeRange(3);
-  await using srv = await startFeatureServer({
-    portRange: range,
-    files: { "small.txt": "one block" },
-  });
-  for (let i = 0; i < 6; i++) {
-    using peer = new RawPeer();
-    const tid = await fetchTid(peer, srv.addr, "small.txt");
-    assert.ok(
-      tid.port >= range[0] && tid.port <= range[1],
-      `transfer port ${tid.port} outside ${range}`,
+// The same with transfers in worker threads: each thread binds its own
+// sockets in the range, and a refusal still comes from the listen port.
+for (const workers of [1, 2]) {
+  const label = workers > 1 ? ` (${workers} worker threads)` : "";
+  Deno.test(`portRange${label}: every transfer socket is bound inside the range`, async () => {
+    const range = freeRange(3);
+    await using srv = await startFeatureServer({
+      portRange: range,
+      workers,
+      files: { "small.txt": "one block" },
+    });
+    await srv.server.workersReady;
+    for (let i = 0; i < 6; i++) {
+      using peer = new RawPeer();
+      const tid = await fetchTid(peer, srv.addr, "small.txt");
+      assert.ok(
+        tid.port >= range[0] && tid.port <= range[1],
+        `transfer port ${tid.port} outside ${range}`,
+      );
+      await srv.waitForTransfer((s) =>
+        s.peer === `127.0.0.1:${peer.port}` && s.outcome === "ok"
+      );
+    }
+    // Whole transfers with options work too.
+    const data = randomBytes(50_000);
+    await srv.writeFile("big.bin", data);
+    const { data: got } = await download(srv, "big.bin", {
+      blksize: 1468,
+      windowsize: 4,
+    });
+    assert.equal(sha256(got), sha256(data));
+    await upload(srv, "up.bin", { data, windowsize: 4 });
+    assert.equal(
+      sha256(await Deno.readFile(`${srv.root}/up.bin`)),
+      sha256(data),
     );
-    await srv.waitForTransfer((s) =>
-      s.peer === `127.0.0.1:${peer.port}` && s.outcome === "ok"
-    );
-  }
-  // Whole transfers with options work too.
-  const data = randomBytes(50_000);
-  await srv.writeFile("big.bin", data);
-  const { data: got } = await download(srv, "big.bin", {
-    blksize: 1468,
-    windowsize: 4,
   });
-  assert.equal(sha256(got), sha256(data));
-  await upload(srv, "up.bin", { data, windowsize: 4 });
-  assert.equal(sha256(await Deno.readFile(`${srv.root}/up.bin`)), sha256(data));
-});
 
-Deno.test("portRange exhausted: the next request gets ERROR 0 about ports, then works again", async () => {
-  const range = freeRange(1);
-  await using srv = await startFeatureServer({
-    portRange: range,
-    files: { "two.bin": randomBytes(600) },
+  Deno.test(`portRange exhausted${label}: the next request gets ERROR 0 about ports, then works again`, async () => {
+    const range = freeRange(1);
+    await using srv = await startFeatureServer({
+      portRange: range,
+      workers,
+      files: { "two.bin": randomBytes(600) },
+    });
+    await srv.server.workersReady;
+    using holder = new RawPeer();
+    await holder.request(srv.addr, { op: "RRQ", name: "two.bin" });
+    const first = await holder.receive();
+    assert.equal(first.packet.op, Opcode.DATA);
+    assert.equal(first.from.port, range[0]);
+    // The only port is taken by the unfinished transfer.
+    using late = new RawPeer();
+    await late.request(srv.addr, { op: "RRQ", name: "two.bin" });
+    const refused = await late.receive();
+    assert.equal(
+      refused.packet.op,
+      Opcode.ERROR,
+      JSON.stringify(refused.packet),
+    );
+    if (refused.packet.op === Opcode.ERROR) {
+      assert.equal(refused.packet.code, 0);
+      assert.match(refused.packet.message, /port/);
+    }
+    assert.equal(refused.from.port, srv.port);
+    // Finish the first transfer; its port is free again.
+    await holder.ack(first.from, 1);
+    const second = await holder.receive();
+    assert.equal(second.packet.op, Opcode.DATA);
+    await holder.ack(first.from, 2);
+    await srv.waitForTransfer((s) => s.peer === `127.0.0.1:${holder.port}`);
+    using again = new RawPeer();
+    await again.request(srv.addr, { op: "RRQ", name: "two.bin" });
+    const ok = await again.receive();
+    assert.equal(ok.packet.op, Opcode.DATA);
+    assert.equal(ok.from.port, range[0]);
   });
-  using holder = new RawPeer();
-  await holder.request(srv.addr, { op: "RRQ", name: "two.bin" });
-  const first = await holder.receive();
-  assert.equal(first.packet.op, Opcode.DATA);
-  assert.equal(first.from.port, range[0]);
-  // The only port is taken by the unfinished transfer.
-  using late = new RawPeer();
-  await late.request(srv.addr, { op: "RRQ", name: "two.bin" });
-  const refused = await late.receive();
-  assert.equal(refused.packet.op, Opcode.ERROR, JSON.stringify(refused.packet));
-  if (refused.packet.op === Opcode.ERROR) {
-    assert.equal(refused.packet.code, 0);
-    assert.match(refused.packet.message, /port/);
-  }
-  assert.equal(refused.from.port, srv.port);
-  // Finish the first transfer; its port is free again.
-  await holder.ack(first.from, 1);
-  const second = await holder.receive();
-  assert.equal(second.packet.op, Opcode.DATA);
-  await holder.ack(first.from, 2);
-  await srv.waitForTransfer((s) => s.peer === `127.0.0.1:${holder.port}`);
-  using again = new RawPeer();
-  await again.request(srv.addr, { op: "RRQ", name: "two.bin" });
-  const ok = await again.receive();
-  assert.equal(ok.packet.op, Opcode.DATA);
-  assert.equal(ok.from.port, range[0]);
-});
+}
 
 Deno.test("singlePort: DATA comes from the listen port; concurrent transfers stay apart", async () => {
   const a = randomBytes(200_000);
