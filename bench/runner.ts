@@ -84,14 +84,14 @@ export function percentile(xs: number[], p: number): number {
 }
 
 /**
- * Builds bench/loadgen.c into bench/.build/loadgen (when older than the
- * source).
+ * Builds bench/NAME.c into bench/.build/NAME (when older than the source).
  *
+ * @param name The program (`loadgen`, `pingpong`).
  * @returns The binary, or undefined when there is no working cc.
  */
-export function buildLoadgen(): string | undefined {
-  const src = `${benchDir}loadgen.c`;
-  const bin = `${benchDir}.build/loadgen`;
+export function buildC(name: string): string | undefined {
+  const src = `${benchDir}${name}.c`;
+  const bin = `${benchDir}.build/${name}`;
   try {
     if (Deno.statSync(bin).mtime! >= Deno.statSync(src).mtime!) return bin;
   } catch { /* build it */ }
@@ -108,6 +108,16 @@ export function buildLoadgen(): string | undefined {
     log(`cc not usable: ${(err as Error).message}`);
   }
   return undefined;
+}
+
+/**
+ * Builds bench/loadgen.c into bench/.build/loadgen (when older than the
+ * source).
+ *
+ * @returns The binary, or undefined when there is no working cc.
+ */
+export function buildLoadgen(): string | undefined {
+  return buildC("loadgen");
 }
 
 /**
