@@ -73,7 +73,8 @@ async function main(): Promise<void> {
       values.quick ? " --quick" : ""
     }\`: each scenario runs once against \`deno run --cpu-prof ` +
     `--cpu-prof-interval ${values["interval-us"]}\` (sampling slows the ` +
-    "server a little), with the C load generator.",
+    "server a little) with `--workers 1`, so every transfer runs in the " +
+    "profiled main thread, with the C load generator.",
     "",
     "Self time: samples with the function on top of the JS stack. " +
     "`(program)` is time in V8/Deno native code outside JS functions " +
@@ -85,11 +86,13 @@ async function main(): Promise<void> {
   for (const sc of list) {
     const file = ensureFile(root, sc.file, sc.size);
     const dir = Deno.makeTempDirSync({ prefix: "tftpd-prof-" });
+    // One thread: with worker threads the transfers would run outside the
+    // main thread's profile.
     const spec = denoSpec([
       "--cpu-prof",
       `--cpu-prof-dir=${dir}`,
       `--cpu-prof-interval=${values["interval-us"]}`,
-    ]);
+    ], ["--workers", "1"]);
     const server = await startServer(spec, root, {
       port,
       probeFile: PROBE,

@@ -92,12 +92,15 @@ export function denoSpec(
   denoFlags: string[] = [],
   serverArgs: string[] = [],
 ): ServerSpec {
-  const how = serverArgs.length ? serverArgs.join(" ") : "defaults";
+  const how = serverArgs.length
+    ? serverArgs.join(" ")
+    : "defaults (--workers auto)";
   return {
     name: "tftpd-deno",
     version: `deno ${Deno.version.deno}`,
     caps: { windowsize: true },
-    notes: `${how} (ack-timeout 0.5 s, INFO log to stderr -> /dev/null)`,
+    notes: `${how}, --v8-flags=--max-semi-space-size=2 as the README's ` +
+      "service commands (ack-timeout 0.5 s, INFO log to stderr -> /dev/null)",
     command: (root, port) => [
       Deno.execPath(),
       "run",
