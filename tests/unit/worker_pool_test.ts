@@ -1,0 +1,125 @@
+/**
+ * The worker pool's bookkeeping, with stand-in worker scripts: a worker that
+ * cannot start fails `start` with its reason, a worker that dies mid-transfer
+ * ends its transfers as errors (logged), and the pool then stops handing it
+ * work. (The real worker is exercised in tests/features/workers_test.ts.)
+ */
+
+import assert from "node:assert/strict";
+import { Logger } from "../../src/log.ts";
+import { Opcode, type RequestPacket } from "../../src/protocol/packet.ts";
+import { WorkerPool } from "../../src/server/worker_pool.ts";
+import { DEFAULT_SESSION_CONFIG } from "../../src/server/session.ts";
+
+const SETUP = {
+  host: "127.0.0.1",
+  config: DEFAULT_SESSION_CONFIG,
+  verbose: false,
+};
+
+const REQUEST: RequestPacket = {
+  op: Opcode.RRQ,
+  filename: "a.bin",
+  mode: "octet",
+  options: new Map(),
+};
+
+const PEER: Deno.NetAddr = {
+  transport: "udp",
+  hostname: "127.0.0.1",
+  port: 40000,
+};
+
+function capture(): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const log = new Logger({ stderr: false, sink: (l) => lines.push(l) });
+  return { log, lines };
+}
+
+/** Bounds a promise so a broken pool fails the test instead of hanging it. */
+async function within<T>(p: Promise<T>, ms = 10_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no result in ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("a worker that cannot start fails start() with its reason", async () => {
+  const { log } = capture();
+  const source = `self.onmessage = () => self.postMessage({
+    type: "failed", error: "no read permission on /nowhere" });`;
+  await assert.rejects(
+    within(WorkerPool.start(2, SETUP, { source, log })),
+    /no read permission on \/nowhere/,
+  );
+});
+
+Deno.test("a worker that dies ends its transfers as errors and gets no more", async () => {
+  const { log, lines } = capture();
+  // Ready at once; the first transfer it is given kills it.
+  const source = `self.onmessage = (e) => {
+    if (e.data.type === "setup") self.postMessage({ type: "ready" });
+    if (e.data.type === "start") throw new Error("boom in " + e.data.request.filename);
+  };`;
+  const pool = await within(WorkerPool.start(1, SETUP, { source, log }));
+  assert.equal(pool.size, 1);
+  const refusals: string[] = [];
+  const remote = pool.run(REQUEST, PEER, {
+    refuse: (_code, message) => refusals.push(message),
+  });
+  assert.ok(remote);
+  const stats = await within(remote.stats);
+  await within(remote.done);
+  assert.equal(stats.outcome, "error");
+  assert.match(stats.error ?? "", /worker died: .*boom in a\.bin/);
+  assert.ok(
+    lines.some((l) =>
+      /\[ERROR\] worker 1 died \(.*boom.*\); 1 transfers lost/.test(l)
+    ),
+    lines.join("\n"),
+  );
+  assert.equal(pool.size, 0);
+  assert.equal(pool.run(REQUEST, PEER, { refuse: () => {} }), undefined);
+  assert.deepEqual(refusals, []);
+  await within(pool.close());
+});
+
+Deno.test("stats, log lines and refusals from a worker reach the main thread", async () => {
+  const { log, lines } = capture();
+  const source = `self.onmessage = (e) => {
+    const m = e.data;
+    if (m.type === "setup") self.postMessage({ type: "ready" });
+    if (m.type === "start") {
+      self.postMessage({ type: "refused", id: m.id, code: 0, message: "no port" });
+      const stats = { peer: m.peer.hostname + ":" + m.peer.port, filename: m.request.filename,
+        direction: "read", mode: m.request.mode, options: {}, bytes: 0, durationMs: 0,
+        retransmits: 0, outcome: "error", error: "no port" };
+      self.postMessage({ type: "log", level: "warning", message: "refused " + m.request.filename, fields: { stats } });
+      self.postMessage({ type: "stats", id: m.id, stats });
+      self.postMessage({ type: "done", id: m.id });
+    }
+    if (m.type === "close") self.postMessage({ type: "closed" });
+  };`;
+  const pool = await within(WorkerPool.start(2, SETUP, { source, log }));
+  const refusals: string[] = [];
+  const remote = pool.run(REQUEST, PEER, {
+    refuse: (code, message) => refusals.push(`${code} ${message}`),
+  });
+  assert.ok(remote);
+  const stats = await within(remote.stats);
+  await within(remote.done);
+  assert.equal(stats.peer, "127.0.0.1:40000");
+  assert.ok(stats.worker === 1 || stats.worker === 2);
+  assert.deepEqual(refusals, ["0 no port"]);
+  assert.ok(
+    lines.some((l) => /\[WARNING\] refused a\.bin$/.test(l)),
+    lines.join("\n"),
+  );
+  await within(pool.close());
+  assert.equal(pool.size, 0);
+});
