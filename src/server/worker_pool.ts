@@ -79,6 +79,9 @@ export class RemoteSession {
   }
 }
 
+/** Pause before restarting a thread that died twice within it, in ms. */
+const RESTART_PAUSE_MS = 5000;
+
 interface Slot {
   worker: Worker;
   index: number;
@@ -111,6 +114,10 @@ export class WorkerPool {
   #nextId = 1;
   #log: Logger;
   #url: string;
+  #closing = false;
+  #restarts = new Set<Promise<void>>();
+  #pauses = new Map<ReturnType<typeof setTimeout>, () => void>();
+  #lastDeath = new Map<number, number>();
 
   private constructor(url: string, log: Logger) {
     this.#url = url;
@@ -217,8 +224,49 @@ export class WorkerPool {
         this.#failAll(slot, `worker died: ${why}`);
         slot.closed?.();
         worker.terminate();
+        this.#restart(slot, setup);
       };
       worker.postMessage({ type: "setup", setup } satisfies ToWorker);
+    });
+  }
+
+  /**
+   * Replaces a dead worker, at once the first time and after a pause when
+   * the same thread died less than RESTART_PAUSE_MS ago (a request that
+   * crashes it must not make the pool spin).
+   */
+  #restart(dead: Slot, setup: WorkerSetup): void {
+    if (this.#closing) return;
+    const i = dead.index;
+    const now = Date.now();
+    const last = this.#lastDeath.get(i);
+    this.#lastDeath.set(i, now);
+    const pause = last !== undefined && now - last < RESTART_PAUSE_MS
+      ? RESTART_PAUSE_MS
+      : 0;
+    const restart = this.#pause(pause).then(() => {
+      if (this.#closing) return;
+      this.#slots = this.#slots.filter((s) => s !== dead);
+      return this.#spawn(i, setup).then(
+        () => this.#log.warn(`worker ${i + 1} restarted`),
+        (err) =>
+          this.#log.error(
+            `worker ${i + 1} could not be restarted: ${(err as Error).message}`,
+          ),
+      );
+    }).finally(() => this.#restarts.delete(restart));
+    this.#restarts.add(restart);
+  }
+
+  /** Waits `ms`, or less if the pool closes meanwhile. */
+  #pause(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#pauses.delete(timer);
+        resolve();
+      }, ms);
+      this.#pauses.set(timer, resolve);
     });
   }
 
@@ -272,6 +320,13 @@ export class WorkerPool {
    * uploads removed), then stops them.
    */
   async close(): Promise<void> {
+    this.#closing = true;
+    for (const [timer, resolve] of this.#pauses) {
+      clearTimeout(timer);
+      resolve();
+    }
+    this.#pauses.clear();
+    await Promise.allSettled([...this.#restarts]);
     await Promise.all(this.#slots.map((slot) => {
       if (!slot.alive) return Promise.resolve();
       return new Promise<void>((resolve) => {

@@ -59,14 +59,26 @@ Deno.test("a worker that cannot start fails start() with its reason", async () =
   );
 });
 
-Deno.test("a worker that dies ends its transfers as errors and gets no more", async () => {
-  const { log, lines } = capture();
-  // Ready at once; the first transfer it is given kills it.
+Deno.test("a worker that dies ends its transfers as errors and is replaced", async () => {
+  const lines: string[] = [];
+  let restarted!: () => void;
+  const restartedOnce = new Promise<void>((r) => restarted = r);
+  const watched = new Logger({
+    stderr: false,
+    sink: (l) => {
+      lines.push(l);
+      if (/worker 1 restarted$/.test(l)) restarted();
+    },
+  });
+  // Ready at once; any transfer it is given kills it.
   const source = `self.onmessage = (e) => {
     if (e.data.type === "setup") self.postMessage({ type: "ready" });
     if (e.data.type === "start") throw new Error("boom in " + e.data.request.filename);
+    if (e.data.type === "close") self.postMessage({ type: "closed" });
   };`;
-  const pool = await within(WorkerPool.start(1, SETUP, { source, log }));
+  const pool = await within(
+    WorkerPool.start(1, SETUP, { source, log: watched }),
+  );
   assert.equal(pool.size, 1);
   const refusals: string[] = [];
   const remote = pool.run(REQUEST, PEER, {
@@ -83,10 +95,17 @@ Deno.test("a worker that dies ends its transfers as errors and gets no more", as
     ),
     lines.join("\n"),
   );
-  assert.equal(pool.size, 0);
-  assert.equal(pool.run(REQUEST, PEER, { refuse: () => {} }), undefined);
   assert.deepEqual(refusals, []);
-  await within(pool.close());
+  // A fresh thread takes its place and gets work again.
+  await within(restartedOnce);
+  assert.equal(pool.size, 1);
+  const second = pool.run(REQUEST, PEER, { refuse: () => {} });
+  assert.ok(second, "the replacement takes transfers");
+  assert.equal((await within(second.stats)).outcome, "error");
+  // It died again at once, so the next restart pauses (5 s); closing must
+  // not wait for that pause.
+  await within(pool.close(), 3000);
+  assert.equal(pool.size, 0);
 });
 
 Deno.test("stats, log lines and refusals from a worker reach the main thread", async () => {
