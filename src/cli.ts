@@ -41,7 +41,7 @@ export const USAGE: string = String
              [--no-normalize] [--map-file FILE] [--per-client-root]
              [--max-sessions N] [--max-sessions-per-client N]
              [--allow-from CIDR]... [--port-range LOW:HIGH] [--single-port]
-             [--workers N|auto] [-l FILE_LOG] [--log-format text|json] [-v] [--version]
+             [--workers N|auto] [--busy-poll-us N] [-l FILE_LOG] [--log-format text|json] [-v] [--version]
 
 A TFTP server (RFC 1350, 2347, 2348, 2349, 7440) confined to one directory.
 
@@ -78,6 +78,8 @@ options:
   --workers N|auto      threads that run transfers (1: all in one thread);
                         auto: one per CPU, at least 2, at most 8.
                         Default: auto (1 with --single-port)
+  --busy-poll-us N      longest spin (µs) waiting for a reply while a transfer
+                        is alone in its thread; 0 turns it off. Default: 50
   -l, --file-log FILE   append log output to FILE
   --log-format FORMAT   text (default) or json
   -v, --verbose         enable debug-level logging
@@ -134,6 +136,7 @@ const VALUE_FLAGS = new Set([
   "--max-sessions-per-client",
   "--port-range",
   "--workers",
+  "--busy-poll-us",
 ]);
 
 /**
@@ -226,6 +229,7 @@ export function parseCli(args: string[]): CliOptions {
         "port-range": { type: "string" },
         "single-port": { type: "boolean" },
         workers: { type: "string" },
+        "busy-poll-us": { type: "string" },
         "log-format": { type: "string" },
         "file-log": { type: "string", short: "l" },
         verbose: { type: "boolean", short: "v" },
@@ -290,6 +294,11 @@ export function parseCli(args: string[]): CliOptions {
     allowFrom: values["allow-from"],
     portRange: parsePortRange(values["port-range"]),
     singlePort: values["single-port"] ?? false,
+    busyPollUs: number("busy-poll-us", values["busy-poll-us"], {
+      min: 0,
+      max: 1000,
+      integer: true,
+    }),
     workers: values.workers === undefined
       ? (values["single-port"] ? 1 : autoWorkers())
       : values.workers === "auto"

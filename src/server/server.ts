@@ -62,6 +62,12 @@ export interface ServerOptions {
    * sets no timeout option (default 50; 0 keeps `ackTimeout` fixed).
    */
   minRtoMs?: number;
+  /**
+   * Longest busy-poll spin in µs while a transfer is alone in its thread
+   * (default 50; 0 off): after sending, the thread spins briefly so a fast
+   * client's reply is taken without a sleep and wake-up.
+   */
+  busyPollUs?: number;
   /** Largest blksize granted (default 65464). */
   maxBlksize?: number;
   /** Largest windowsize granted (default 64). */
@@ -252,6 +258,7 @@ export class TftpServer {
       connTimeout: options.timeout ?? DEFAULT_SESSION_CONFIG.connTimeout,
       maxRetries: options.retries ?? DEFAULT_SESSION_CONFIG.maxRetries,
       minRtoMs: options.minRtoMs ?? DEFAULT_SESSION_CONFIG.minRtoMs,
+      busyPollUs: options.busyPollUs ?? DEFAULT_SESSION_CONFIG.busyPollUs,
       maxBlksize: Math.min(options.maxBlksize ?? MAX_BLKSIZE, MAX_BLKSIZE),
       maxWindowsize: Math.min(options.maxWindowsize ?? 64, MAX_WINDOWSIZE),
       maxUpload: options.maxUpload,

@@ -40,6 +40,7 @@ import {
   OctetBlockSource,
 } from "./block_source.ts";
 import { normalizeHost, sameEndpoint } from "./address.ts";
+import { BusyPoll, spin } from "./busy_poll.ts";
 
 /** A datagram socket: `Deno.DatagramConn` fits, and so does a test fake. */
 export interface Transport {
@@ -62,6 +63,12 @@ export interface Clock {
   /** Cancels a timer. */
   clearTimeout(id: unknown): void;
 }
+
+/**
+ * Transfers running in this thread. Busy-polling is only for a transfer
+ * that is alone: with others, the spin would take their time.
+ */
+let liveTransfers = 0;
 
 /** The real clock. */
 export const systemClock: Clock = {
@@ -90,6 +97,12 @@ export interface SessionConfig {
    * style, between this floor and `ackTimeout`); 0 turns adaptation off.
    */
   minRtoMs?: number;
+  /**
+   * Longest busy-poll spin in µs before a receive, used only while the
+   * transfer is alone in its thread (see `busy_poll.ts`); 0 turns it off.
+   * Default 50.
+   */
+  busyPollUs?: number;
 }
 
 /** Default settings (py3tftp's timeouts). */
@@ -100,6 +113,7 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = {
   maxBlksize: 65464,
   maxWindowsize: 64,
   minRtoMs: 50,
+  busyPollUs: 50,
 };
 
 /** How a transfer ended. */
@@ -209,6 +223,7 @@ export abstract class Session {
   #srtt: number | undefined;
   #rttvar = 0;
   #rto: number | undefined;
+  #poll: BusyPoll;
   #statsResolve!: (s: TransferStats) => void;
   #statsValue?: TransferStats;
   #stats: Promise<TransferStats>;
@@ -230,6 +245,10 @@ export abstract class Session {
     this.#started = this.clock.now();
     this.lastProgress = this.#started;
     this.#stats = new Promise((r) => this.#statsResolve = r);
+    // Spinning needs the real clock (a test clock would never advance).
+    this.#poll = new BusyPoll({
+      maxUs: this.clock === systemClock ? init.config.busyPollUs ?? 50 : 0,
+    });
   }
 
   /** `read` or `write`. */
@@ -316,6 +335,7 @@ export abstract class Session {
       `${this.peerText} ${verb} ${JSON.stringify(this.request.filename)} ` +
         `${this.request.mode}${req ? " " + req : ""}`,
     );
+    liveTransfers++;
     try {
       if (this.request.mode !== "octet" && this.request.mode !== "netascii") {
         throw new TftpError(
@@ -328,6 +348,13 @@ export abstract class Session {
     } catch (err) {
       await this.fail(err);
     } finally {
+      liveTransfers--;
+      if (this.#poll.spins > 0) {
+        this.log.debug(
+          `${this.peerText} busy-poll: ${this.#poll.hits} of ` +
+            `${this.#poll.spins} replies taken without sleeping`,
+        );
+      }
       this.#closeSocket();
       await this.cleanup();
       this.complete(this.#outcome ?? "cancelled");
@@ -547,8 +574,16 @@ export abstract class Session {
     while (!this.closed) {
       let data: Uint8Array;
       let addr: Deno.Addr;
+      const alone = liveTransfers === 1 && this.#poll.enabled;
       try {
-        [data, addr] = await this.transport.receive(this.rxBuf);
+        if (alone) {
+          spin(this.#poll.spinUs);
+          const t0 = performance.now();
+          [data, addr] = await this.transport.receive(this.rxBuf);
+          this.#poll.record((performance.now() - t0) * 1000);
+        } else {
+          [data, addr] = await this.transport.receive(this.rxBuf);
+        }
       } catch (err) {
         if (this.closed) return;
         throw err;

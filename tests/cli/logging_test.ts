@@ -94,3 +94,32 @@ Deno.test("-v adds a debug line per packet; without it there are none", async ()
     );
   }
 });
+
+Deno.test("-v: a lone transfer reports its busy-poll; --busy-poll-us 0 turns it off", async () => {
+  const data = randomBytes(512 * 200 + 17); // 201 DATA blocks, 201 ACKs
+  await using dir = await tempDir({ "a.bin": data });
+  for (const off of [false, true]) {
+    await using server = await startServer(dir.path, {
+      args: ["-v", ...(off ? ["--busy-poll-us", "0"] : [])],
+    });
+    const got = await getFile(endpoint(server), "a.bin");
+    assert.equal(got.error, undefined);
+    assert.deepEqual(got.data, data);
+    await server.waitForLine(/ RRQ "a\.bin" octet: ok/);
+    assert.equal((await server.stop()).code, 0);
+    const polls = server.lines.filter((l) => /busy-poll:/.test(l));
+    if (off) {
+      assert.deepEqual(polls, []);
+      continue;
+    }
+    assert.equal(polls.length, 1, server.stderr.text);
+    // How many replies were already there depends on the client's speed
+    // (this one is JavaScript in another process, often too slow for the
+    // 50 µs spin, so spinning may pause after a few dozen misses).
+    const m = / busy-poll: (\d+) of (\d+) replies taken without sleeping$/
+      .exec(polls[0]);
+    assert.ok(m, polls[0]);
+    assert.ok(Number(m[2]) >= 16 && Number(m[2]) <= 202, polls[0]);
+    assert.ok(Number(m[1]) <= Number(m[2]));
+  }
+});
