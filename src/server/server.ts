@@ -63,9 +63,9 @@ export interface ServerOptions {
    */
   minRtoMs?: number;
   /**
-   * Longest busy-poll spin in µs while a transfer is alone in its thread
-   * (default 50; 0 off): after sending, the thread spins briefly so a fast
-   * client's reply is taken without a sleep and wake-up.
+   * Longest busy-poll spin in µs while a lock-step transfer is alone in its
+   * thread (default 50; 0 off): after sending, the thread spins briefly so
+   * a fast client's reply is taken without a sleep and wake-up.
    */
   busyPollUs?: number;
   /** Largest blksize granted (default 65464). */
