@@ -168,6 +168,15 @@ Deno.test("workers: requests that come before the threads are ready are served",
   assert.equal(s.outcome, "ok");
 });
 
+Deno.test("workers: closing before the threads start leaves no thread or timer behind", async () => {
+  // The test sanitizers fail this test on a leaked timer, op or worker.
+  const srv = await startFeatureServer({ workers: 2 });
+  await srv.server.close();
+  await srv.server.workersReady;
+  await srv[Symbol.asyncDispose]();
+  assert.ok(!srv.lines.some((l) => /worker threads ready/.test(l)));
+});
+
 Deno.test("workers: refused with custom storage or single-port mode", () => {
   assert.throws(
     () => new TftpServer({ workers: 2, storage: new MemoryStorage() }),
