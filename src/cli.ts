@@ -78,8 +78,9 @@ options:
   --workers N|auto      threads that run transfers (1: all in one thread);
                         auto: one per CPU, at least 2, at most 8.
                         Default: auto (1 with --single-port)
-  --busy-poll-us N      longest spin (µs) waiting for a reply while a transfer
-                        is alone in its thread; 0 turns it off. Default: 50
+  --busy-poll-us N      longest spin (µs) waiting for a reply while a
+                        lock-step transfer is alone in its thread; 0 turns it
+                        off. Default: 50
   -l, --file-log FILE   append log output to FILE
   --log-format FORMAT   text (default) or json
   -v, --verbose         enable debug-level logging
