@@ -263,7 +263,11 @@ export class TftpServer {
       connTimeout: options.timeout ?? DEFAULT_SESSION_CONFIG.connTimeout,
       maxRetries: options.retries ?? DEFAULT_SESSION_CONFIG.maxRetries,
       minRtoMs: options.minRtoMs ?? DEFAULT_SESSION_CONFIG.minRtoMs,
-      busyPollUs: options.busyPollUs ?? DEFAULT_SESSION_CONFIG.busyPollUs,
+      // In single-port mode the reply reaches the session through the main
+      // thread's listen loop, which a spin would only hold up.
+      busyPollUs: options.singlePort
+        ? 0
+        : options.busyPollUs ?? DEFAULT_SESSION_CONFIG.busyPollUs,
       maxBlksize: Math.min(options.maxBlksize ?? MAX_BLKSIZE, MAX_BLKSIZE),
       maxWindowsize: Math.min(options.maxWindowsize ?? 64, MAX_WINDOWSIZE),
       maxUpload: options.maxUpload,

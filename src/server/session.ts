@@ -354,12 +354,6 @@ export abstract class Session {
       await this.fail(err);
     } finally {
       liveTransfers--;
-      if (this.#poll.spins > 0) {
-        this.log.debug(
-          `${this.peerText} busy-poll: ${this.#poll.hits} of ` +
-            `${this.#poll.spins} replies taken without sleeping`,
-        );
-      }
       this.#closeSocket();
       await this.cleanup();
       this.complete(this.#outcome ?? "cancelled");
@@ -457,6 +451,12 @@ export abstract class Session {
       outcome,
       error,
     };
+    if (this.#poll.spins > 0) {
+      this.log.debug(
+        `${this.peerText} busy-poll: ${this.#poll.hits} of ` +
+          `${this.#poll.spins} replies taken without sleeping`,
+      );
+    }
     const verb = this.direction === "read" ? "RRQ" : "WRQ";
     const opts = optionsText(this.negotiated.oack);
     const line =

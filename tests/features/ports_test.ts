@@ -170,6 +170,23 @@ Deno.test("singlePort: DATA comes from the listen port; concurrent transfers sta
   assert.equal(sha256(await Deno.readFile(`${srv.root}/up.bin`)), sha256(b));
 });
 
+Deno.test("busy-poll: a lone lock-step transfer spins, except in single-port mode", async () => {
+  // The reply of a single-port transfer comes through the listen loop of the
+  // same thread, which a spin would hold up: no spinning there.
+  for (const singlePort of [false, true]) {
+    const data = randomBytes(512 * 40 + 3);
+    await using srv = await startFeatureServer({
+      singlePort,
+      files: { "a.bin": data },
+    });
+    const got = await download(srv, "a.bin");
+    assert.equal(sha256(got.data), sha256(data));
+    await srv.waitForTransfer((s) => s.filename === "a.bin");
+    const polls = srv.lines.filter((l) => / busy-poll: /.test(l));
+    assert.equal(polls.length, singlePort ? 0 : 1, srv.lines.join("\n"));
+  }
+});
+
 Deno.test("the command: --port-range and --single-port", async (t) => {
   const root = await tempDir("tftpd-ports-");
   try {
