@@ -236,3 +236,13 @@ Deno.test("--workers 2 under --allow-read=ROOT only: serves, logs, stops cleanly
     server.stderr.text,
   );
 });
+
+Deno.test("--workers: auto by default (one per CPU, 2 to 8); 1 with --single-port", () => {
+  const auto = Math.max(2, Math.min(navigator.hardwareConcurrency || 1, 8));
+  assert.equal(parseCli([]).server.workers, auto);
+  assert.equal(parseCli(["--workers", "auto"]).server.workers, auto);
+  assert.equal(parseCli(["--workers", "3"]).server.workers, 3);
+  assert.equal(parseCli(["--single-port"]).server.workers, 1);
+  assert.equal(parseCli(["--busy-poll-us", "0"]).server.busyPollUs, 0);
+  assert.equal(parseCli([]).server.busyPollUs, undefined);
+});
