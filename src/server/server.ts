@@ -238,6 +238,7 @@ export class TftpServer {
   storage?: Storage;
   #conn?: Deno.DatagramConn;
   #sessions = new Map<string, Session | RemoteSession>();
+  #idleWaiters: (() => void)[] = [];
   #perClient = new Map<string, number>();
   #runs = new Set<Promise<unknown>>();
   #closing = false;
@@ -300,6 +301,18 @@ export class TftpServer {
   /** Number of transfers in progress. */
   get activeSessions(): number {
     return this.#sessions.size;
+  }
+
+  /**
+   * Resolves when no transfer is in progress (at once if none is), after
+   * each one's socket is closed and its upload published or removed,
+   * whichever thread ran it.
+   *
+   * @returns A promise for that moment.
+   */
+  whenIdle(): Promise<void> {
+    if (this.#sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   /**
@@ -615,6 +628,9 @@ export class TftpServer {
     const run = running.finally(() => {
       if (this.#sessions.get(key) === session) this.#sessions.delete(key);
       this.#runs.delete(run);
+      if (this.#sessions.size === 0) {
+        for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      }
     });
     this.#runs.add(run);
   }

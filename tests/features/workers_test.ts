@@ -12,6 +12,7 @@ import { ErrorCode } from "../../src/protocol/packet.ts";
 import { TftpServer } from "../../src/server/server.ts";
 import { MemoryStorage } from "../../src/storage/memory.ts";
 import { getFile, putFile } from "../helpers/raw_client.ts";
+import { fdTargets } from "../../tools/soak.ts";
 import {
   download,
   randomBytes,
@@ -175,6 +176,37 @@ Deno.test("workers: closing before the threads start leaves no thread or timer b
   await srv.server.workersReady;
   await srv[Symbol.asyncDispose]();
   assert.ok(!srv.lines.some((l) => /worker threads ready/.test(l)));
+});
+
+Deno.test("workers: transfers in worker threads leave no socket or file open", async () => {
+  const files: Record<string, Uint8Array> = {};
+  for (let i = 0; i < 20; i++) files[`f${i}.bin`] = randomBytes(20_000 + i);
+  // A short linger, so finished uploads close their sockets soon.
+  await using srv = await startFeatureServer({
+    workers: 2,
+    timeout: 0.2,
+    files,
+    dirs: ["up"],
+  });
+  await srv.server.workersReady;
+  // Warm both threads up (the least busy one gets each transfer).
+  await Promise.all([download(srv, "f0.bin"), download(srv, "f1.bin")]);
+  await srv.server.whenIdle();
+  const before = fdTargets();
+  const results = await Promise.all([
+    ...Object.keys(files).map((n) => download(srv, n)),
+    ...[0, 1, 2, 3, 4].map((i) =>
+      upload(srv, `up/u${i}.bin`, { data: randomBytes(5000 + i) })
+    ),
+    getFile(srv.addr, "missing.bin"),
+  ]);
+  assert.equal(results.length, 26);
+  await srv.server.whenIdle();
+  const after = fdTargets();
+  const opened = [...after].filter(([fd, what]) => before.get(fd) !== what);
+  assert.deepEqual(opened, [], "descriptors left open by finished transfers");
+  const threads = new Set(srv.hookCalls.map((s) => s.worker));
+  assert.deepEqual([...threads].sort(), [1, 2]);
 });
 
 Deno.test("workers: refused with custom storage or single-port mode", () => {
