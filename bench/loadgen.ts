@@ -21,6 +21,8 @@
  * @module
  */
 
+import { Rng } from "../tools/rng.ts";
+
 /** Where the server listens. */
 export interface Target {
   /** Host (an address on loopback). */
@@ -94,23 +96,6 @@ const OP_OACK = 6;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/**
- * A seeded pseudo-random generator (mulberry32) returning floats in [0, 1).
- *
- * @param seed Any 32-bit integer.
- * @returns The generator.
- */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function encodeRequest(op: number, opts: TransferOptions, size?: number) {
   const parts = [opts.filename, "octet"];
@@ -212,7 +197,7 @@ export async function rrq(
   const rx = new Uint8Array(Math.max(opts.blksize ?? 512, 512) + 5);
   const ack = new Uint8Array(4);
   ack[1] = OP_ACK;
-  const drop = opts.loss ? seededRandom(opts.seed ?? 1) : undefined;
+  const drop = opts.loss ? new Rng(opts.seed ?? 1) : undefined;
   const loss = opts.loss ?? 0;
   const maxRetries = opts.retries ?? 5;
   let out = new Uint8Array(opts.expectedSize ?? 65536);
@@ -279,7 +264,7 @@ export async function rrq(
       }
       const op = d.length >= 4 && d[0] === 0 ? d[1] : 0;
       if (op === OP_DATA) {
-        if (drop && drop() < loss) {
+        if (drop && drop.float() < loss) {
           dropped++;
           continue;
         }

@@ -5,6 +5,7 @@ import {
   netasciiLength,
 } from "../../src/protocol/netascii.ts";
 import { concat } from "../helpers/bytes.ts";
+import { Rng } from "../../tools/rng.ts";
 
 const te = new TextEncoder();
 const CR = 13;
@@ -12,18 +13,6 @@ const LF = 10;
 
 function bytes(s: string): Uint8Array {
   return te.encode(s);
-}
-
-/** Small seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Splits `data` into chunks of random sizes (including empty ones). */
@@ -124,7 +113,8 @@ Deno.test("netascii: netasciiLength counts the wire bytes", () => {
 });
 
 Deno.test("netascii: random bytes round trip through random chunk sizes", () => {
-  const rand = prng(20240601);
+  const rng = new Rng(20240601);
+  const rand = () => rng.float();
   for (let round = 0; round < 300; round++) {
     const len = Math.floor(rand() * 3000);
     const local = new Uint8Array(len);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Rng } from "../../tools/rng.ts";
 import {
   decode,
   encodeAck,
@@ -31,18 +32,6 @@ function concat(...parts: (number[] | Uint8Array)[]): Uint8Array {
   const flat: number[] = [];
   for (const p of parts) flat.push(...p);
   return new Uint8Array(flat);
-}
-
-/** Small seeded PRNG (mulberry32) so junk tests are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function assertPacketError(buf: Uint8Array, what: string): PacketError {
@@ -385,7 +374,8 @@ Deno.test("packet: PacketError messages say what is wrong", () => {
 });
 
 Deno.test("packet: random junk never throws anything but PacketError", () => {
-  const rand = prng(0x7f7f_1234);
+  const rng = new Rng(0x7f7f_1234);
+  const rand = () => rng.float();
   const byte = () => Math.floor(rand() * 256);
   let decoded = 0;
   let refused = 0;
