@@ -20,6 +20,7 @@ import { MAX_BLKSIZE, MAX_WINDOWSIZE } from "../protocol/options.ts";
 import { Logger } from "../log.ts";
 import { FsStorage, PerClientStorage } from "../storage/files.ts";
 import { openRootStorage, rootWritable } from "./fs_root.ts";
+import { Delay } from "./delay.ts";
 import { PortAllocator } from "./ports.ts";
 import { type RemoteSession, WorkerPool } from "./worker_pool.ts";
 import { WORKER_SOURCE } from "./worker_bundle.ts";
@@ -247,8 +248,7 @@ export class TftpServer {
   #ports: PortAllocator;
   #pool?: WorkerPool;
   #poolStarting?: Promise<void>;
-  #poolDelay?: ReturnType<typeof setTimeout>;
-  #cancelPoolDelay?: () => void;
+  #poolDelay?: Delay;
 
   /**
    * Creates an instance.
@@ -350,13 +350,10 @@ export class TftpServer {
       // Threads starting compete for the CPUs: let the first requests of a
       // fresh server be answered first (start-up 31 ms without workers, 60
       // ms with them starting at once, on 2 CPUs).
-      this.#poolStarting = new Promise<void>((resolve) => {
-        this.#poolDelay = setTimeout(() => {
-          this.#poolDelay = undefined;
-          this.#startWorkers(workers).then(resolve);
-        }, WORKER_START_DELAY_MS);
-        this.#cancelPoolDelay = resolve;
-      });
+      this.#poolDelay = new Delay(WORKER_START_DELAY_MS);
+      this.#poolStarting = this.#poolDelay.done.then((elapsed) =>
+        elapsed ? this.#startWorkers(workers) : undefined
+      );
     }
     this.#loop = this.#serve();
     return addr;
@@ -645,11 +642,7 @@ export class TftpServer {
     try {
       this.#conn?.close();
     } catch { /* already closed */ }
-    if (this.#poolDelay !== undefined) {
-      clearTimeout(this.#poolDelay);
-      this.#poolDelay = undefined;
-      this.#cancelPoolDelay?.();
-    }
+    this.#poolDelay?.cancel();
     await this.#poolStarting;
     for (const s of this.#sessions.values()) s.cancel();
     await this.#pool?.close();

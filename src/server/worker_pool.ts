@@ -8,6 +8,7 @@
  */
 
 import type { Logger } from "../log.ts";
+import { Delay } from "./delay.ts";
 import type { RequestPacket } from "../protocol/packet.ts";
 import type { TransferStats } from "./session.ts";
 import {
@@ -116,7 +117,7 @@ export class WorkerPool {
   #url: string;
   #closing = false;
   #restarts = new Set<Promise<void>>();
-  #pauses = new Map<ReturnType<typeof setTimeout>, () => void>();
+  #pauses = new Set<Delay>();
   #lastDeath = new Map<number, number>();
 
   private constructor(url: string, log: Logger) {
@@ -244,7 +245,10 @@ export class WorkerPool {
     const pause = last !== undefined && now - last < RESTART_PAUSE_MS
       ? RESTART_PAUSE_MS
       : 0;
-    const restart = this.#pause(pause).then(() => {
+    const wait = new Delay(pause);
+    this.#pauses.add(wait);
+    const restart = wait.done.then(() => {
+      this.#pauses.delete(wait);
       if (this.#closing) return;
       this.#slots = this.#slots.filter((s) => s !== dead);
       return this.#spawn(i, setup).then(
@@ -256,18 +260,6 @@ export class WorkerPool {
       );
     }).finally(() => this.#restarts.delete(restart));
     this.#restarts.add(restart);
-  }
-
-  /** Waits `ms`, or less if the pool closes meanwhile. */
-  #pause(ms: number): Promise<void> {
-    if (ms <= 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.#pauses.delete(timer);
-        resolve();
-      }, ms);
-      this.#pauses.set(timer, resolve);
-    });
   }
 
   #failAll(slot: Slot, error: string): void {
@@ -321,11 +313,7 @@ export class WorkerPool {
    */
   async close(): Promise<void> {
     this.#closing = true;
-    for (const [timer, resolve] of this.#pauses) {
-      clearTimeout(timer);
-      resolve();
-    }
-    this.#pauses.clear();
+    for (const wait of this.#pauses) wait.cancel();
     await Promise.allSettled([...this.#restarts]);
     await Promise.all(this.#slots.map((slot) => {
       if (!slot.alive) return Promise.resolve();
