@@ -252,7 +252,7 @@ export abstract class Session {
     this.#stats = new Promise((r) => this.#statsResolve = r);
     // Spinning needs the real clock (a test clock would never advance).
     this.#poll = new BusyPoll({
-      maxUs: this.clock === systemClock ? init.config.busyPollUs ?? 50 : 0,
+      maxUs: this.clock === systemClock ? init.config.busyPollUs : 0,
     });
   }
 
@@ -583,11 +583,11 @@ export abstract class Session {
       // after our ACK). Not before every packet of a window, nor for the
       // ACK of a sent window, which comes a whole window later (measured:
       // spinning there cost 10% at windowsize 64).
-      const alone = liveTransfers === 1 && this.#poll.enabled &&
+      const spinFirst = liveTransfers === 1 && this.#poll.enabled &&
         (this.negotiated.windowsize === 1 || this.replyDue);
       this.replyDue = false;
       try {
-        if (alone) {
+        if (spinFirst) {
           spin(this.#poll.spinUs);
           const t0 = performance.now();
           [data, addr] = await this.transport.receive(this.rxBuf);
