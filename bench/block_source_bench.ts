@@ -8,7 +8,7 @@
 import {
   NetasciiBlockSource,
   OctetBlockSource,
-} from "../src/server/block_source.ts";
+} from "../src/transport/block_source.ts";
 import { FsStorage } from "../src/storage/files.ts";
 import { BytesReadHandle } from "../src/storage/memory.ts";
 

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { Rng } from "../tools/rng.ts";
+import { Rng } from "../testing/rng.ts";
 
 /** Where the server listens. */
 export interface Target {

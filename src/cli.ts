@@ -12,7 +12,7 @@ import {
   MIN_BLKSIZE,
 } from "./protocol/options.ts";
 import type { ServerOptions } from "./server/server.ts";
-import { parseCidr } from "./server/cidr.ts";
+import { parseCidr } from "./net/cidr.ts";
 
 /** Parsed command line. */
 export interface CliOptions {

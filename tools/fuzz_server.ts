@@ -22,7 +22,7 @@ import type { Transport } from "../src/server/session.ts";
 import { Logger } from "../src/log.ts";
 import { tftpGet, tftpPut } from "../src/client/client.ts";
 import { makeJunk } from "./junk.ts";
-import { mixSeed, Rng } from "./rng.ts";
+import { mixSeed, Rng } from "../testing/rng.ts";
 
 /** Options of {@linkcode fuzzServer}. */
 export interface FuzzServerOptions {

@@ -13,7 +13,7 @@ import {
   encodeRequest,
   Opcode,
 } from "../src/protocol/packet.ts";
-import type { Rng } from "./rng.ts";
+import type { Rng } from "../testing/rng.ts";
 
 /** Names that try to leave the root or hit reserved ones. */
 export const HOSTILE_NAMES: readonly string[] = [
@@ -143,7 +143,7 @@ function mutate(rng: Rng, b: Uint8Array): Uint8Array {
  * @example
  * ```ts
  * import { makeJunk } from "./junk.ts";
- * import { Rng } from "./rng.ts";
+ * import { Rng } from "../testing/rng.ts";
  * const d = makeJunk(new Rng(1), { existing: ["a.bin"], transferPort: false });
  * if (!(d instanceof Uint8Array)) throw new Error();
  * ```

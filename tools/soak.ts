@@ -20,7 +20,7 @@ import { createHash } from "node:crypto";
 import { Logger } from "../src/log.ts";
 import { junkSocket, PortRecordingServer } from "./fuzz_server.ts";
 import { makeJunk } from "./junk.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../testing/rng.ts";
 import type { SoakJob, SoakResult } from "./soak_client_worker.ts";
 
 /** Options of {@linkcode runSoak}. */

@@ -13,7 +13,7 @@
 
 import { createHash } from "node:crypto";
 import { tftpGet, tftpPut } from "../src/client/client.ts";
-import { mixSeed, Rng } from "./rng.ts";
+import { mixSeed, Rng } from "../testing/rng.ts";
 
 /** What a worker is asked to do. */
 export interface SoakJob {

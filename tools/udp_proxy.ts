@@ -15,7 +15,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { LossyProxy } from "../tests/helpers/lossy_proxy.ts";
+import { LossyProxy } from "../testing/lossy_proxy.ts";
 
 if (import.meta.main) {
   const { values } = parseArgs({

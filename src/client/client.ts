@@ -20,7 +20,7 @@ import {
 import { NetasciiDecoder, NetasciiEncoder } from "../protocol/netascii.ts";
 import { ReceiveFlag, Receiver } from "../protocol/receiver.ts";
 import { Sender, SenderEvent } from "../protocol/sender.ts";
-import { normalizeHost, sameEndpoint } from "../server/address.ts";
+import { normalizeHost, sameEndpoint } from "../net/address.ts";
 
 /** Options of a transfer. */
 export interface ClientOptions {

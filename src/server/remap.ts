@@ -15,7 +15,7 @@
  */
 
 import { ErrorCode, TftpError } from "../protocol/packet.ts";
-import { parseIp } from "./cidr.ts";
+import { parseIp } from "../net/cidr.ts";
 
 /** One parsed rule. */
 export interface RemapRule {

@@ -19,13 +19,13 @@ import {
 import { MAX_BLKSIZE, MAX_WINDOWSIZE } from "../protocol/options.ts";
 import { Logger } from "../log.ts";
 import { FsStorage, PerClientStorage } from "../storage/files.ts";
-import { openRootStorage, rootWritable } from "./fs_root.ts";
+import { openRootStorage, rootWritable } from "../storage/fs_root.ts";
 import { Delay } from "./delay.ts";
-import { PortAllocator } from "./ports.ts";
-import { type RemoteSession, WorkerPool } from "./worker_pool.ts";
-import { WORKER_SOURCE } from "./worker_bundle.ts";
-import { normalizeHost } from "./address.ts";
-import { type Cidr, cidrContains, parseCidr } from "./cidr.ts";
+import { PortAllocator } from "../transport/ports.ts";
+import { type RemoteSession, WorkerPool } from "./workers/pool.ts";
+import { WORKER_SOURCE } from "./workers/bundle.ts";
+import { normalizeHost } from "../net/address.ts";
+import { type Cidr, cidrContains, parseCidr } from "../net/cidr.ts";
 import { applyRemap, type RemapRule } from "./remap.ts";
 import type { Storage } from "../storage/types.ts";
 import {

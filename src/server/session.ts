@@ -38,9 +38,9 @@ import {
   NetasciiBlockSource,
   netasciiSize,
   OctetBlockSource,
-} from "./block_source.ts";
-import { normalizeHost, sameEndpoint } from "./address.ts";
-import { BusyPoll, spin } from "./busy_poll.ts";
+} from "../transport/block_source.ts";
+import { normalizeHost, sameEndpoint } from "../net/address.ts";
+import { BusyPoll, spin } from "../transport/busy_poll.ts";
 
 /** A datagram socket: `Deno.DatagramConn` fits, and so does a test fake. */
 export interface Transport {

@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import type { ServerProcess } from "../helpers/process.ts";
-import type { Endpoint } from "../helpers/raw_client.ts";
+import type { ServerProcess } from "../../testing/process.ts";
+import type { Endpoint } from "../../testing/raw_client.ts";
 
 /** A temporary directory, removed on dispose. */
 export interface TempDir extends AsyncDisposable {

@@ -7,13 +7,13 @@ import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
 import { parseCli } from "../../src/cli.ts";
 import { encodeRequest, Opcode } from "../../src/protocol/packet.ts";
-import { getFile, RawClient } from "../helpers/raw_client.ts";
+import { getFile, RawClient } from "../../testing/raw_client.ts";
 import {
   REPO_ROOT,
   rootPermissions,
   runMain,
   startServer,
-} from "../helpers/process.ts";
+} from "../../testing/process.ts";
 import { endpoint, oneLine, tempDir } from "./common.ts";
 
 /** The flags the README's "Command line" table documents. */

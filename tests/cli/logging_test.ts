@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { getFile, putFile, randomBytes } from "../helpers/raw_client.ts";
-import { startServer } from "../helpers/process.ts";
+import { getFile, putFile, randomBytes } from "../../testing/raw_client.ts";
+import { startServer } from "../../testing/process.ts";
 import { endpoint, LOG_LINE, tempDir } from "./common.ts";
 
 const INFO_LINE = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[INFO\] /;

@@ -14,8 +14,8 @@ import {
   putFile,
   randomBytes,
   RawClient,
-} from "../helpers/raw_client.ts";
-import { runMain, startServer } from "../helpers/process.ts";
+} from "../../testing/raw_client.ts";
+import { runMain, startServer } from "../../testing/process.ts";
 import { endpoint, listDir, oneLine, tempDir } from "./common.ts";
 
 Deno.test("with --allow-read=ROOT only: logs read-only once, WRQ gets ERROR 2", async () => {

@@ -11,8 +11,8 @@ import {
   encodeRequest,
   Opcode,
 } from "../../src/protocol/packet.ts";
-import { randomBytes, RawClient } from "../helpers/raw_client.ts";
-import { startServer } from "../helpers/process.ts";
+import { randomBytes, RawClient } from "../../testing/raw_client.ts";
+import { startServer } from "../../testing/process.ts";
 import { endpoint, listDir, LOG_LINE, tempDir } from "./common.ts";
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

@@ -6,13 +6,13 @@
 
 import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
-import { getFile, putFile, randomBytes } from "../helpers/raw_client.ts";
+import { getFile, putFile, randomBytes } from "../../testing/raw_client.ts";
 import {
   freeUdpPort,
   REPO_ROOT,
   ServerProcess,
   spawnDeno,
-} from "../helpers/process.ts";
+} from "../../testing/process.ts";
 import { endpoint, listDir, tempDir } from "./common.ts";
 
 /** Splits a task string into words (double quotes group, and are dropped). */

@@ -10,7 +10,7 @@ import {
 import { RoutingServer } from "../../examples/select_protocol.ts";
 import { Sha256Server } from "../../examples/custom_option.ts";
 import { bootStorage } from "../../examples/memory_storage.ts";
-import { concat } from "../helpers/bytes.ts";
+import { concat } from "../../testing/bytes.ts";
 
 function quietLogger(): Logger {
   return new Logger({ stderr: false });

@@ -31,11 +31,11 @@ import {
 } from "../../src/client/client.ts";
 import { type ServerOptions, TftpServer } from "../../src/server/server.ts";
 import type { TransferStats } from "../../src/server/session.ts";
-import { concat } from "../helpers/bytes.ts";
-import { InProcessServer, tempDir } from "../helpers/server.ts";
+import { concat } from "../../testing/bytes.ts";
+import { InProcessServer, tempDir } from "../../testing/server.ts";
 
-export { randomBytes, sha256 } from "../helpers/bytes.ts";
-export { tempDir, writeInto } from "../helpers/server.ts";
+export { randomBytes, sha256 } from "../../testing/bytes.ts";
+export { tempDir, writeInto } from "../../testing/server.ts";
 
 /** Options of {@linkcode startFeatureServer}. */
 export interface FeatureServerOptions extends ServerOptions {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { Opcode } from "../../src/protocol/packet.ts";
 import type { TransferStats } from "../../src/server/session.ts";
-import { runMain, startServer } from "../helpers/process.ts";
+import { runMain, startServer } from "../../testing/process.ts";
 import {
   download,
   RawPeer,

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { TftpClientError } from "../../src/client/client.ts";
 import { parseRemapRules } from "../../src/server/remap.ts";
-import { runMain, startServer } from "../helpers/process.ts";
+import { runMain, startServer } from "../../testing/process.ts";
 import {
   download,
   downloadText,

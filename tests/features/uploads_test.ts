@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { TftpClientError } from "../../src/client/client.ts";
-import { startServer } from "../helpers/process.ts";
+import { startServer } from "../../testing/process.ts";
 import {
   downloadText,
   randomBytes,

@@ -11,7 +11,7 @@ import { Opcode } from "../../src/protocol/packet.ts";
 import { ErrorCode } from "../../src/protocol/packet.ts";
 import { TftpServer } from "../../src/server/server.ts";
 import { MemoryStorage } from "../../src/storage/memory.ts";
-import { getFile, putFile } from "../helpers/raw_client.ts";
+import { getFile, putFile } from "../../testing/raw_client.ts";
 import { fdTargets } from "../../tools/soak.ts";
 import {
   download,

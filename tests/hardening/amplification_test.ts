@@ -21,7 +21,7 @@ import {
   Opcode,
 } from "../../src/protocol/packet.ts";
 import { type Harness, RawPeer, startHarness } from "./harness.ts";
-import { Rng, seedFromEnv } from "../../tools/rng.ts";
+import { Rng, seedFromEnv } from "../../testing/rng.ts";
 import { tftpGet } from "../../src/client/client.ts";
 
 const SEED = seedFromEnv(0xa3f1);

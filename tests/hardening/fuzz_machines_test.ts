@@ -18,7 +18,7 @@
 import assert from "node:assert/strict";
 import { Sender, SenderEvent } from "../../src/protocol/sender.ts";
 import { ReceiveFlag, Receiver } from "../../src/protocol/receiver.ts";
-import { mixSeed, Rng, seedFromEnv } from "../../tools/rng.ts";
+import { mixSeed, Rng, seedFromEnv } from "../../testing/rng.ts";
 
 const SEED = seedFromEnv(0x5e4d);
 const SCALE = Deno.env.get("HARDENING_FULL") === "1" ? 10 : 1;

@@ -24,7 +24,7 @@ import {
   type Packet,
   PacketError,
 } from "../../src/protocol/packet.ts";
-import { Rng, seedFromEnv } from "../../tools/rng.ts";
+import { Rng, seedFromEnv } from "../../testing/rng.ts";
 
 const SEED = seedFromEnv(0xc0dec);
 const SCALE = Deno.env.get("HARDENING_FULL") === "1" ? 10 : 1;

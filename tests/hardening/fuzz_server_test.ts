@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { fuzzProblems, fuzzServer } from "../../tools/fuzz_server.ts";
-import { seedFromEnv } from "../../tools/rng.ts";
+import { seedFromEnv } from "../../testing/rng.ts";
 
 const FULL = Deno.env.get("HARDENING_FULL") === "1";
 const SEED = seedFromEnv(0xf022);

@@ -10,9 +10,9 @@ import { type ServerOptions, TftpServer } from "../../src/server/server.ts";
 import type { TransferStats } from "../../src/server/session.ts";
 import { Logger } from "../../src/log.ts";
 import { netasciiLength } from "../../src/protocol/netascii.ts";
-import type { Rng } from "../../tools/rng.ts";
+import type { Rng } from "../../testing/rng.ts";
 import type { Storage } from "../../src/storage/types.ts";
-import { InProcessServer, listTree, tempDir } from "../helpers/server.ts";
+import { InProcessServer, listTree, tempDir } from "../../testing/server.ts";
 
 /** Options of {@linkcode startHarness}. */
 export interface HarnessOptions extends ServerOptions {

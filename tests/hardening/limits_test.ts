@@ -20,7 +20,7 @@ import {
 } from "../../src/protocol/packet.ts";
 import { parseCli, UsageError } from "../../src/cli.ts";
 import { RawPeer, startHarness } from "./harness.ts";
-import { startServer as startProcess } from "../helpers/process.ts";
+import { startServer as startProcess } from "../../testing/process.ts";
 
 const BIG = new Uint8Array(20 * 512).fill(7);
 /** Sessions stay open this long without ACKs (s); tests end them sooner. */

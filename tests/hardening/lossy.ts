@@ -29,8 +29,8 @@ import {
   type FaultProfile,
   LossyProxy,
   type ProxyFlow,
-} from "../helpers/lossy_proxy.ts";
-import { mixSeed, Rng } from "../../tools/rng.ts";
+} from "../../testing/lossy_proxy.ts";
+import { mixSeed, Rng } from "../../testing/rng.ts";
 import {
   binaryContent,
   type Harness,

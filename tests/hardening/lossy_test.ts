@@ -24,8 +24,8 @@ import {
   runMatrix,
   type TransferCase,
 } from "./lossy.ts";
-import { seedFromEnv } from "../../tools/rng.ts";
-import { LossyProxy } from "../helpers/lossy_proxy.ts";
+import { seedFromEnv } from "../../testing/rng.ts";
+import { LossyProxy } from "../../testing/lossy_proxy.ts";
 import { startHarness } from "./harness.ts";
 import { tftpGet } from "../../src/client/client.ts";
 import { Opcode, type Packet } from "../../src/protocol/packet.ts";

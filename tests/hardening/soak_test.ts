@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { openFds, runSoak, soakProblems } from "../../tools/soak.ts";
-import { seedFromEnv } from "../../tools/rng.ts";
+import { seedFromEnv } from "../../testing/rng.ts";
 
 const SEED = seedFromEnv(0x50a4);
 

@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { ipv6Available, startServer } from "../helpers/server.ts";
-import { getFile, putFile, randomBytes } from "../helpers/raw_client.ts";
+import { ipv6Available, startServer } from "../../testing/server.ts";
+import { getFile, putFile, randomBytes } from "../../testing/raw_client.ts";
 
 const V6 = ipv6Available();
 if (!V6) {

@@ -14,8 +14,8 @@ import {
   ErrorCode,
   Opcode,
 } from "../../src/protocol/packet.ts";
-import { startServer, type TestServer } from "../helpers/server.ts";
-import { getFile, randomBytes, RawClient } from "../helpers/raw_client.ts";
+import { startServer, type TestServer } from "../../testing/server.ts";
+import { getFile, randomBytes, RawClient } from "../../testing/raw_client.ts";
 
 const text = new TextEncoder();
 const NAME = [...text.encode("a.bin")];

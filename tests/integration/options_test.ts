@@ -12,7 +12,7 @@ import {
   ErrorCode,
   Opcode,
 } from "../../src/protocol/packet.ts";
-import { startServer } from "../helpers/server.ts";
+import { startServer } from "../../testing/server.ts";
 import {
   getFile,
   netasciiOf,
@@ -20,7 +20,7 @@ import {
   randomBytes,
   RawClient,
   type ReceivedPacket,
-} from "../helpers/raw_client.ts";
+} from "../../testing/raw_client.ts";
 
 const RRQ = Opcode.RRQ;
 const WRQ = Opcode.WRQ;

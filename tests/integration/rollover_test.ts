@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { startServer } from "../helpers/server.ts";
-import { getFile, putFile, randomBytes } from "../helpers/raw_client.ts";
+import { startServer } from "../../testing/server.ts";
+import { getFile, putFile, randomBytes } from "../../testing/raw_client.ts";
 
 const BLKSIZE = "8";
 /** 65538 full blocks and a short one: block 65536 goes out as wire 0. */

@@ -11,13 +11,13 @@ import {
   ErrorCode,
   Opcode,
 } from "../../src/protocol/packet.ts";
-import { startServer } from "../helpers/server.ts";
+import { startServer } from "../../testing/server.ts";
 import {
   getFile,
   putFile,
   randomBytes,
   RawClient,
-} from "../helpers/raw_client.ts";
+} from "../../testing/raw_client.ts";
 
 const text = new TextEncoder();
 

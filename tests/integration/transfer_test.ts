@@ -12,8 +12,8 @@ import {
   ErrorCode,
   Opcode,
 } from "../../src/protocol/packet.ts";
-import { startServer } from "../helpers/server.ts";
-import { concat } from "../helpers/bytes.ts";
+import { startServer } from "../../testing/server.ts";
+import { concat } from "../../testing/bytes.ts";
 import {
   getFile,
   netasciiOf,
@@ -21,7 +21,7 @@ import {
   randomBytes,
   RawClient,
   type ReceivedPacket,
-} from "../helpers/raw_client.ts";
+} from "../../testing/raw_client.ts";
 
 const RRQ = Opcode.RRQ;
 const WRQ = Opcode.WRQ;

@@ -9,10 +9,10 @@
  */
 
 import assert from "node:assert/strict";
-import { randomBytes, sha256 } from "../helpers/bytes.ts";
-import { DEFAULT_WAIT_MS } from "../helpers/process.ts";
+import { randomBytes, sha256 } from "../../testing/bytes.ts";
+import { DEFAULT_WAIT_MS } from "../../testing/process.ts";
 
-export { randomBytes, sha256 } from "../helpers/bytes.ts";
+export { randomBytes, sha256 } from "../../testing/bytes.ts";
 
 /** Whether we run under CI (env `CI` set and not empty/false). */
 export const IN_CI: boolean = (() => {

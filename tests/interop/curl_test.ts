@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type ServerProcess, startServer } from "../helpers/process.ts";
+import { type ServerProcess, startServer } from "../../testing/process.ts";
 import {
   assertFixturesAndUploads,
   assertSameFile,

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { BusyPoll, spin } from "../../src/server/busy_poll.ts";
+import { BusyPoll, spin } from "../../src/transport/busy_poll.ts";
 
 Deno.test("hits shorten the spin to 1 µs, misses lengthen it up to the maximum", () => {
   const poll = new BusyPoll({ maxUs: 20, startUs: 10, hitUs: 5 });

@@ -4,8 +4,8 @@ import {
   NetasciiEncoder,
   netasciiLength,
 } from "../../src/protocol/netascii.ts";
-import { concat } from "../helpers/bytes.ts";
-import { Rng } from "../../tools/rng.ts";
+import { concat } from "../../testing/bytes.ts";
+import { Rng } from "../../testing/rng.ts";
 
 const te = new TextEncoder();
 const CR = 13;

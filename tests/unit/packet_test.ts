@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Rng } from "../../tools/rng.ts";
+import { Rng } from "../../testing/rng.ts";
 import {
   decode,
   encodeAck,

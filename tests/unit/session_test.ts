@@ -28,7 +28,7 @@ import {
   FakeTransport,
   type SentDatagram,
   settle,
-} from "../helpers/fake.ts";
+} from "../../testing/fake.ts";
 
 const PEER: Deno.NetAddr = {
   transport: "udp",

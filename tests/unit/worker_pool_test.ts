@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { Logger } from "../../src/log.ts";
 import { Opcode, type RequestPacket } from "../../src/protocol/packet.ts";
-import { WorkerPool } from "../../src/server/worker_pool.ts";
+import { WorkerPool } from "../../src/server/workers/pool.ts";
 import { DEFAULT_SESSION_CONFIG } from "../../src/server/session.ts";
 
 const SETUP = {

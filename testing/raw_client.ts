@@ -23,7 +23,7 @@ import {
   type ErrorPacket,
   Opcode,
   type Packet,
-} from "../../src/protocol/packet.ts";
+} from "../src/protocol/packet.ts";
 import { concat } from "./bytes.ts";
 
 export { randomBytes } from "./bytes.ts";

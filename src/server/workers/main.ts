@@ -10,23 +10,23 @@
  * @module
  */
 
-import { Logger, type LogLevel } from "../log.ts";
-import { ErrorCode, Opcode } from "../protocol/packet.ts";
-import type { Storage } from "../storage/types.ts";
-import { openRootStorage } from "./fs_root.ts";
-import { PortAllocator } from "./ports.ts";
+import { Logger, type LogLevel } from "../../log.ts";
+import { ErrorCode, Opcode } from "../../protocol/packet.ts";
+import type { Storage } from "../../storage/types.ts";
+import { openRootStorage } from "../../storage/fs_root.ts";
+import { PortAllocator } from "../../transport/ports.ts";
 import {
   formatPeer,
   ReadSession,
   type Session,
   WriteSession,
-} from "./session.ts";
+} from "../session.ts";
 import {
   failedStats,
   type FromWorker,
   type ToWorker,
   type WorkerSetup,
-} from "./worker_protocol.ts";
+} from "./protocol.ts";
 
 /** The state of one worker thread. */
 interface WorkerState {

@@ -5,10 +5,10 @@
  * @module
  */
 
-import type { LogLevel } from "../log.ts";
-import type { RequestPacket } from "../protocol/packet.ts";
-import type { RootOptions } from "./fs_root.ts";
-import type { SessionConfig, TransferStats } from "./session.ts";
+import type { LogLevel } from "../../log.ts";
+import type { RequestPacket } from "../../protocol/packet.ts";
+import type { RootOptions } from "../../storage/fs_root.ts";
+import type { SessionConfig, TransferStats } from "../session.ts";
 
 /** What a worker needs to serve transfers like the main thread would. */
 export interface WorkerSetup extends RootOptions {

@@ -33,7 +33,7 @@
  * @module
  */
 
-import { mixSeed, Rng } from "../../tools/rng.ts";
+import { mixSeed, Rng } from "./rng.ts";
 
 /** What happens to the datagrams going one way. */
 export interface FaultProfile {

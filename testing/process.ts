@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 
 /** Absolute path of the repository root (where `main.ts` and `deno.json` are). */
 export const REPO_ROOT: string = fileURLToPath(
-  new URL("../../", import.meta.url),
+  new URL("../", import.meta.url),
 )
   .replace(/\/$/, "");
 

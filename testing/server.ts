@@ -14,9 +14,9 @@
  * @module
  */
 
-import { TftpServer } from "../../src/server/server.ts";
-import type { TransferStats } from "../../src/server/session.ts";
-import { Logger } from "../../src/log.ts";
+import { TftpServer } from "../src/server/server.ts";
+import type { TransferStats } from "../src/server/session.ts";
+import { Logger } from "../src/log.ts";
 
 /** Options of {@linkcode startServer}. */
 export interface TestServerOptions {

@@ -6,7 +6,7 @@
  */
 
 import type { Logger } from "../log.ts";
-import { FsStorage, PerClientStorage } from "../storage/files.ts";
+import { FsStorage, PerClientStorage } from "./files.ts";
 
 /** The options that decide how the root is opened. */
 export interface RootOptions {

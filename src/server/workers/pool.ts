@@ -7,16 +7,16 @@
  * @module
  */
 
-import type { Logger } from "../log.ts";
-import { Delay } from "./delay.ts";
-import type { RequestPacket } from "../protocol/packet.ts";
-import type { TransferStats } from "./session.ts";
+import type { Logger } from "../../log.ts";
+import { Delay } from "../delay.ts";
+import type { RequestPacket } from "../../protocol/packet.ts";
+import type { TransferStats } from "../session.ts";
 import {
   failedStats,
   type FromWorker,
   type ToWorker,
   type WorkerSetup,
-} from "./worker_protocol.ts";
+} from "./protocol.ts";
 
 /** A transfer running in a worker thread, seen from the main thread. */
 export class RemoteSession {
