@@ -2,7 +2,14 @@
  * tftpd for Deno: a TFTP server library (RFC 1350, 2347, 2348, 2349, 7440)
  * confined to its root.
  *
- * @example
+ * The server and its extension points live here: the three of py3tftp
+ * (choose the session per request with {@linkcode TftpServer.selectProtocol},
+ * subclass {@linkcode ReadSession} or {@linkcode WriteSession} to add an
+ * option or change file handling, or plug in a {@linkcode Storage}). The
+ * client is `./client`, the pure protocol core `./protocol`, the storages
+ * `./storage`.
+ *
+ * @example Serve a directory
  * ```ts ignore
  * import { TftpServer } from "./mod.ts";
  * const server = new TftpServer({ host: "127.0.0.1", port: 9069, root: "." });
@@ -12,20 +19,43 @@
  * @module
  */
 
-export * from "./src/protocol/packet.ts";
-export * from "./src/protocol/options.ts";
-export * from "./src/protocol/netascii.ts";
-export * from "./src/protocol/sender.ts";
-export * from "./src/protocol/receiver.ts";
-export * from "./src/storage/types.ts";
-export * from "./src/storage/root.ts";
-export * from "./src/storage/files.ts";
-export * from "./src/storage/memory.ts";
-export * from "./src/net/address.ts";
-export * from "./src/transport/block_source.ts";
-export * from "./src/server/session.ts";
-export * from "./src/server/server.ts";
-export * from "./src/log.ts";
+export {
+  DEFAULT_MAX_SESSIONS,
+  DEFAULT_MAX_SESSIONS_PER_CLIENT,
+  type ServerOptions,
+  TftpServer,
+} from "./src/server/server.ts";
+export {
+  DEFAULT_SESSION_CONFIG,
+  formatPeer,
+  type Outcome,
+  Session,
+  type SessionClass,
+  type SessionConfig,
+  type SessionInit,
+  type TransferStats,
+} from "./src/server/session.ts";
+export { ReadSession } from "./src/server/read_session.ts";
+export { WriteSession } from "./src/server/write_session.ts";
+export {
+  applyRemap,
+  parseRemapRules,
+  type RemapContext,
+  type RemapRule,
+} from "./src/server/remap.ts";
+export { Logger, type LoggerOptions, type LogLevel, quote } from "./src/log.ts";
+export type { Driven, DriveOptions } from "./src/transport/driver.ts";
+export type { Clock, Lane, Transport } from "./src/transport/types.ts";
+export { BufferBudget } from "./src/transport/buffers.ts";
+export type { RetryOptions } from "./src/protocol/transfer.ts";
+export type { RtoOptions } from "./src/protocol/rto.ts";
+export {
+  ErrorCode,
+  Opcode,
+  type RequestPacket,
+  TftpError,
+} from "./src/protocol/packet.ts";
+export { negotiate, type Negotiated } from "./src/protocol/options.ts";
+export { normalizeHost } from "./src/net/address.ts";
+export * from "./src/storage/mod.ts";
 export * from "./src/client/mod.ts";
-export * from "./src/net/cidr.ts";
-export * from "./src/server/remap.ts";

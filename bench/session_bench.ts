@@ -10,11 +10,9 @@
 
 import { Logger } from "../src/log.ts";
 import { Opcode } from "../src/protocol/packet.ts";
-import {
-  DEFAULT_SESSION_CONFIG,
-  ReadSession,
-  type Transport,
-} from "../src/server/session.ts";
+import { DEFAULT_SESSION_CONFIG } from "../src/server/session.ts";
+import { ReadSession } from "../src/server/read_session.ts";
+import type { Transport } from "../src/transport/types.ts";
 import { MemoryStorage } from "../src/storage/memory.ts";
 import { FsStorage } from "../src/storage/files.ts";
 

@@ -90,6 +90,8 @@ options:
 /** A command-line error: print the message, exit with status 2. */
 export class UsageError extends Error {
   /**
+   * One line saying what is wrong with the command line.
+   *
    * @param message One line saying what is wrong.
    */
   constructor(message: string) {

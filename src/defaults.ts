@@ -39,6 +39,11 @@ export const SERVER_DEFAULTS = {
   maxBlksize: 65464,
   /** Largest windowsize granted. */
   maxWindowsize: 64,
+  /**
+   * Bytes for the buffers of windowed sends beyond each transfer's first,
+   * for the whole server (split between its threads).
+   */
+  maxWindowMemory: 64 * 1024 * 1024,
   /** Most transfers at once. */
   maxSessions: 2048,
   /** Most transfers at once from one client (IPv4 address or IPv6 /64). */

@@ -45,6 +45,10 @@ export function formatTime(d: Date): string {
     pad(d.getMilliseconds(), 3);
 }
 
+import { escapeJsonLine, escapeUnsafe } from "./escape.ts";
+
+export { quote, QUOTE_LIMIT } from "./escape.ts";
+
 const encoder = new TextEncoder();
 
 /**
@@ -89,8 +93,11 @@ export class Logger {
   }
 
   /**
-   * Writes one line at `level`, with optional structured fields (shown as
-   * `key=value` in text, merged into the object in JSON).
+   * Writes one line at `level`. Structured fields go into the object in
+   * JSON and are left out of text lines. Whatever the message holds, the
+   * line stays one line: control characters and line separators are
+   * escaped (quote client-supplied text with {@linkcode quote} as well, so
+   * it is also bounded and unambiguous).
    *
    * @param level Severity.
    * @param message Text.
@@ -105,14 +112,16 @@ export class Logger {
     const now = new Date();
     let line: string;
     if (this.#json) {
-      line = JSON.stringify({
+      line = escapeJsonLine(JSON.stringify({
         time: now.toISOString(),
         level,
         msg: message,
         ...fields,
-      });
+      }));
     } else {
-      line = `${formatTime(now)} [${level.toUpperCase()}] ${message}`;
+      line = `${formatTime(now)} [${level.toUpperCase()}] ${
+        escapeUnsafe(message)
+      }`;
     }
     this.#sink?.(line, level);
     const bytes = encoder.encode(line + "\n");

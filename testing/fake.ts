@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Clock, Transport } from "../src/server/session.ts";
+import type { Clock, Transport } from "../src/transport/types.ts";
 
 /** One datagram a session sent. */
 export interface SentDatagram {

@@ -18,7 +18,7 @@
 import { parseArgs } from "node:util";
 import { createHash } from "node:crypto";
 import { type ServerOptions, TftpServer } from "../src/server/server.ts";
-import type { Transport } from "../src/server/session.ts";
+import type { Transport } from "../src/transport/types.ts";
 import { Logger } from "../src/log.ts";
 import { tftpGet, tftpPut } from "../src/client/client.ts";
 import { makeJunk } from "./junk.ts";

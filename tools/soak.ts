@@ -172,7 +172,8 @@ export async function runSoak(opts: SoakOptions = {}): Promise<SoakReport> {
     port: 0,
     root,
     ackTimeout: opts.ackTimeout ?? 0.5,
-    maxSessionsPerClient: concurrency * 2,
+    // Finished uploads lingering to re-ACK count against the limit too.
+    maxSessionsPerClient: concurrency * 4,
     logger: new Logger({
       stderr: false,
       sink: (line, level) => {

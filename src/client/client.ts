@@ -1,26 +1,27 @@
 /**
  * A TFTP client: get and put, with blksize, windowsize, tsize, timeout and
- * netascii. It runs the same {@linkcode Sender} and {@linkcode Receiver}
- * state machines as the server, one per direction.
+ * netascii. It runs the same transfer machines ({@linkcode ReceiveTransfer},
+ * {@linkcode SendTransfer}) through the same driver as the server; a put
+ * streams from its source block by block.
  *
  * @module
  */
 
+import { encodeRequest, ErrorCode, Opcode } from "../protocol/packet.ts";
+import { NetasciiDecoder } from "../protocol/netascii.ts";
+import { ReceiveTransfer } from "../protocol/receive_transfer.ts";
+import { SendTransfer } from "../protocol/send_transfer.ts";
+import type { RetryOptions } from "../protocol/transfer.ts";
+import type { ReadHandle } from "../storage/types.ts";
+import { BytesReadHandle } from "../storage/memory.ts";
 import {
-  decode,
-  encodeAck,
-  encodeError,
-  encodeRequest,
-  ErrorCode,
-  Opcode,
-  type Packet,
-  writeAck,
-  writeDataHeader,
-} from "../protocol/packet.ts";
-import { NetasciiDecoder, NetasciiEncoder } from "../protocol/netascii.ts";
-import { ReceiveFlag, Receiver } from "../protocol/receiver.ts";
-import { Sender, SenderEvent } from "../protocol/sender.ts";
-import { normalizeHost, sameEndpoint } from "../net/address.ts";
+  NetasciiBlockSource,
+  netasciiSize,
+  OctetBlockSource,
+} from "../transport/block_source.ts";
+import { driveReceive, driveSend } from "../transport/driver.ts";
+import { type Clock, systemClock, type Transport } from "../transport/types.ts";
+import { CLIENT_DEFAULTS } from "../defaults.ts";
 
 /** Options of a transfer. */
 export interface ClientOptions {
@@ -46,6 +47,13 @@ export interface ClientOptions {
   extraOptions?: Record<string, string>;
   /** Called as bytes arrive or leave: done so far, and the total if known. */
   onProgress?: (bytes: number, total?: number) => void;
+  /**
+   * The socket to use (default: a new one bound to the server's own address
+   * when that is local, such as loopback, else to the wildcard address).
+   */
+  transport?: Transport;
+  /** Clock (default: the real one; tests pass a fake). */
+  clock?: Clock;
 }
 
 /** Why a client transfer failed. */
@@ -65,7 +73,7 @@ export class TftpClientError extends Error {
   /** A coarse kind for exit codes. */
   readonly kind: ClientErrorKind;
   /**
-   * Creates an instance.
+   * An error with the server's TFTP code (or -1) and a message.
    *
    * @param code TFTP error code, or -1.
    * @param message Text.
@@ -114,130 +122,55 @@ function requestOptions(
     m.set("windowsize", String(opts.windowsize));
   }
   if (opts.timeout !== undefined) m.set("timeout", String(opts.timeout));
-  if (opts.tsize) m.set("tsize", String(tsize ?? 0));
+  if (opts.tsize && tsize !== undefined) m.set("tsize", String(tsize));
   for (const [k, v] of Object.entries(opts.extraOptions ?? {})) m.set(k, v);
   return m;
 }
 
-/** One UDP exchange with a server: socket, server TID lock, timed receive. */
-class Exchange {
-  conn: Deno.DatagramConn;
-  server: Deno.NetAddr;
-  locked = false;
-  buf: Uint8Array;
-  #pending?: Promise<[Uint8Array, Deno.Addr]>;
+function retryOptions(opts: ClientOptions): RetryOptions {
+  const intervalMs = opts.retransmitMs ??
+    (opts.timeout ? opts.timeout * 1000 : CLIENT_DEFAULTS.retransmitMs);
+  const maxRetries = opts.retries ?? CLIENT_DEFAULTS.retries;
+  return {
+    maxRetries,
+    giveUpMs: intervalMs * (maxRetries + 1),
+    rto: { initialMs: intervalMs, fixed: true },
+  };
+}
 
-  constructor(opts: ClientOptions, bufSize: number) {
-    const host = opts.host ?? "127.0.0.1";
-    this.conn = Deno.listenDatagram({
-      transport: "udp",
-      hostname: host.includes(":") ? "::" : "0.0.0.0",
-      port: 0,
-    });
-    this.server = { transport: "udp", hostname: host, port: opts.port ?? 69 };
-    this.buf = new Uint8Array(bufSize);
-  }
+const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/i;
 
-  #requestResends = 0;
-
-  /** Resends the request; throws once `maxRetries` resends went unanswered. */
-  async resendRequest(request: Uint8Array, maxRetries: number): Promise<void> {
-    if (this.#requestResends++ >= maxRetries) {
-      throw new TftpClientError(-1, "timed out waiting for the server");
+/**
+ * A socket for talking to `host`: bound to `host` itself when it is a
+ * loopback address (so `--allow-net=HOST` is all the permission needed),
+ * else to the wildcard address of its family.
+ */
+function bindFor(host: string): Deno.DatagramConn {
+  const hostname = LOOPBACK.test(host)
+    ? host
+    : host.includes(":")
+    ? "::"
+    : "0.0.0.0";
+  try {
+    return Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) {
+      throw new TftpClientError(
+        -1,
+        `cannot bind a local UDP port on ${hostname}: ` +
+          `run with --allow-net=${hostname}:0 as well as the server's address`,
+      );
     }
-    await this.send(request);
-  }
-
-  /**
-   * Reads the transfer parameters from an OACK; answers ERROR 8 and throws
-   * when they are out of range.
-   */
-  async acceptOack(
-    options: Map<string, string>,
-    maxBlksize: number,
-  ): Promise<{ blksize: number; windowsize: number }> {
-    const blksize = Number(options.get("blksize") ?? 512);
-    const windowsize = Number(options.get("windowsize") ?? 1);
-    if (!(blksize >= 8 && blksize <= maxBlksize) || !(windowsize >= 1)) {
-      await this.send(encodeError(ErrorCode.OPTION_REFUSED, "bad OACK"));
-      throw new TftpClientError(-1, "server sent an unacceptable OACK");
-    }
-    return { blksize, windowsize };
-  }
-
-  /** When we last sent something (the retransmit timer runs from there). */
-  lastSent = performance.now();
-
-  send(data: Uint8Array): Promise<number> {
-    this.lastSent = performance.now();
-    return this.conn.send(data, this.server);
-  }
-
-  /**
-   * Next packet, or undefined once `intervalMs` have passed since our last
-   * send. Measured from the send, not from the last datagram received: a
-   * peer repeating itself (old ACKs, a resent window) must not keep us from
-   * retransmitting what it is missing.
-   */
-  nextOrTimeout(intervalMs: number): Promise<Packet | undefined> {
-    return this.next(this.lastSent + intervalMs - performance.now());
-  }
-
-  /**
-   * Next packet from the server, or undefined after `ms` ms. Datagrams from
-   * other endpoints get ERROR 5; junk is skipped.
-   */
-  async next(ms: number): Promise<Packet | undefined> {
-    const deadline = performance.now() + ms;
-    for (;;) {
-      const left = deadline - performance.now();
-      if (left <= 0) return undefined;
-      this.#pending ??= this.conn.receive(this.buf);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<undefined>((r) => {
-        timer = setTimeout(() => r(undefined), left);
-      });
-      const got = await Promise.race([this.#pending, timeout]);
-      clearTimeout(timer);
-      if (!got) return undefined;
-      this.#pending = undefined;
-      const [data, a] = got;
-      const from = a as Deno.NetAddr;
-      if (!this.locked) {
-        const want = this.server.hostname;
-        const isLiteral = want.includes(":") || /^[\d.]+$/.test(want);
-        if (isLiteral && normalizeHost(from.hostname) !== normalizeHost(want)) {
-          continue;
-        }
-        this.server = { ...this.server, port: from.port };
-        this.locked = true;
-      } else if (!sameEndpoint(from, this.server)) {
-        this.conn.send(
-          encodeError(ErrorCode.UNKNOWN_TID, "unknown transfer ID"),
-          from,
-        ).catch(() => {});
-        continue;
-      }
-      try {
-        return decode(data);
-      } catch {
-        continue;
-      }
-    }
-  }
-
-  close(): void {
-    try {
-      this.conn.close();
-    } catch { /* closed */ }
-    this.#pending?.catch(() => {});
+    throw err;
   }
 }
 
-function serverError(p: { code: number; message: string }): TftpClientError {
+function failure(
+  t: { error?: string; peerError?: { code: number } },
+): TftpClientError {
   return new TftpClientError(
-    p.code,
-    `server error ${p.code}: ${p.message || "(no message)"}`,
+    t.peerError?.code ?? -1,
+    t.error ?? "transfer cancelled",
   );
 }
 
@@ -265,79 +198,54 @@ export async function tftpGet(
   remote: string,
   opts: ClientOptions & { sink: ByteSink },
 ): Promise<ClientResult> {
+  const host = opts.host ?? CLIENT_DEFAULTS.host;
+  const clock = opts.clock ?? systemClock;
   const asked = requestOptions(opts, 0);
-  const maxBlk = Math.max(512, opts.blksize ?? 512);
-  const ex = new Exchange(opts, maxBlk + 5);
-  const intervalMs = opts.retransmitMs ??
-    (opts.timeout ? opts.timeout * 1000 : 1000);
-  const maxRetries = opts.retries ?? 5;
-  const decoder = opts.mode === "netascii" ? new NetasciiDecoder() : undefined;
   const request = encodeRequest(Opcode.RRQ, remote, {
-    mode: opts.mode ?? "octet",
+    mode: opts.mode ?? CLIENT_DEFAULTS.mode,
     options: asked,
   });
-  let accepted = new Map<string, string>();
-  let receiver: Receiver | undefined;
-  let total: number | undefined;
+  const t = new ReceiveTransfer({
+    role: "client",
+    peer: {
+      transport: "udp",
+      hostname: host,
+      port: opts.port ?? CLIENT_DEFAULTS.port,
+    } as Deno.NetAddr,
+    asked,
+    ...retryOptions(opts),
+  }, clock.now());
+  const decoder = opts.mode === "netascii" ? new NetasciiDecoder() : undefined;
   let bytes = 0;
   let wire = 0;
-  let retransmits = 0;
-  const ack = new Uint8Array(4);
-  try {
-    await ex.send(request);
-    for (;;) {
-      const p = await ex.nextOrTimeout(intervalMs);
-      if (!p) {
-        if (!receiver) {
-          await ex.resendRequest(request, maxRetries);
-          retransmits++;
-          continue;
-        }
-        if (!receiver.onTimeout()) {
-          throw new TftpClientError(-1, "timed out waiting for DATA");
-        }
-        retransmits++;
-        await ex.send(writeAck(ack, receiver.ackBlock));
-        continue;
+  const sink = opts.sink;
+  const run = driveReceive(t, {
+    transport: opts.transport ?? bindFor(host),
+    clock,
+    request,
+    maxBlksize: Math.max(512, opts.blksize ?? 512),
+    write: async (data) => {
+      wire += data.length;
+      const local = decoder ? decoder.decode(data) : data;
+      bytes += local.length;
+      await sink.write(local);
+      opts.onProgress?.(wire, t.tsize);
+    },
+    commit: async () => {
+      const tail = decoder?.flush();
+      if (tail?.length) {
+        bytes += tail.length;
+        await sink.write(tail);
       }
-      if (p.op === Opcode.ERROR) throw serverError(p);
-      if (p.op === Opcode.OACK && !receiver) {
-        accepted = p.options;
-        if (p.options.has("tsize")) total = Number(p.options.get("tsize"));
-        const { blksize, windowsize } = await ex.acceptOack(p.options, maxBlk);
-        receiver = new Receiver({ blksize, windowsize, maxRetries });
-        await ex.send(encodeAck(0));
-        continue;
-      }
-      if (p.op !== Opcode.DATA) continue;
-      receiver ??= new Receiver({ blksize: 512, maxRetries });
-      const flags = receiver.onData(p.block, p.data.length);
-      if (flags & ReceiveFlag.DELIVER) {
-        wire += p.data.length;
-        const local = decoder ? decoder.decode(p.data) : p.data;
-        bytes += local.length;
-        await opts.sink.write(local);
-        opts.onProgress?.(wire, total);
-      }
-      if (flags & ReceiveFlag.ACK) {
-        await ex.send(writeAck(ack, receiver.ackBlock));
-      }
-      if (flags & ReceiveFlag.FINAL) {
-        const tail = decoder?.flush();
-        if (tail?.length) {
-          bytes += tail.length;
-          await opts.sink.write(tail);
-        }
-        return { bytes, options: accepted, retransmits };
-      }
-    }
-  } finally {
-    ex.close();
-  }
+    },
+  });
+  await run.finished;
+  if (t.outcome !== "ok") throw failure(t);
+  return { bytes, options: new Map(t.offered), retransmits: t.retransmits };
 }
 
 /**
- * Uploads `data` as `remote`.
+ * Uploads `data` (or what `source` reads) as `remote`, block by block.
  *
  * @example
  * ```ts ignore
@@ -350,91 +258,61 @@ export async function tftpGet(
  * ```
  *
  * @param remote Remote file name.
- * @param opts Server, options and the bytes to send.
+ * @param opts Server, options and the bytes to send: `data`, or a
+ * `source` read as the upload goes (its `size`, if known, gives tsize).
  * @returns Bytes sent and accepted options.
  * @throws {TftpClientError} On a server error or a timeout.
  */
 export async function tftpPut(
   remote: string,
-  opts: ClientOptions & { data: Uint8Array },
+  opts: ClientOptions & ({ data: Uint8Array } | { source: ReadHandle }),
 ): Promise<ClientResult> {
-  const payload = opts.mode === "netascii"
-    ? new NetasciiEncoder().encode(opts.data)
-    : opts.data;
-  const asked = requestOptions(opts, payload.length);
-  const ex = new Exchange(opts, 1024);
-  const intervalMs = opts.retransmitMs ??
-    (opts.timeout ? opts.timeout * 1000 : 1000);
-  const maxRetries = opts.retries ?? 5;
+  const host = opts.host ?? CLIENT_DEFAULTS.host;
+  const clock = opts.clock ?? systemClock;
+  const handle = "source" in opts
+    ? opts.source
+    : new BytesReadHandle(opts.data);
+  const netascii = opts.mode === "netascii";
+  const wireSize = netascii
+    ? await netasciiSize(handle, Number.MAX_SAFE_INTEGER)
+    : handle.size;
+  const asked = requestOptions(opts, wireSize);
   const request = encodeRequest(Opcode.WRQ, remote, {
-    mode: opts.mode ?? "octet",
+    mode: opts.mode ?? CLIENT_DEFAULTS.mode,
     options: asked,
   });
-  let accepted = new Map<string, string>();
-  let sender: Sender | undefined;
-  let blksize = 512;
-  let pkt = new Uint8Array(4 + blksize);
-  let retransmits = 0;
-  const sendWindow = async (s: Sender) => {
-    let b: number;
-    while ((b = s.nextBlock()) >= 0) {
-      const start = (b - 1) * blksize;
-      const part = payload.subarray(start, start + blksize);
-      if (part.length < blksize) s.setLast(b);
-      writeDataHeader(pkt, b);
-      pkt.set(part, 4);
-      await ex.send(pkt.subarray(0, 4 + part.length));
-    }
+  const t = new SendTransfer({
+    role: "client",
+    peer: {
+      transport: "udp",
+      hostname: host,
+      port: opts.port ?? CLIENT_DEFAULTS.port,
+    } as Deno.NetAddr,
+    asked,
+    ...retryOptions(opts),
+  }, clock.now());
+  const run = driveSend(t, {
+    transport: opts.transport ?? bindFor(host),
+    clock,
+    request,
+    source: (blksize) =>
+      netascii
+        ? new NetasciiBlockSource(handle, blksize)
+        : new OctetBlockSource(handle, blksize),
+    onProgress: opts.onProgress
+      ? () => {
+        const done = t.outcome === "ok"
+          ? run.bytes
+          : Math.min(t.blocksAcked * t.blksize, wireSize ?? Infinity);
+        opts.onProgress!(done, wireSize);
+      }
+      : undefined,
+  });
+  await run.finished;
+  if (t.outcome !== "ok") throw failure(t);
+  return {
+    bytes: handle.size ?? run.bytes,
+    options: new Map(t.offered),
+    retransmits: t.retransmits,
   };
-  try {
-    await ex.send(request);
-    for (;;) {
-      const p = await ex.nextOrTimeout(intervalMs);
-      if (!p) {
-        if (!sender) {
-          await ex.resendRequest(request, maxRetries);
-          retransmits++;
-          continue;
-        }
-        if (sender.onTimeout() === SenderEvent.FAIL) {
-          throw new TftpClientError(-1, "timed out waiting for ACK");
-        }
-        retransmits++;
-        await sendWindow(sender);
-        continue;
-      }
-      if (p.op === Opcode.ERROR) throw serverError(p);
-      if (!sender) {
-        let win = 1;
-        if (p.op === Opcode.OACK) {
-          accepted = p.options;
-          ({ blksize, windowsize: win } = await ex.acceptOack(
-            p.options,
-            opts.blksize ?? 512,
-          ));
-        } else if (p.op !== Opcode.ACK || p.block !== 0) {
-          continue;
-        }
-        pkt = new Uint8Array(4 + blksize);
-        sender = new Sender({ windowsize: win, maxRetries });
-        await sendWindow(sender);
-        continue;
-      }
-      if (p.op !== Opcode.ACK) continue;
-      const ev = sender.onAck(p.block);
-      if (ev === SenderEvent.DONE) {
-        opts.onProgress?.(payload.length, payload.length);
-        return { bytes: opts.data.length, options: accepted, retransmits };
-      }
-      if (ev === SenderEvent.SEND) {
-        opts.onProgress?.(
-          Math.min((sender.base - 1) * blksize, payload.length),
-          payload.length,
-        );
-        await sendWindow(sender);
-      }
-    }
-  } finally {
-    ex.close();
-  }
 }

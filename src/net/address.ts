@@ -5,6 +5,14 @@
  * @module
  */
 
+/** An endpoint: an address as a socket reports it, and a port. */
+export interface Endpoint {
+  /** IP address (IPv4, IPv6, or IPv4-mapped IPv6). */
+  hostname: string;
+  /** UDP port. */
+  port: number;
+}
+
 const MAPPED = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
 
 /**
@@ -31,7 +39,7 @@ export function normalizeHost(hostname: string): string {
  * @param b The other.
  * @returns true when IP (after normalisation) and port match.
  */
-export function sameEndpoint(a: Deno.NetAddr, b: Deno.NetAddr): boolean {
+export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
   return a.port === b.port &&
     (a.hostname === b.hostname ||
       normalizeHost(a.hostname) === normalizeHost(b.hostname));

@@ -46,6 +46,33 @@ export interface Negotiated {
   tsize?: number;
 }
 
+/** Transfer modes this implementation serves (RFC 1350's `mail` is not). */
+export const MODES: readonly string[] = ["octet", "netascii"];
+
+/**
+ * Refuses a transfer mode other than octet and netascii.
+ *
+ * @example
+ * ```ts
+ * import { checkMode } from "./options.ts";
+ * checkMode("octet");
+ * let refused = false;
+ * try { checkMode("mail"); } catch { refused = true; }
+ * if (!refused) throw new Error();
+ * ```
+ *
+ * @param mode The request's mode, lower-cased.
+ * @throws {TftpError} ERROR 4 for any other mode.
+ */
+export function checkMode(mode: string): void {
+  if (!MODES.includes(mode)) {
+    throw new TftpError(
+      ErrorCode.ILLEGAL_OPERATION,
+      `unsupported transfer mode '${mode.slice(0, 32)}'`,
+    );
+  }
+}
+
 /** Parses a plain non-negative decimal integer; anything else is NaN. */
 function parseDecimal(value: string): number {
   if (!/^\s*\d{1,12}\s*$/.test(value)) return NaN;

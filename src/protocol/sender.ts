@@ -1,7 +1,10 @@
 /**
- * The read-side (sending) transfer state machine: windows, rollover,
- * retransmit decisions. Pure: the caller reads blocks, sends packets and runs
- * the timer; this type only says which block goes next.
+ * The sending side of a transfer (a server's RRQ, a client's WRQ): every
+ * rule of the data phase lives here. Which block goes next, windows and
+ * block-number rollover, what an ACK means, what counts as progress, when
+ * to retransmit, when to give up. Pure: the caller reads blocks, sends
+ * packets and runs one timer at {@linkcode Sender.deadline}; time comes in
+ * as `now` (ms).
  *
  * Blocks are numbered absolutely from 1 (block 0 stands for the OACK); the
  * wire carries the low 16 bits, so numbers roll over from 65535 to 0.
@@ -9,15 +12,19 @@
  * @module
  */
 
+import { RetryBudget } from "./budget.ts";
+import { Rto, type RtoOptions } from "./rto.ts";
+import { WindowControl } from "./window.ts";
+
 /** What an event asks the caller to do next. */
 export const SenderEvent = {
-  /** Nothing to do (duplicate or stray ACK: never retransmit on it). */
+  /** Nothing to send (a duplicate or stray ACK never causes a send). */
   IGNORE: 0,
-  /** The window moved: send what {@linkcode Sender.nextBlock} yields. */
+  /** Send what {@linkcode Sender.nextBlock} yields, then call `sent`. */
   SEND: 1,
-  /** The last block was acknowledged: the transfer is complete. */
+  /** The final block was acknowledged: the transfer is complete. */
   DONE: 2,
-  /** Too many retransmits: give up. */
+  /** No progress for too long: give up. */
   FAIL: 3,
 } as const;
 
@@ -26,12 +33,20 @@ export type SenderEvent = typeof SenderEvent[keyof typeof SenderEvent];
 
 /** Parameters of a {@linkcode Sender}. */
 export interface SenderOptions {
-  /** Blocks in flight per window (RFC 7440); 1 is lock-step. */
+  /** The negotiated windowsize (RFC 7440); 1 is lock-step. */
   windowsize?: number;
+  /** Blocks in the first window (default: the whole windowsize). */
+  initialWindow?: number;
   /** Whether an OACK (block 0) goes first and must be acknowledged. */
   oack?: boolean;
-  /** Retransmits allowed without progress before giving up. */
+  /** Retransmits allowed without progress (default 5). */
   maxRetries?: number;
+  /** Ms without progress before giving up (default 3000). */
+  giveUpMs?: number;
+  /** Once out of retransmits: ms without progress before giving up. */
+  patienceMs?: number;
+  /** The retransmit interval (default: a fixed 1000 ms). */
+  rto?: RtoOptions;
 }
 
 /**
@@ -40,69 +55,128 @@ export interface SenderOptions {
  * @example
  * ```ts
  * import { Sender, SenderEvent } from "./sender.ts";
- * const s = new Sender({ windowsize: 2 });
+ * const s = new Sender({ windowsize: 2 }, 0);
  * const sent = [s.nextBlock(), s.nextBlock(), s.nextBlock()]; // [1, 2, -1]
  * if (sent[2] !== -1) throw new Error();
  * s.setLast(2);
- * if (s.onAck(2) !== SenderEvent.DONE) throw new Error();
+ * s.sent(0);
+ * if (s.onAck(1, 5) !== SenderEvent.SEND) throw new Error();
+ * if (s.onAck(1, 6) !== SenderEvent.IGNORE) throw new Error(); // duplicate
+ * if (s.onAck(2, 7) !== SenderEvent.DONE) throw new Error();
  * ```
  */
 export class Sender {
-  /** Blocks per window. */
-  readonly windowsize: number;
-  /** Retransmits allowed without progress. */
-  readonly maxRetries: number;
-  /** Lowest block not yet acknowledged (0 while the OACK is outstanding). */
-  base: number;
-  /** Next block {@linkcode Sender.nextBlock} will yield. */
-  next: number;
-  /** Highest block sent so far (-1 before the first). */
-  highestSent: number = -1;
-  /** The final block, once known; Infinity before. */
-  last: number = Infinity;
-  /** Retransmit rounds since the last progress. */
-  retries = 0;
-  /** Total retransmit rounds. */
-  retransmits = 0;
+  #window: WindowControl;
+  #budget: RetryBudget;
+  #rto: Rto;
+  #base: number;
+  #next: number;
+  #highestSent = -1;
+  #last = Infinity;
+  #sentAt: number;
+  #resent = false;
+  #silent = false;
 
   /**
-   * Creates an instance.
+   * Creates the machine at the start of the transfer.
    *
-   * @param opts Window size, OACK, retry bound.
+   * @param options Window, OACK, retry bounds, retransmit interval.
+   * @param now The current time in ms.
    */
-  constructor(opts: SenderOptions = {}) {
-    this.windowsize = Math.max(1, opts.windowsize ?? 1);
-    this.maxRetries = opts.maxRetries ?? 5;
-    this.base = opts.oack ? 0 : 1;
-    this.next = this.base;
+  constructor(options: SenderOptions, now: number) {
+    this.#window = new WindowControl({
+      windowsize: options.windowsize ?? 1,
+      initial: options.initialWindow,
+    });
+    this.#budget = new RetryBudget({
+      maxRetries: options.maxRetries ?? 5,
+      giveUpMs: options.giveUpMs ?? 3000,
+      patienceMs: options.patienceMs,
+    }, now);
+    this.#rto = new Rto(options.rto ?? { initialMs: 1000, fixed: true });
+    this.#base = options.oack ? 0 : 1;
+    this.#next = this.#base;
+    this.#sentAt = now;
+  }
+
+  /** Lowest block not yet acknowledged (0 while the OACK is outstanding). */
+  get base(): number {
+    return this.#base;
+  }
+
+  /** The block {@linkcode Sender.nextBlock} considers next. */
+  get next(): number {
+    return this.#next;
+  }
+
+  /** Highest block sent so far (-1 before the first). */
+  get highestSent(): number {
+    return this.#highestSent;
+  }
+
+  /** The final block, once known; Infinity before. */
+  get last(): number {
+    return this.#last;
   }
 
   /** Whether the OACK is still waiting for its ACK 0. */
   get awaitingOack(): boolean {
-    return this.base === 0;
+    return this.#base === 0;
   }
 
-  /** Whether the last block has been acknowledged. */
+  /** Whether the final block has been acknowledged. */
   get done(): boolean {
-    return this.base > this.last;
+    return this.#base > this.#last;
+  }
+
+  /** Blocks that may be in flight now (the congestion window). */
+  get window(): number {
+    return this.#window.size;
+  }
+
+  /** The negotiated windowsize. */
+  get windowsize(): number {
+    return this.#window.max;
+  }
+
+  /** Retransmit rounds since the last progress. */
+  get retries(): number {
+    return this.#budget.retries;
+  }
+
+  /** Retransmit rounds over the whole transfer. */
+  get retransmits(): number {
+    return this.#budget.retransmits;
+  }
+
+  /** The current retransmit interval in ms. */
+  get intervalMs(): number {
+    return this.#rto.ms;
+  }
+
+  /** When the caller's timer should fire next ({@linkcode Sender.onTimeout}). */
+  get deadline(): number {
+    const giveUp = this.#budget.giveUpAt;
+    if (this.#silent) return giveUp;
+    return Math.min(this.#sentAt + this.#rto.ms, giveUp);
   }
 
   /**
-   * The next block to send in the current window, or -1 when the window is
-   * full (or the transfer is done). Block 0 means "send the OACK".
+   * The next block to send now, or -1 when the window is full (or the
+   * transfer is done). Block 0 means "send the OACK".
    *
    * @returns Absolute block number or -1.
    */
   nextBlock(): number {
-    const n = this.next;
-    if (n > this.last) return -1;
-    if (this.base === 0) {
+    const n = this.#next;
+    if (n > this.#last) return -1;
+    if (this.#base === 0) {
       if (n !== 0) return -1;
-    } else if (n >= this.base + this.windowsize) {
+    } else if (n >= this.#base + this.#window.size) {
       return -1;
     }
-    this.next = n + 1;
-    if (n > this.highestSent) this.highestSent = n;
+    this.#next = n + 1;
+    if (n > this.#highestSent) this.#highestSent = n;
     return n;
   }
 
@@ -113,41 +187,74 @@ export class Sender {
    * @param block Absolute block number of the final block.
    */
   setLast(block: number): void {
-    this.last = block;
-    if (this.next > block + 1) this.next = block + 1;
+    this.#last = block;
+    if (this.#next > block + 1) this.#next = block + 1;
   }
 
   /**
-   * Handles an ACK. An ACK of a block inside the sent window moves the window
-   * to the block after it (RFC 7440); a duplicate or stray ACK is ignored, so
-   * a duplicate never triggers a retransmit (Sorcerer's Apprentice).
+   * The blocks yielded so far are on the wire: the retransmit interval runs
+   * from now (an ACK or a timeout that asked for a send already started it;
+   * this moves it to when the sends completed).
+   *
+   * @param now The current time in ms.
+   */
+  sent(now: number): void {
+    this.#sentAt = now;
+  }
+
+  /**
+   * Handles an ACK. An ACK of a block inside the sent window moves the
+   * window to the block after it (RFC 7440) and is progress; any other ACK
+   * (a duplicate, one from the past, one for a block never sent) is
+   * ignored: it causes no send (Sorcerer's Apprentice) and is not progress.
    *
    * @param wire Block number from the ACK (0..65535).
+   * @param now The current time in ms.
    * @returns What to do next.
    */
-  onAck(wire: number): SenderEvent {
-    const prev = this.base - 1;
+  onAck(wire: number, now: number): SenderEvent {
+    const prev = this.#base - 1;
     const delta = (wire - prev) & 0xffff;
     if (delta === 0) return SenderEvent.IGNORE;
     const block = prev + delta;
-    if (block > this.highestSent) return SenderEvent.IGNORE;
-    this.base = block + 1;
-    this.next = this.base;
-    this.retries = 0;
-    return block >= this.last ? SenderEvent.DONE : SenderEvent.SEND;
+    if (block > this.#highestSent) return SenderEvent.IGNORE;
+    // Karn's rule: a round trip is measured only when nothing was resent.
+    if (!this.#resent) this.#rto.sample(now - this.#sentAt);
+    this.#resent = false;
+    this.#silent = false;
+    this.#budget.progress(now);
+    if (this.#base > 0) {
+      this.#window.onAcked(block - this.#base + 1, this.#highestSent - prev);
+    }
+    this.#base = block + 1;
+    this.#next = this.#base;
+    this.#sentAt = now;
+    return block >= this.#last ? SenderEvent.DONE : SenderEvent.SEND;
   }
 
   /**
-   * Handles the retransmit timer: go back to the first unacknowledged block,
-   * or give up after `maxRetries` rounds without progress.
+   * Handles the timer at {@linkcode Sender.deadline}: resend the window
+   * from the first unacknowledged block (RFC 7440: a receiver that only
+   * ACKs at its window boundary needs all of it) with a doubled interval;
+   * when
+   * the retransmits are spent, wait in silence; after `giveUpMs` without
+   * progress, give up.
    *
-   * @returns {@linkcode SenderEvent.SEND} or {@linkcode SenderEvent.FAIL}.
+   * @param now The current time in ms.
+   * @returns {@linkcode SenderEvent.SEND}, `IGNORE` (waiting) or `FAIL`.
    */
-  onTimeout(): SenderEvent {
-    if (this.retries >= this.maxRetries) return SenderEvent.FAIL;
-    this.retries++;
-    this.retransmits++;
-    this.next = this.base;
+  onTimeout(now: number): SenderEvent {
+    switch (this.#budget.onTimer(now)) {
+      case "give-up":
+        return SenderEvent.FAIL;
+      case "wait":
+        this.#silent = true;
+        return SenderEvent.IGNORE;
+    }
+    this.#resent = true;
+    this.#rto.backoff();
+    this.#next = this.#base;
+    this.#sentAt = now;
     return SenderEvent.SEND;
   }
 }

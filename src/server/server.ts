@@ -1,46 +1,47 @@
 /**
- * The listening server: receives requests, picks a session class with
- * {@linkcode TftpServer.selectProtocol}, and runs each transfer on its own
- * ephemeral port.
+ * The listening server: the listen loop and the wiring of the request
+ * pipeline. Each datagram at the listen port goes through admission
+ * (`admission.ts`), the name pipeline, {@linkcode TftpServer.selectProtocol},
+ * and is started on its own transfer port, in this thread or in a worker
+ * thread (`workers/`).
  *
  * @module
  */
 
 import {
-  decode,
   encodeError,
   ErrorCode,
   Opcode,
-  type Packet,
-  PacketError,
   type RequestPacket,
   TftpError,
 } from "../protocol/packet.ts";
 import { MAX_BLKSIZE, MAX_WINDOWSIZE } from "../protocol/options.ts";
-import { Logger } from "../log.ts";
+import { Logger, quote } from "../log.ts";
 import { FsStorage, PerClientStorage } from "../storage/files.ts";
 import { openRootStorage, rootWritable } from "../storage/fs_root.ts";
-import { Delay } from "./delay.ts";
-import { PortAllocator } from "../transport/ports.ts";
-import { type RemoteSession, WorkerPool } from "./workers/pool.ts";
-import { WORKER_SOURCE } from "./workers/bundle.ts";
-import { normalizeHost } from "../net/address.ts";
-import { type Cidr, cidrContains, parseCidr } from "../net/cidr.ts";
-import { applyRemap, type RemapRule } from "./remap.ts";
 import type { Storage } from "../storage/types.ts";
+import { type Cidr, parseCidr } from "../net/cidr.ts";
+import { normalizeHost } from "../net/address.ts";
+import { PortAllocator } from "../transport/ports.ts";
+import { SharedTransport } from "../transport/shared_port.ts";
+import { BufferBudget } from "../transport/buffers.ts";
+import type { Clock, Lane, Transport } from "../transport/types.ts";
+import { SERVER_DEFAULTS } from "../defaults.ts";
+import { admit, allowed, peerKey } from "./admission.ts";
+import { Delay } from "./delay.ts";
+import { applyRemap, type RemapRule } from "./remap.ts";
+import { ReadSession } from "./read_session.ts";
+import { WriteSession } from "./write_session.ts";
 import {
-  type Clock,
   DEFAULT_SESSION_CONFIG,
   formatPeer,
-  ReadSession,
-  type Session,
   type SessionClass,
   type SessionConfig,
-  systemClock,
   type TransferStats,
-  type Transport,
-  WriteSession,
 } from "./session.ts";
+import { type StartRequest, startTransfer, type ThreadEnv } from "./start.ts";
+import { type TransferHandle, TransferRegistry } from "./transfers.ts";
+import { WorkerPool } from "./workers/pool.ts";
 
 /** Options of {@linkcode TftpServer}. */
 export interface ServerOptions {
@@ -59,6 +60,11 @@ export interface ServerOptions {
   /** Retransmit rounds without progress before giving up (default 5). */
   retries?: number;
   /**
+   * Longest time in seconds a transfer may go without progress, whatever
+   * timeout option the client asks for (default 30).
+   */
+  maxIdle?: number;
+  /**
    * Floor in ms of the adaptive retransmit interval used when the client
    * sets no timeout option (default 50; 0 keeps `ackTimeout` fixed).
    */
@@ -75,6 +81,12 @@ export interface ServerOptions {
   maxWindowsize?: number;
   /** Largest upload in bytes (default: no limit). */
   maxUpload?: number;
+  /**
+   * Bytes for the packet buffers of windowed sends, for the whole server
+   * (default 64 MiB): a transfer beyond the budget sends its window in
+   * bursts instead of holding a buffer per block.
+   */
+  maxWindowMemory?: number;
   /** Refuse all uploads. */
   readOnly?: boolean;
   /** Let uploads replace existing regular files (default: ERROR 6). */
@@ -89,9 +101,9 @@ export interface ServerOptions {
   remap?: RemapRule[];
   /** Most transfers at once (default 2048). */
   maxSessions?: number;
-  /** Most transfers at once from one client IP (default 128). */
+  /** Most transfers at once from one client (IPv4 address or IPv6 /64; default 128). */
   maxSessionsPerClient?: number;
-  /** Only clients in these networks (CIDR) get any reply. */
+  /** Only clients in these networks (CIDR) get any reply, at any port. */
   allowFrom?: string[];
   /** Bind transfer sockets in this inclusive port range. */
   portRange?: [number, number];
@@ -102,8 +114,10 @@ export interface ServerOptions {
    * more, the main thread admits requests and hands each transfer to the
    * least busy worker thread, so a boot storm uses every CPU and no
    * thread's event loop holds hundreds of sockets. Needs the file-system
-   * root (no custom `storage`), per-transfer ports (no `singlePort`) and
-   * the stock session classes.
+   * root (no custom `storage`), per-transfer ports (no `singlePort`), the
+   * stock session classes (no `selectProtocol` or `createTransport`
+   * override) and the real clock: anything else is refused here, since it
+   * could not run in the threads.
    */
   workers?: number;
   /** Logger (default: INFO to stderr). */
@@ -121,100 +135,10 @@ const WORKER_START_DELAY_MS = 100;
 const LISTEN_RECEIVERS = 16;
 
 /** Default of {@linkcode ServerOptions.maxSessions}. */
-export const DEFAULT_MAX_SESSIONS = 2048;
+export const DEFAULT_MAX_SESSIONS: number = SERVER_DEFAULTS.maxSessions;
 /** Default of {@linkcode ServerOptions.maxSessionsPerClient}. */
-export const DEFAULT_MAX_SESSIONS_PER_CLIENT = 128;
-
-/**
- * A transport for `--single-port`: sends through the listen socket and
- * receives what the server's listen loop hands over for one peer.
- */
-export class SharedTransport implements Transport {
-  #conn: Deno.DatagramConn;
-  #queue: [Uint8Array, Deno.NetAddr][] = [];
-  #waiter?: {
-    buf?: Uint8Array;
-    resolve: (v: [Uint8Array, Deno.Addr]) => void;
-    reject: (e: unknown) => void;
-  };
-  #closed = false;
-
-  /**
-   * Creates an instance.
-   *
-   * @param conn The listen socket.
-   */
-  constructor(conn: Deno.DatagramConn) {
-    this.#conn = conn;
-  }
-
-  /** The listen address. */
-  get addr(): Deno.Addr {
-    return this.#conn.addr;
-  }
-
-  /**
-   * Sends through the listen socket.
-   *
-   * @param data Datagram.
-   * @param addr Destination.
-   * @returns Bytes sent.
-   */
-  send(data: Uint8Array, addr: Deno.NetAddr): Promise<number> {
-    return this.#conn.send(data, addr);
-  }
-
-  /**
-   * Next datagram handed over by {@linkcode SharedTransport.deliver}.
-   *
-   * @param buf Buffer to copy into (else a fresh copy is returned).
-   * @returns Datagram and sender.
-   */
-  receive(buf?: Uint8Array): Promise<[Uint8Array, Deno.Addr]> {
-    if (this.#closed) return Promise.reject(new Deno.errors.Interrupted());
-    const next = this.#queue.shift();
-    if (next) return Promise.resolve(copyInto(next[0], next[1], buf));
-    return new Promise((resolve, reject) => {
-      this.#waiter = { buf, resolve, reject };
-    });
-  }
-
-  /**
-   * Hands a datagram from this transport's peer to the session.
-   *
-   * @param data Datagram (copied).
-   * @param addr Sender.
-   */
-  deliver(data: Uint8Array, addr: Deno.NetAddr): void {
-    if (this.#closed) return;
-    const w = this.#waiter;
-    if (w) {
-      this.#waiter = undefined;
-      w.resolve(copyInto(data, addr, w.buf));
-    } else if (this.#queue.length < 256) {
-      this.#queue.push([data.slice(), addr]);
-    }
-  }
-
-  /** Stops receiving (the listen socket stays open). */
-  close(): void {
-    this.#closed = true;
-    this.#queue.length = 0;
-    this.#waiter?.reject(new Deno.errors.Interrupted("transport closed"));
-    this.#waiter = undefined;
-  }
-}
-
-function copyInto(
-  data: Uint8Array,
-  addr: Deno.NetAddr,
-  buf?: Uint8Array,
-): [Uint8Array, Deno.Addr] {
-  if (!buf) return [data.slice(), addr];
-  const n = Math.min(buf.length, data.length);
-  buf.set(data.subarray(0, n));
-  return [buf.subarray(0, n), addr];
-}
+export const DEFAULT_MAX_SESSIONS_PER_CLIENT: number =
+  SERVER_DEFAULTS.maxSessionsPerClient;
 
 /**
  * A TFTP server.
@@ -238,58 +162,91 @@ export class TftpServer {
   /** Storage (set by `listen` when not given). */
   storage?: Storage;
   #conn?: Deno.DatagramConn;
-  #sessions = new Map<string, Session | RemoteSession>();
-  #idleWaiters: (() => void)[] = [];
-  #perClient = new Map<string, number>();
-  #runs = new Set<Promise<unknown>>();
+  #registry: TransferRegistry;
+  #shared = new Map<string, SharedTransport>();
   #closing = false;
   #loop?: Promise<void>;
   #allow?: Cidr[];
   #ports: PortAllocator;
+  #lane: Lane;
   #pool?: WorkerPool;
   #poolStarting?: Promise<void>;
   #poolDelay?: Delay;
 
   /**
-   * Creates an instance.
+   * Checks the options; {@linkcode TftpServer.listen} starts serving.
    *
    * @param options Address, root, limits, logger.
+   * @throws {Error} For settings that cannot work together.
    */
   constructor(options: ServerOptions = {}) {
     this.options = options;
     this.log = options.logger ?? new Logger();
+    const d = DEFAULT_SESSION_CONFIG;
     this.config = {
-      ...DEFAULT_SESSION_CONFIG,
-      ackTimeout: options.ackTimeout ?? DEFAULT_SESSION_CONFIG.ackTimeout,
-      connTimeout: options.timeout ?? DEFAULT_SESSION_CONFIG.connTimeout,
-      maxRetries: options.retries ?? DEFAULT_SESSION_CONFIG.maxRetries,
-      minRtoMs: options.minRtoMs ?? DEFAULT_SESSION_CONFIG.minRtoMs,
+      ackTimeout: options.ackTimeout ?? d.ackTimeout,
+      connTimeout: options.timeout ?? d.connTimeout,
+      maxRetries: options.retries ?? d.maxRetries,
+      maxIdle: options.maxIdle ?? d.maxIdle,
+      minRtoMs: options.minRtoMs ?? d.minRtoMs,
       // In single-port mode the reply reaches the session through the main
       // thread's listen loop, which a spin would only hold up.
-      busyPollUs: options.singlePort
-        ? 0
-        : options.busyPollUs ?? DEFAULT_SESSION_CONFIG.busyPollUs,
-      maxBlksize: Math.min(options.maxBlksize ?? MAX_BLKSIZE, MAX_BLKSIZE),
-      maxWindowsize: Math.min(options.maxWindowsize ?? 64, MAX_WINDOWSIZE),
+      busyPollUs: options.singlePort ? 0 : options.busyPollUs ?? d.busyPollUs,
+      maxBlksize: Math.min(options.maxBlksize ?? d.maxBlksize, MAX_BLKSIZE),
+      maxWindowsize: Math.min(
+        options.maxWindowsize ?? d.maxWindowsize,
+        MAX_WINDOWSIZE,
+      ),
       maxUpload: options.maxUpload,
+      guessableTid: !!options.singlePort || !!options.portRange,
     };
     this.storage = options.storage;
     if (options.allowFrom?.length) {
       this.#allow = options.allowFrom.map((c) => parseCidr(c));
     }
-    this.#ports = new PortAllocator(options.host ?? "0.0.0.0", {
+    this.#ports = new PortAllocator(options.host ?? SERVER_DEFAULTS.host, {
       range: options.portRange,
     });
-    const workers = options.workers ?? 1;
+    this.#registry = new TransferRegistry({
+      onEnd: options.onTransferEnd,
+      onHookError: (err) => this.log.error(`onTransferEnd failed: ${err}`),
+    });
+    this.#checkWorkers(options.workers ?? 1);
+    this.#lane = {
+      active: 0,
+      windowBuffers: new BufferBudget(this.#windowMemory),
+    };
+  }
+
+  #checkWorkers(workers: number): void {
     if (!Number.isInteger(workers) || workers < 1) {
       throw new Error(`invalid number of workers ${workers}`);
     }
-    if (workers > 1 && options.storage) {
-      throw new Error("workers need the file-system root, not custom storage");
+    if (workers === 1) return;
+    const why = this.options.storage
+      ? "custom storage"
+      : this.options.singlePort
+      ? "single-port mode"
+      : this.options.clock
+      ? "a custom clock"
+      : this.selectProtocol !== TftpServer.prototype.selectProtocol
+      ? "a custom selectProtocol"
+      : this.createTransport !== TftpServer.prototype.createTransport
+      ? "a custom createTransport"
+      : undefined;
+    if (why) {
+      throw new Error(
+        `workers: ${workers} cannot be combined with ${why}: worker threads ` +
+          `run the stock sessions on the file-system root; use workers: 1`,
+      );
     }
-    if (workers > 1 && options.singlePort) {
-      throw new Error("workers cannot be combined with single-port mode");
-    }
+  }
+
+  /** Each thread's share of the window-buffer budget. */
+  get #windowMemory(): number {
+    const total = this.options.maxWindowMemory ??
+      SERVER_DEFAULTS.maxWindowMemory;
+    return Math.floor(total / Math.max(1, this.options.workers ?? 1));
   }
 
   /** The bound address (after `listen`). */
@@ -300,7 +257,7 @@ export class TftpServer {
 
   /** Number of transfers in progress. */
   get activeSessions(): number {
-    return this.#sessions.size;
+    return this.#registry.size;
   }
 
   /**
@@ -311,8 +268,7 @@ export class TftpServer {
    * @returns A promise for that moment.
    */
   whenIdle(): Promise<void> {
-    if (this.#sessions.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    return this.#registry.whenIdle();
   }
 
   /**
@@ -327,11 +283,10 @@ export class TftpServer {
     if (!this.storage) {
       this.storage = await openRootStorage(this.options, this.log);
     }
-    const host = this.options.host ?? "0.0.0.0";
     this.#conn = Deno.listenDatagram({
       transport: "udp",
-      hostname: host,
-      port: this.options.port ?? 9069,
+      hostname: this.options.host ?? SERVER_DEFAULTS.host,
+      port: this.options.port ?? SERVER_DEFAULTS.port,
     });
     const addr = this.addr;
     const fs = this.storage instanceof PerClientStorage
@@ -378,15 +333,17 @@ export class TftpServer {
       ignoreCase: o.ignoreCase,
       allowOverwrite: o.allowOverwrite,
       perClientRoot: o.perClientRoot,
-      host: o.host ?? "0.0.0.0",
+      host: o.host ?? SERVER_DEFAULTS.host,
       portRange: o.portRange,
+      allowFrom: o.allowFrom,
+      windowMemory: this.#windowMemory,
       config: this.config,
       verbose: this.log.debugEnabled,
-    }, { source: WORKER_SOURCE, log: this.log }).then(
+    }, { log: this.log }).then(
       async (pool) => {
         if (this.#closing) return await pool.close();
         this.#pool = pool;
-        this.log.debug(`${pool.size} worker threads ready`);
+        this.log.info(`${pool.size} worker threads ready (${pool.source})`);
       },
       (err) => {
         this.log.error(
@@ -417,13 +374,18 @@ export class TftpServer {
 
   /**
    * Opens the socket for one transfer (an ephemeral port on the listen
-   * address). Override to use a port range.
+   * address, or the next free port of `portRange`). Override to bind
+   * differently.
    *
-   * @param _peer The client.
+   * @param peer The client.
    * @returns A transport.
    */
-  createTransport(_peer: Deno.NetAddr): Transport {
-    if (this.options.singlePort) return new SharedTransport(this.#conn!);
+  createTransport(peer: Deno.NetAddr): Transport {
+    if (this.options.singlePort) {
+      const t = new SharedTransport(this.#conn!);
+      this.#shared.set(peerKey(peer), t);
+      return t;
+    }
     return this.#ports.open();
   }
 
@@ -466,120 +428,116 @@ export class TftpServer {
     this.#conn?.send(encodeError(code, message), addr).catch(() => {});
   }
 
+  #allowed = (hostname: string): boolean => allowed(this.#allow, hostname);
+
+  /** Single-port mode: hands a transfer's datagram to its transfer. */
+  #route(data: Uint8Array, peer: Deno.NetAddr): boolean {
+    const key = peerKey(peer);
+    const t = this.#shared.get(key);
+    if (!t) return false;
+    const handle = this.#registry.get(key);
+    const isRequest = data.length >= 2 && data[0] === 0 &&
+      (data[1] === Opcode.RRQ || data[1] === Opcode.WRQ);
+    if (!handle || t.closed) {
+      this.#shared.delete(key);
+      return false;
+    }
+    if (!isRequest) {
+      t.deliver(data, peer);
+      return true;
+    }
+    // A request after the transfer ended is a new one (admission decides).
+    if (handle.finished) this.#shared.delete(key);
+    return false;
+  }
+
   #onDatagram(data: Uint8Array, peer: Deno.NetAddr): void {
-    if (
-      this.#allow && !this.#allow.some((n) => cidrContains(n, peer.hostname))
-    ) {
-      if (this.log.debugEnabled) {
-        this.log.debug(`${formatPeer(peer)} not in --allow-from: ignored`);
-      }
+    if (this.options.singlePort && this.#allowed(peer.hostname)) {
+      if (this.#route(data, peer)) return;
+    }
+    const registry = this.#registry;
+    const verdict = admit(data, peer, {
+      allowFrom: this.#allow,
+      maxSessions: this.options.maxSessions ?? DEFAULT_MAX_SESSIONS,
+      maxPerClient: this.options.maxSessionsPerClient ??
+        DEFAULT_MAX_SESSIONS_PER_CLIENT,
+      active: registry.size,
+      fromClient: (c) => registry.fromClient(c),
+      existing: (k) => registry.get(k),
+    });
+    if (verdict.kind === "ignore") {
+      if (this.log.debugEnabled) this.log.debug(verdict.log);
       return;
     }
-    if (this.options.singlePort) {
-      const s = this.#sessions.get(formatPeer(peer));
-      if (s && "transport" in s && s.transport instanceof SharedTransport) {
-        const isRequest = data.length >= 2 && data[0] === 0 &&
-          (data[1] === Opcode.RRQ || data[1] === Opcode.WRQ);
-        // A finished transfer (lingering to re-ACK) yields to a new request.
-        if (!(s.finished && isRequest)) {
-          s.transport.deliver(data, peer);
-          return;
-        }
-        s.cancel();
-      }
+    if (verdict.kind === "refuse") {
+      this.log[verdict.level](verdict.log);
+      this.#reply(peer, verdict.code, verdict.message);
+      return;
     }
-    let p: Packet;
+    const { request, client } = verdict;
+    const key = peerKey(peer);
+    // A new request from the same port: the peer has its final ACK, so a
+    // finished upload need not linger for it any more.
+    const previous = this.#registry.get(key);
+    if (previous?.finished) previous.cancel("the client sent a new request");
+    let name: string;
     try {
-      p = decode(data);
+      name = this.#resolveName(request, peer);
     } catch (err) {
-      const msg = err instanceof PacketError ? err.message : String(err);
-      this.log.debug(`${formatPeer(peer)} malformed request: ${msg}`);
-      this.#reply(
-        peer,
-        ErrorCode.ILLEGAL_OPERATION,
-        `malformed request: ${msg}`,
-      );
+      const e = err instanceof TftpError
+        ? err
+        : new TftpError(ErrorCode.NOT_DEFINED, String(err));
+      this.log.info(`${key} ${quote(request.filename)}: ${e.message}`);
+      this.#reply(peer, e.code, e.message);
       return;
     }
-    if (p.op !== Opcode.RRQ && p.op !== Opcode.WRQ) {
-      this.log.debug(`${formatPeer(peer)} opcode ${p.op} on the listen port`);
-      if (p.op !== Opcode.ERROR) {
-        this.#reply(peer, ErrorCode.ILLEGAL_OPERATION, "expected RRQ or WRQ");
-      }
-      return;
-    }
-    const key = formatPeer(peer);
-    // A transfer that has finished (or lingers after an upload) does not
-    // block its peer: PXE firmware probes and then asks again from the same
-    // port, and interactive clients reuse one port for every command.
-    if (this.#sessions.get(key)?.finished === false) {
-      this.log.debug(`${key} repeated request ignored: transfer in progress`);
-      return;
-    }
-    const maxTotal = this.options.maxSessions ?? DEFAULT_MAX_SESSIONS;
-    if (this.#sessions.size >= maxTotal) {
-      this.log.warn(`${key} refused: ${maxTotal} transfers in progress`);
-      this.#reply(
-        peer,
-        ErrorCode.NOT_DEFINED,
-        `server busy: too many transfers (limit ${maxTotal})`,
-      );
-      return;
-    }
-    const ip = normalizeHost(peer.hostname);
-    const maxClient = this.options.maxSessionsPerClient ??
-      DEFAULT_MAX_SESSIONS_PER_CLIENT;
-    const fromClient = this.#perClient.get(ip) ?? 0;
-    if (fromClient >= maxClient) {
-      this.log.warn(`${key} refused: ${fromClient} transfers from ${ip}`);
-      this.#reply(
-        peer,
-        ErrorCode.NOT_DEFINED,
-        `too many transfers from ${ip} (limit ${maxClient})`,
-      );
-      return;
-    }
-    if (this.options.remap?.length) {
-      try {
-        const filename = applyRemap(this.options.remap, p.filename, {
-          hostname: ip,
-          op: p.op === Opcode.RRQ ? "read" : "write",
-        });
-        if (filename !== p.filename) {
-          this.log.debug(
-            `${key} remapped ${JSON.stringify(p.filename)} to ${
-              JSON.stringify(filename)
-            }`,
-          );
-          p = { ...p, filename };
-        }
-      } catch (err) {
-        const e = err instanceof TftpError
-          ? err
-          : new TftpError(ErrorCode.NOT_DEFINED, String(err));
-        this.log.info(`${key} ${JSON.stringify(p.filename)}: ${e.message}`);
-        this.#reply(peer, e.code, e.message);
-        return;
-      }
-    }
-    const cls = this.selectProtocol(p, peer);
+    const cls = this.selectProtocol(request, peer);
     if (!cls) {
       this.#reply(peer, ErrorCode.ILLEGAL_OPERATION, "request refused");
       return;
     }
-    const remote = this.#pool && !this.options.clock &&
-        (cls === ReadSession || cls === WriteSession)
-      ? this.#pool.run(p, peer, {
-        refuse: (code, message) => this.#reply(peer, code, message),
-      })
-      : undefined;
-    if (remote) {
-      this.#track(key, ip, remote, remote.done);
+    const start: StartRequest = { request, name, peer };
+    const repeatOf = verdict.repeatOf;
+    if (repeatOf && !repeatOf.remote) {
+      // Let the transfer's pending datagrams have their turn first.
+      setTimeout(() => {
+        if (repeatOf.finished) this.#start(cls, start, client);
+        else if (this.log.debugEnabled) {
+          this.log.debug(
+            `${key} repeated request ignored: transfer in progress`,
+          );
+        }
+      }, 0);
       return;
     }
-    let transport: Transport;
+    this.#start(cls, start, client, repeatOf);
+  }
+
+  #start(
+    cls: SessionClass,
+    start: StartRequest,
+    client: string,
+    repeatOf?: TransferHandle,
+  ): void {
+    if (this.#closing) return;
+    const { peer } = start;
+    const key = peerKey(peer);
+    const remote = this.#pool?.run(start, {
+      repeatOf,
+      refuse: (code, message) => this.#reply(peer, code, message),
+    });
+    if (remote) {
+      this.#registry.add(key, client, remote);
+      return;
+    }
     try {
-      transport = this.createTransport(peer);
+      const t = startTransfer(cls, start, this.#env());
+      this.#registry.add(key, client, t);
+      t.done.finally(() => {
+        if (this.#shared.get(key) === t.session.transport) {
+          this.#shared.delete(key);
+        }
+      });
     } catch (err) {
       this.log.error(`${key} cannot open a transfer socket: ${err}`);
       this.#reply(
@@ -587,49 +545,34 @@ export class TftpServer {
         ErrorCode.NOT_DEFINED,
         "no transfer port available, try again later",
       );
-      return;
     }
-    const session = new cls({
-      request: p,
-      peer,
-      transport,
+  }
+
+  #env(): ThreadEnv {
+    return {
       storage: this.storage!,
       config: this.config,
       log: this.log,
-      clock: this.options.clock ?? systemClock,
-    });
-    const run = session.run().then(
-      () => {},
-      (err) => this.log.error(`${key} session crashed: ${err}`),
-    );
-    this.#track(key, ip, session, run);
+      lane: this.#lane,
+      openTransport: (peer) => this.createTransport(peer),
+      clock: this.options.clock,
+      answerStranger: this.#allow ? this.#allowed : undefined,
+    };
   }
 
-  /** Books a started transfer until it ends, local or in a worker. */
-  #track(
-    key: string,
-    ip: string,
-    session: Session | RemoteSession,
-    running: Promise<void>,
-  ): void {
-    this.#sessions.set(key, session);
-    this.#perClient.set(ip, (this.#perClient.get(ip) ?? 0) + 1);
-    // The per-client count and the hook follow the outcome, not the end of
-    // an upload's linger: a client that finished may start its next transfer.
-    session.stats.then((stats) => {
-      const left = (this.#perClient.get(ip) ?? 1) - 1;
-      if (left > 0) this.#perClient.set(ip, left);
-      else this.#perClient.delete(ip);
-      this.options.onTransferEnd?.(stats);
-    }).catch((err) => this.log.error(`${key} onTransferEnd failed: ${err}`));
-    const run = running.finally(() => {
-      if (this.#sessions.get(key) === session) this.#sessions.delete(key);
-      this.#runs.delete(run);
-      if (this.#sessions.size === 0) {
-        for (const resolve of this.#idleWaiters.splice(0)) resolve();
-      }
+  #resolveName(request: RequestPacket, peer: Deno.NetAddr): string {
+    const rules = this.options.remap;
+    if (!rules?.length) return request.filename;
+    const name = applyRemap(rules, request.filename, {
+      hostname: normalizeHost(peer.hostname),
+      op: request.op === Opcode.RRQ ? "read" : "write",
     });
-    this.#runs.add(run);
+    if (name !== request.filename && this.log.debugEnabled) {
+      this.log.debug(
+        `remapped ${quote(request.filename)} to ${quote(name)}`,
+      );
+    }
+    return name;
   }
 
   /**
@@ -644,9 +587,9 @@ export class TftpServer {
     } catch { /* already closed */ }
     this.#poolDelay?.cancel();
     await this.#poolStarting;
-    for (const s of this.#sessions.values()) s.cancel();
+    const closing = this.#registry.closeAll();
     await this.#pool?.close();
-    await Promise.allSettled([...this.#runs]);
+    await closing;
     await this.#loop;
   }
 }

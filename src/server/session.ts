@@ -1,81 +1,38 @@
 /**
- * Sessions: one transfer each, driving a {@linkcode Sender} or
- * {@linkcode Receiver} over its own socket with one lazily re-armed timer.
+ * Sessions: one server transfer each. A session opens the file, negotiates
+ * the options, builds the transfer machine and hands it to the driver; the
+ * protocol's rules are the machine's (`src/protocol/`), the socket loop is
+ * the driver's (`src/transport/driver.ts`).
  *
- * Subclass {@linkcode ReadSession} or {@linkcode WriteSession} to add an
- * option (override `negotiate`) or change file handling (override
- * `openFile`), and return the subclass from `TftpServer.selectProtocol`.
+ * Subclass {@linkcode ReadSession} or {@linkcode WriteSession} (in
+ * `read_session.ts`, `write_session.ts`) to add an option (override
+ * `negotiate`) or change file handling (override `openFile`), and return
+ * the subclass from `TftpServer.selectProtocol`.
  *
  * @module
  */
 
 import {
-  decode,
   encodeError,
-  encodeOack,
   ErrorCode,
-  type ErrorPacket,
-  Opcode,
-  type Packet,
   type RequestPacket,
   TftpError,
-  writeAck,
-  writeDataHeader,
 } from "../protocol/packet.ts";
-import { negotiate, type Negotiated } from "../protocol/options.ts";
-import { Sender, SenderEvent } from "../protocol/sender.ts";
-import { ReceiveFlag, Receiver } from "../protocol/receiver.ts";
-import { NetasciiDecoder } from "../protocol/netascii.ts";
-import type { Logger } from "../log.ts";
-import type {
-  ReadHandle,
-  RequestInfo,
-  Storage,
-  WriteHandle,
-} from "../storage/types.ts";
+import { checkMode, type Negotiated } from "../protocol/options.ts";
+import type { Outcome, RetryOptions } from "../protocol/transfer.ts";
+import { type Logger, quote } from "../log.ts";
+import type { RequestInfo, Storage } from "../storage/types.ts";
+import { normalizeHost } from "../net/address.ts";
+import type { Driven, DriveOptions } from "../transport/driver.ts";
 import {
-  type BlockSource,
-  NetasciiBlockSource,
-  netasciiSize,
-  OctetBlockSource,
-} from "../transport/block_source.ts";
-import { normalizeHost, sameEndpoint } from "../net/address.ts";
-import { BusyPoll, spin } from "../transport/busy_poll.ts";
+  type Clock,
+  type Lane,
+  systemClock,
+  type Transport,
+} from "../transport/types.ts";
+import { SERVER_DEFAULTS } from "../defaults.ts";
 
-/** A datagram socket: `Deno.DatagramConn` fits, and so does a test fake. */
-export interface Transport {
-  /** Sends one datagram. */
-  send(data: Uint8Array, addr: Deno.NetAddr): Promise<number>;
-  /** Receives one datagram into `buf` (or a fresh buffer). */
-  receive(buf?: Uint8Array): Promise<[Uint8Array, Deno.Addr]>;
-  /** Closes the socket; a pending receive rejects. */
-  close(): void;
-  /** The local address. */
-  readonly addr: Deno.Addr;
-}
-
-/** Time source and timers (real by default, fake in tests). */
-export interface Clock {
-  /** Milliseconds, monotonic. */
-  now(): number;
-  /** Runs `fn` after `ms` milliseconds; returns an id. */
-  setTimeout(fn: () => void, ms: number): unknown;
-  /** Cancels a timer. */
-  clearTimeout(id: unknown): void;
-}
-
-/**
- * Transfers running in this thread. Busy-polling is only for a transfer
- * that is alone: with others, the spin would take their time.
- */
-let liveTransfers = 0;
-
-/** The real clock. */
-export const systemClock: Clock = {
-  now: () => performance.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (id) => clearTimeout(id as number),
-};
+export type { Outcome };
 
 /** Server-wide transfer settings. */
 export interface SessionConfig {
@@ -92,6 +49,11 @@ export interface SessionConfig {
   /** Largest upload in bytes (undefined: no limit). */
   maxUpload?: number;
   /**
+   * Longest time without progress in seconds, whatever timeout option the
+   * client asks for (default 30).
+   */
+  maxIdle?: number;
+  /**
    * Floor in ms of the adaptive retransmit timer. When the client sets no
    * timeout option, the interval follows the measured round trip (RFC 6298
    * style, between this floor and `ackTimeout`); 0 turns adaptation off.
@@ -100,30 +62,26 @@ export interface SessionConfig {
   /**
    * Longest busy-poll spin in µs before a receive, used only while the
    * transfer is alone in its thread (see `busy_poll.ts`); 0 turns it off.
-   * Default 50.
    */
   busyPollUs?: number;
+  /**
+   * Transfer ports can be guessed (single-port mode, a small port range):
+   * windows start small, so a blind ACK pulls little (reflection).
+   */
+  guessableTid?: boolean;
 }
 
 /** Default settings (py3tftp's timeouts). */
 export const DEFAULT_SESSION_CONFIG: SessionConfig = {
-  ackTimeout: 0.5,
-  connTimeout: 3,
-  maxRetries: 5,
-  maxBlksize: 65464,
-  maxWindowsize: 64,
-  minRtoMs: 50,
-  busyPollUs: 50,
+  ackTimeout: SERVER_DEFAULTS.ackTimeout,
+  connTimeout: SERVER_DEFAULTS.timeout,
+  maxRetries: SERVER_DEFAULTS.retries,
+  maxBlksize: SERVER_DEFAULTS.maxBlksize,
+  maxWindowsize: SERVER_DEFAULTS.maxWindowsize,
+  maxIdle: SERVER_DEFAULTS.maxIdle,
+  minRtoMs: SERVER_DEFAULTS.minRtoMs,
+  busyPollUs: SERVER_DEFAULTS.busyPollUs,
 };
-
-/** How a transfer ended. */
-export type Outcome =
-  | "ok"
-  | "error"
-  | "aborted"
-  | "probe"
-  | "timeout"
-  | "cancelled";
 
 /** What happened in one transfer (logged, and handed to hooks). */
 export interface TransferStats {
@@ -155,6 +113,11 @@ export interface TransferStats {
 export interface SessionInit {
   /** The decoded request. */
   request: RequestPacket;
+  /**
+   * The name storage is asked for, from the server's name pipeline
+   * (default: the request's file name as sent).
+   */
+  name?: string;
   /** Client address. */
   peer: Deno.NetAddr;
   /** This transfer's socket. */
@@ -167,29 +130,61 @@ export interface SessionInit {
   log: Logger;
   /** Clock (defaults to the real one). */
   clock?: Clock;
+  /** The transfers of this thread (for busy-polling). */
+  lane?: Lane;
+  /** Whether a stranger may get ERROR 5 (the server's allow-list). */
+  answerStranger?: (hostname: string) => boolean;
+  /** Called once when the client first answers. */
+  onEstablished?: () => void;
 }
 
 /** A session class, as returned by `TftpServer.selectProtocol`. */
 export type SessionClass = new (init: SessionInit) => Session;
 
-/** Formats `host:port`, bracketing IPv6. */
-export function formatPeer(addr: Deno.NetAddr): string {
+/**
+ * Formats `host:port`, bracketing IPv6.
+ *
+ * @example
+ * ```ts
+ * import { formatPeer } from "./session.ts";
+ * if (formatPeer({ hostname: "::1", port: 69 }) !== "[::1]:69") throw new Error();
+ * ```
+ *
+ * @param addr The address.
+ * @returns The text.
+ */
+export function formatPeer(addr: { hostname: string; port: number }): string {
   const host = normalizeHost(addr.hostname);
   return host.includes(":") ? `[${host}]:${addr.port}` : `${host}:${addr.port}`;
 }
 
-function optionsText(opts: Map<string, string>): string {
-  return [...opts].map(([k, v]) => `${k}=${v}`).join(" ");
+/** Options (client-supplied names and values) as log text, quoted. */
+export function optionsText(opts: ReadonlyMap<string, string>): string {
+  const parts: string[] = [];
+  for (const [k, v] of opts) {
+    if (parts.length === 16) {
+      parts.push(`...(+${opts.size - 16} options)`);
+      break;
+    }
+    parts.push(`${safeWord(k)}=${safeWord(v)}`);
+  }
+  return parts.join(" ");
+}
+
+/** A word as is when it is plain, else quoted. */
+export function safeWord(s: string): string {
+  return /^[\w.+-]{1,64}$/.test(s) ? s : quote(s, { max: 64 });
 }
 
 /**
- * The common part of a transfer: socket loop, TID check, timer, logging.
- * Subclasses implement {@linkcode Session.start}, {@linkcode Session.onPacket}
- * and {@linkcode Session.onTimeout}.
+ * The common part of a server transfer: start-up, the driver, the outcome,
+ * the log lines. Subclasses implement {@linkcode Session.start}.
  */
 export abstract class Session {
   /** The request being served. */
   readonly request: RequestPacket;
+  /** The name storage is asked for (normalised by the server). */
+  readonly name: string;
   /** Client address. */
   readonly peer: Deno.NetAddr;
   /** This transfer's socket. */
@@ -206,54 +201,43 @@ export abstract class Session {
   readonly peerText: string;
   /** Negotiated parameters (set by `start`). */
   negotiated: Negotiated = { oack: new Map(), blksize: 512, windowsize: 1 };
-  /** Payload bytes moved so far. */
-  bytes = 0;
-  /** Whether the transfer has ended (socket closed). */
-  closed = false;
-  /**
-   * Set when a packet was just sent that the client answers at once (an
-   * upload's ACK): the next receive may busy-poll even in window mode.
-   */
-  protected replyDue = false;
-  /** Receive buffer; subclasses may size it in `start`. */
-  protected rxBuf: Uint8Array = new Uint8Array(1024);
-  /** Time of the last progress, for the overall give-up. */
-  protected lastProgress: number;
+  /** The transfers of this thread. */
+  protected readonly lane?: Lane;
+  /** The allow-list check for strangers. */
+  protected readonly answerStranger?: (hostname: string) => boolean;
+  /** Called once when the client first answers. */
+  protected readonly onEstablished?: () => void;
+  /** The running driver, once started. */
+  protected driven?: Driven;
   #started: number;
-  #deadline = 0;
-  #timer: unknown;
-  #timerAt = 0;
-  #outcome: Outcome | undefined;
-  #error: string | undefined;
-  #srtt: number | undefined;
-  #rttvar = 0;
-  #rto: number | undefined;
-  #poll: BusyPoll;
+  #outcome?: Outcome;
+  #error?: string;
   #statsResolve!: (s: TransferStats) => void;
   #statsValue?: TransferStats;
   #stats: Promise<TransferStats>;
+  #cancelled = false;
+  #cancelReason = "server shutdown";
 
   /**
-   * Creates an instance.
+   * Takes the request and its resources; {@linkcode Session.run} serves it.
    *
    * @param init Request, peer, socket, storage, settings.
    */
   constructor(init: SessionInit) {
     this.request = init.request;
+    this.name = init.name ?? init.request.filename;
     this.peer = init.peer;
     this.transport = init.transport;
     this.storage = init.storage;
     this.config = init.config;
     this.log = init.log;
     this.clock = init.clock ?? systemClock;
+    this.lane = init.lane;
+    this.answerStranger = init.answerStranger;
+    this.onEstablished = init.onEstablished;
     this.peerText = formatPeer(init.peer);
     this.#started = this.clock.now();
-    this.lastProgress = this.#started;
     this.#stats = new Promise((r) => this.#statsResolve = r);
-    // Spinning needs the real clock (a test clock would never advance).
-    this.#poll = new BusyPoll({
-      maxUs: this.clock === systemClock ? init.config.busyPollUs : 0,
-    });
   }
 
   /** `read` or `write`. */
@@ -268,57 +252,21 @@ export abstract class Session {
     };
   }
 
-  /**
-   * Retransmit interval in ms: the client's timeout option if it set one,
-   * else the adaptive estimate (ack-timeout until a round trip is measured).
-   */
-  get intervalMs(): number {
-    const t = this.negotiated.timeout;
-    if (t !== undefined) return t * 1000;
-    return this.#rto ?? this.config.ackTimeout * 1000;
-  }
-
-  /**
-   * Feeds one round-trip sample (ms) to the adaptive timer. Only samples of
-   * packets that were not retransmitted may be fed (Karn's rule).
-   *
-   * @param ms Measured round trip.
-   */
-  protected sampleRtt(ms: number): void {
-    const floor = this.config.minRtoMs ?? 0;
-    if (floor <= 0) return;
-    if (this.#srtt === undefined) {
-      this.#srtt = ms;
-      this.#rttvar = ms / 2;
-    } else {
-      this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - ms);
-      this.#srtt = 0.875 * this.#srtt + 0.125 * ms;
-    }
-    this.#rto = Math.min(
-      Math.max(this.#srtt + 4 * this.#rttvar, floor),
-      this.config.ackTimeout * 1000,
-    );
-  }
-
-  /** Doubles the adaptive interval after a timeout (capped at ack-timeout). */
-  protected backoff(): void {
-    if (this.#rto !== undefined) {
-      this.#rto = Math.min(this.#rto * 2, this.config.ackTimeout * 1000);
-    }
-  }
-
-  /** Ms without progress after which the transfer is abandoned. */
-  get giveUpMs(): number {
-    const t = this.negotiated.timeout;
-    return t !== undefined
-      ? t * 1000 * (this.config.maxRetries + 1)
-      : this.config.connTimeout * 1000;
+  /** Payload bytes moved so far. */
+  get bytes(): number {
+    return this.driven?.bytes ?? 0;
   }
 
   /** Whether the outcome is known (an upload may still linger to re-ACK). */
   get finished(): boolean {
-    return this.#outcome !== undefined;
+    return this.#outcome !== undefined || this.machineOutcome !== undefined;
   }
+
+  /** How the machine ended, as soon as it has (before the cleanup). */
+  protected abstract get machineOutcome(): Outcome | undefined;
+
+  /** Whether the client has answered, so a repeated request is a new one. */
+  abstract get established(): boolean;
 
   /**
    * Resolves with the stats when the outcome is known: at once for a
@@ -326,6 +274,50 @@ export abstract class Session {
    */
   get stats(): Promise<TransferStats> {
     return this.#stats;
+  }
+
+  /** What every driver of a server session is given. */
+  protected driveOptions(): DriveOptions {
+    return {
+      transport: this.transport,
+      clock: this.clock,
+      lane: this.lane,
+      busyPollUs: this.config.busyPollUs,
+      answerStranger: this.answerStranger,
+      onEstablished: this.onEstablished,
+      debug: this.log.debugEnabled
+        ? (m) => this.log.debug(`${this.peerText} ${m}`)
+        : undefined,
+    };
+  }
+
+  /**
+   * The retry settings for this transfer's machine. Without progress it
+   * gives up after `timeout` seconds; once out of retransmits, as soon as
+   * they would have run out at the fixed interval (the adaptive interval
+   * may be much shorter than a client's own timer, and must not shorten our
+   * patience); never later than `maxIdle`. A client's timeout option sets
+   * the interval, and the patience to match.
+   */
+  protected retry(): RetryOptions {
+    const c = this.config;
+    const t = this.negotiated.timeout;
+    const fixedMs = (t ?? c.ackTimeout) * 1000;
+    const idleCap = Math.max(
+      (c.maxIdle ?? SERVER_DEFAULTS.maxIdle) * 1000,
+      c.connTimeout * 1000,
+    );
+    const giveUpMs = t !== undefined
+      ? fixedMs * (c.maxRetries + 1)
+      : c.connTimeout * 1000;
+    return {
+      maxRetries: c.maxRetries,
+      giveUpMs: Math.min(giveUpMs, idleCap),
+      patienceMs: fixedMs * (c.maxRetries + 1),
+      rto: t !== undefined
+        ? { initialMs: fixedMs, fixed: true }
+        : { initialMs: fixedMs, minMs: c.minRtoMs ?? 0 },
+    };
   }
 
   /**
@@ -337,39 +329,35 @@ export abstract class Session {
     const verb = this.direction === "read" ? "RRQ" : "WRQ";
     const req = optionsText(this.request.options);
     this.log.info(
-      `${this.peerText} ${verb} ${JSON.stringify(this.request.filename)} ` +
-        `${this.request.mode}${req ? " " + req : ""}`,
+      `${this.peerText} ${verb} ${quote(this.request.filename)} ` +
+        `${safeWord(this.request.mode)}${req ? " " + req : ""}`,
     );
-    liveTransfers++;
     try {
-      if (this.request.mode !== "octet" && this.request.mode !== "netascii") {
-        throw new TftpError(
-          ErrorCode.ILLEGAL_OPERATION,
-          `unsupported transfer mode '${this.request.mode}'`,
-        );
-      }
-      await this.start();
-      await this.#receiveLoop();
+      checkMode(this.request.mode);
+      this.driven = await this.start();
+      if (this.#cancelled) this.driven.close();
+      await this.driven.finished;
+      const [outcome, error] = this.outcome();
+      this.complete(
+        outcome,
+        error ?? (outcome === "cancelled" ? this.#cancelReason : undefined),
+      );
     } catch (err) {
-      await this.fail(err);
+      await this.#fail(err);
     } finally {
-      liveTransfers--;
       this.#closeSocket();
       await this.cleanup();
-      this.complete(this.#outcome ?? "cancelled");
+      this.complete(this.#outcome ?? "cancelled", this.#cancelReason);
       this.#statsResolve(this.#statsValue!);
     }
     return this.#stats;
   }
 
-  /** Sets up the transfer and sends the first packet. */
-  protected abstract start(): Promise<void>;
+  /** Opens, negotiates, builds the machine and starts the driver. */
+  protected abstract start(): Promise<Driven>;
 
-  /** Handles a packet from the client (not ERROR: see `onClientError`). */
-  protected abstract onPacket(p: Packet): void | Promise<void>;
-
-  /** Handles the retransmit timer. */
-  protected abstract onTimeout(): void | Promise<void>;
+  /** How the machine ended: outcome and error text. */
+  protected abstract outcome(): [Outcome, string | undefined];
 
   /** Releases files; called once when the transfer ends. */
   protected abstract cleanup(): Promise<void>;
@@ -377,59 +365,36 @@ export abstract class Session {
   /** Retransmit rounds so far (for stats). */
   protected abstract get retransmits(): number;
 
-  /**
-   * Ends the transfer because of `err`: sends a TFTP ERROR (the error's own
-   * code, or 0) and logs.
-   *
-   * @param err What went wrong.
-   */
-  protected async fail(err: unknown): Promise<void> {
-    if (this.closed) return;
+  async #fail(err: unknown): Promise<void> {
     const tftp = err instanceof TftpError
       ? err
       : new TftpError(ErrorCode.NOT_DEFINED, "internal error");
     if (!(err instanceof TftpError)) {
       this.log.error(`${this.peerText} internal error: ${String(err)}`);
     }
-    await this.sendError(tftp.code, tftp.message);
+    if (!this.#cancelled) {
+      await this.transport.send(
+        encodeError(tftp.code, tftp.message),
+        this.peer,
+      ).catch(() => {});
+    }
     const detail = tftp.detail ? ` [${tftp.detail}]` : "";
-    this.end("error", `ERROR ${tftp.code}: ${tftp.message}${detail}`);
+    this.complete("error", `ERROR ${tftp.code}: ${tftp.message}${detail}`);
+  }
+
+  #closeSocket(): void {
+    if (this.driven) {
+      this.driven.close();
+      return;
+    }
+    try {
+      this.transport.close();
+    } catch { /* already closed */ }
   }
 
   /**
-   * Sends an ERROR packet to the client (errors while sending are ignored).
-   *
-   * @param code TFTP error code.
-   * @param message Text.
-   */
-  protected async sendError(code: number, message: string): Promise<void> {
-    await this.send(encodeError(code, message)).catch(() => {});
-  }
-
-  /**
-   * Sends one datagram to the client.
-   *
-   * @param data The datagram.
-   */
-  protected async send(data: Uint8Array): Promise<void> {
-    if (this.closed) return;
-    await this.transport.send(data, this.peer);
-  }
-
-  /**
-   * Records the outcome and stops the receive loop (closes the socket).
-   *
-   * @param outcome How it ended.
-   * @param error Error text.
-   */
-  protected end(outcome: Outcome, error?: string): void {
-    this.complete(outcome, error);
-    this.#closeSocket();
-  }
-
-  /**
-   * Records and logs the outcome once, without closing the socket (a
-   * finished upload lingers to re-ACK a retransmitted last block).
+   * Records and logs the outcome once (a finished upload may still linger
+   * to re-ACK a retransmitted last block).
    *
    * @param outcome How it ended.
    * @param error Error text.
@@ -451,27 +416,24 @@ export abstract class Session {
       outcome,
       error,
     };
-    if (this.#poll.spins > 0) {
+    const [hits, spins] = this.driven?.pollStats ?? [0, 0];
+    if (spins > 0) {
       this.log.debug(
-        `${this.peerText} busy-poll: ${this.#poll.hits} of ` +
-          `${this.#poll.spins} replies taken without sleeping`,
+        `${this.peerText} busy-poll: ${hits} of ${spins} replies taken ` +
+          `without sleeping`,
       );
     }
     const verb = this.direction === "read" ? "RRQ" : "WRQ";
     const opts = optionsText(this.negotiated.oack);
-    const line =
-      `${this.peerText} ${verb} ${
-        JSON.stringify(this.request.filename)
-      } ${this.request.mode}${opts ? " " + opts : ""}: ${outcome}${
+    const line = `${this.peerText} ${verb} ${quote(this.request.filename)} ` +
+      `${safeWord(this.request.mode)}${opts ? " " + opts : ""}: ${outcome}${
         error ? ` (${error})` : ""
-      }, ${this.bytes} bytes in ${(durationMs / 1000).toFixed(3)} s, ` +
+      }, ${stats.bytes} bytes in ${(durationMs / 1000).toFixed(3)} s, ` +
       `${stats.retransmits} retransmits`;
-    if (outcome === "ok" || outcome === "probe" || outcome === "cancelled") {
-      if (outcome === "probe") this.log.debug(line, { stats });
-      else this.log.info(line, { stats });
-    } else {
-      this.log.warn(line, { stats });
-    }
+    if (outcome === "probe") this.log.debug(line, { stats });
+    else if (outcome === "ok" || outcome === "cancelled") {
+      this.log.info(line, { stats });
+    } else this.log.warn(line, { stats });
     this.#statsValue = stats;
     // A success is announced at once (an upload is already published); a
     // failure only after cleanup, once nothing is left behind.
@@ -479,561 +441,22 @@ export abstract class Session {
   }
 
   /**
-   * Stops the transfer from outside (server shutdown); an unfinished upload
-   * is discarded.
-   */
-  cancel(): void {
-    if (this.closed) return;
-    this.end(this.#outcome ?? "cancelled", this.#error ?? "server shutdown");
-  }
-
-  /**
-   * Records progress, or a sign of life such as a duplicate (resets the
-   * overall give-up clock; the retransmit timer keeps its backoff).
-   */
-  protected progress(): void {
-    this.lastProgress = this.clock.now();
-  }
-
-  /**
-   * (Re-)arms the retransmit timer `ms` from now. Cheap enough to call per
-   * window: it moves a deadline; the real timer is re-created only when it
-   * fires early.
+   * Stops the transfer from outside; an unfinished upload is discarded.
    *
-   * @param ms Delay (default: the retransmit interval).
+   * @param reason For the log (default: "server shutdown").
    */
-  protected armTimer(ms: number = this.intervalMs): void {
-    if (this.closed) return;
-    const now = this.clock.now();
-    this.#deadline = now + ms;
-    if (this.#timer !== undefined) {
-      // Moving the deadline later is free; an earlier one (the adaptive
-      // interval shrank) needs the real timer moved too.
-      if (this.#timerAt <= this.#deadline) return;
-      this.clock.clearTimeout(this.#timer);
-    }
-    this.#schedule(now, ms);
+  cancel(reason = "server shutdown"): void {
+    if (this.#cancelled) return;
+    this.#cancelled = true;
+    this.#cancelReason = reason;
+    this.cancelMachine(reason);
+    this.driven?.close();
   }
-
-  #schedule(now: number, ms: number): void {
-    this.#timerAt = now + ms;
-    this.#timer = this.clock.setTimeout(this.#onTimer, ms);
-  }
-
-  #onTimer = (): void => {
-    this.#timer = undefined;
-    if (this.closed) return;
-    const now = this.clock.now();
-    const left = this.#deadline - now;
-    if (left > 0.5) {
-      this.#schedule(now, left);
-      return;
-    }
-    Promise.resolve().then(() => this.onTimeout()).catch((err) =>
-      this.fail(err)
-    );
-  };
 
   /**
-   * Out of retransmits: stay silent (the count bounds what a spoofed request
-   * can make us send) but keep listening as long as the retransmits would
-   * have lasted at the fixed interval. The adaptive interval can be much
-   * shorter than a client's own timer, and must not shorten our patience.
+   * Ends the machine as cancelled (its driver then stops).
    *
-   * @returns true while still waiting, false when it is time to give up.
+   * @param reason For the log.
    */
-  protected waitOut(): boolean {
-    const fixed = (this.negotiated.timeout ?? this.config.ackTimeout) * 1000;
-    const patience = Math.min(
-      this.giveUpMs,
-      (this.config.maxRetries + 1) * fixed,
-    );
-    const left = patience - (this.clock.now() - this.lastProgress);
-    if (left <= 0.5) return false;
-    this.armTimer(left);
-    return true;
-  }
-
-  /**
-   * Whether the overall time without progress has run out.
-   *
-   * @returns true when the transfer should be abandoned.
-   */
-  protected timedOut(): boolean {
-    return this.clock.now() - this.lastProgress >= this.giveUpMs;
-  }
-
-  #closeSocket(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.#timer !== undefined) {
-      this.clock.clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-    try {
-      this.transport.close();
-    } catch { /* already closed */ }
-  }
-
-  async #receiveLoop(): Promise<void> {
-    while (!this.closed) {
-      let data: Uint8Array;
-      let addr: Deno.Addr;
-      // Lock-step, or the first DATA of an upload's next window (right
-      // after our ACK). Not before every packet of a window, nor for the
-      // ACK of a sent window, which comes a whole window later (measured:
-      // spinning there cost 10% at windowsize 64).
-      const spinFirst = liveTransfers === 1 && this.#poll.enabled &&
-        (this.negotiated.windowsize === 1 || this.replyDue);
-      this.replyDue = false;
-      try {
-        if (spinFirst) {
-          spin(this.#poll.spinUs);
-          const t0 = performance.now();
-          [data, addr] = await this.transport.receive(this.rxBuf);
-          this.#poll.record((performance.now() - t0) * 1000);
-        } else {
-          [data, addr] = await this.transport.receive(this.rxBuf);
-        }
-      } catch (err) {
-        if (this.closed) return;
-        throw err;
-      }
-      if (this.closed) return;
-      const from = addr as Deno.NetAddr;
-      if (!sameEndpoint(from, this.peer)) {
-        this.log.debug(
-          `${this.peerText} datagram from unknown TID ${formatPeer(from)}`,
-        );
-        await this.transport.send(
-          encodeError(ErrorCode.UNKNOWN_TID, "unknown transfer ID"),
-          from,
-        ).catch(() => {});
-        continue;
-      }
-      let p: Packet;
-      try {
-        p = decode(data);
-      } catch (err) {
-        this.log.debug(`${this.peerText} malformed datagram: ${err}`);
-        continue;
-      }
-      if (p.op === Opcode.ERROR) {
-        this.onClientError(p);
-        continue;
-      }
-      await this.onPacket(p);
-    }
-  }
-
-  /**
-   * The client sent ERROR: end quietly (no reply).
-   *
-   * @param p The ERROR packet.
-   */
-  protected onClientError(p: ErrorPacket): void {
-    this.end("aborted", `client sent ERROR ${p.code}: ${p.message}`);
-  }
-}
-
-/** Serves an RRQ: sends the file block by block, window by window. */
-export class ReadSession extends Session {
-  /** The open file. */
-  protected handle?: ReadHandle;
-  /** The sending state machine. */
-  protected sender: Sender = new Sender();
-  #source!: BlockSource;
-  #slots: Uint8Array[] = [];
-  #oack?: Uint8Array;
-  #pumping = false;
-  #total = 0;
-  #sentAt = 0;
-  #resent = false;
-
-  /** Always `read`. */
-  get direction(): "read" {
-    return "read";
-  }
-
-  /** Retransmit rounds. */
-  protected get retransmits(): number {
-    return this.sender.retransmits;
-  }
-
-  /**
-   * Opens the requested file. Override to change file handling.
-   *
-   * @returns A read handle.
-   */
-  protected openFile(): Promise<ReadHandle> {
-    return this.storage.openRead(this.request.filename, this.info);
-  }
-
-  /**
-   * Negotiates options. Override to add options: call `super.negotiate`,
-   * then add to `oack`.
-   *
-   * @param size The size the client will receive, if known.
-   * @returns Negotiated parameters.
-   */
-  protected negotiate(size: number | undefined): Negotiated {
-    return negotiate("read", this.request.options, {
-      maxBlksize: this.config.maxBlksize,
-      maxWindowsize: this.config.maxWindowsize,
-      size,
-    });
-  }
-
-  /** Opens, negotiates and sends the OACK or the first window. */
-  protected async start(): Promise<void> {
-    this.handle = await this.openFile();
-    const netascii = this.request.mode === "netascii";
-    let size = this.handle.size;
-    if (netascii && this.request.options.has("tsize")) {
-      size = await netasciiSize(this.handle);
-    }
-    this.negotiated = this.negotiate(size);
-    const { blksize, windowsize, oack } = this.negotiated;
-    this.sender = new Sender({
-      windowsize,
-      oack: oack.size > 0,
-      maxRetries: this.config.maxRetries,
-    });
-    if (oack.size > 0) this.#oack = encodeOack(oack);
-    this.#slots = new Array(windowsize);
-    this.#source = netascii
-      ? new NetasciiBlockSource(this.handle, blksize)
-      : new OctetBlockSource(this.handle, blksize);
-    this.pump();
-  }
-
-  /** Sends whatever the sender says is due, one pump at a time. */
-  protected pump(): void {
-    if (this.#pumping || this.closed) return;
-    this.#pumping = true;
-    this.#pumpLoop().catch((err) => {
-      this.#pumping = false;
-      return this.fail(err);
-    });
-  }
-
-  async #pumpLoop(): Promise<void> {
-    const sender = this.sender;
-    const blksize = this.negotiated.blksize;
-    const lockstep = this.#slots.length === 1;
-    const pending: Promise<number>[] = [];
-    let block: number;
-    for (;;) {
-      while (!this.closed && (block = sender.nextBlock()) >= 0) {
-        if (block === 0) {
-          await this.send(this.#oack!);
-          continue;
-        }
-        const pkt = this.#slot(block);
-        let n = this.#source.read(block, pkt.subarray(4));
-        if (typeof n !== "number") n = await n;
-        if (n < blksize) {
-          sender.setLast(block);
-          this.#total = (block - 1) * blksize + n;
-        }
-        writeDataHeader(pkt, block);
-        const sent = this.transport.send(pkt.subarray(0, 4 + n), this.peer);
-        if (lockstep) await sent;
-        else pending.push(sent);
-      }
-      // A window goes out without a yield between its datagrams; then wait
-      // for all of them, and look again: ACKs may have moved the window.
-      if (pending.length === 0) break;
-      await Promise.all(pending.splice(0));
-    }
-    this.#pumping = false;
-    this.#sentAt = this.clock.now();
-    this.armTimer();
-  }
-
-  /**
-   * The packet buffer for `block`: one per window slot, so a window's sends
-   * can be in flight together. A slot is rewritten only after its send was
-   * awaited.
-   */
-  #slot(block: number): Uint8Array {
-    const i = block % this.#slots.length;
-    return this.#slots[i] ??= new Uint8Array(4 + this.negotiated.blksize);
-  }
-
-  /**
-   * Handles ACKs; anything else from the client is ignored.
-   *
-   * @param p The packet.
-   */
-  protected onPacket(p: Packet): void {
-    if (p.op !== Opcode.ACK) {
-      this.log.debug(`${this.peerText} ignoring opcode ${p.op} during RRQ`);
-      return;
-    }
-    const ev = this.sender.onAck(p.block);
-    if (this.log.debugEnabled) {
-      this.log.debug(`${this.peerText} ACK ${p.block} -> ${ev}`);
-    }
-    if (ev !== SenderEvent.IGNORE) {
-      if (!this.#resent) this.sampleRtt(this.clock.now() - this.#sentAt);
-      this.#resent = false;
-    } else if (!this.sender.awaitingOack) {
-      // A duplicate ACK is never a reason to resend (Sorcerer's Apprentice),
-      // but it proves the client is alive: the retransmit timer may keep
-      // trying, as the count bound is for peers that never answer.
-      this.progress();
-      this.sender.retries = 0;
-    }
-    if (ev === SenderEvent.SEND) {
-      this.progress();
-      this.#source.release(this.sender.base);
-      this.bytes = (this.sender.base - 1) * this.negotiated.blksize;
-      this.pump();
-    } else if (ev === SenderEvent.DONE) {
-      this.bytes = this.#total;
-      this.end("ok");
-    }
-  }
-
-  /** Retransmits from the first unacknowledged block, or gives up. */
-  protected onTimeout(): void {
-    if (this.timedOut()) {
-      this.end("timeout", "no ACK from client");
-      return;
-    }
-    if (this.sender.onTimeout() === SenderEvent.FAIL) {
-      if (!this.waitOut()) this.end("timeout", "no ACK from client");
-      return;
-    }
-    this.#resent = true;
-    this.backoff();
-    if (this.log.debugEnabled) {
-      this.log.debug(
-        `${this.peerText} timeout: resending from block ${this.sender.base}`,
-      );
-    }
-    this.pump();
-  }
-
-  /**
-   * ERROR 8 right after the OACK is a size probe (UEFI PXE does this).
-   *
-   * @param p The ERROR packet.
-   */
-  protected override onClientError(p: ErrorPacket): void {
-    if (
-      this.sender.awaitingOack && p.code === ErrorCode.OPTION_REFUSED
-    ) {
-      this.end("probe", `client ended after OACK (ERROR 8: ${p.message})`);
-      return;
-    }
-    super.onClientError(p);
-  }
-
-  /** Closes the file. */
-  protected cleanup(): Promise<void> {
-    this.handle?.close();
-    return Promise.resolve();
-  }
-}
-
-/** Serves a WRQ: receives into a temporary file, published when complete. */
-export class WriteSession extends Session {
-  /** The upload in progress. */
-  protected writer?: WriteHandle;
-  /** The receiving state machine. */
-  protected receiver: Receiver = new Receiver();
-  /** Whether the upload was published. */
-  protected committed = false;
-  #decoder?: NetasciiDecoder;
-  #oack?: Uint8Array;
-  #ackBuf = new Uint8Array(4);
-  #lingering = false;
-  #ackAt = -1;
-  #reacked = false;
-
-  /** Always `write`. */
-  get direction(): "write" {
-    return "write";
-  }
-
-  /** Retransmit rounds. */
-  protected get retransmits(): number {
-    return this.receiver.retransmits;
-  }
-
-  /**
-   * Prepares the upload. Override to change file handling.
-   *
-   * @returns A write handle.
-   */
-  protected openFile(): Promise<WriteHandle> {
-    return this.storage.openWrite(this.request.filename, this.info);
-  }
-
-  /**
-   * Negotiates options. Override to add options.
-   *
-   * @returns Negotiated parameters.
-   */
-  protected negotiate(): Negotiated {
-    return negotiate("write", this.request.options, {
-      maxBlksize: this.config.maxBlksize,
-      maxWindowsize: this.config.maxWindowsize,
-      maxUpload: this.config.maxUpload,
-    });
-  }
-
-  /** Negotiates, opens the temporary file, sends OACK or ACK 0. */
-  protected async start(): Promise<void> {
-    this.negotiated = this.negotiate();
-    this.writer = await this.openFile();
-    const { blksize, windowsize, oack } = this.negotiated;
-    this.receiver = new Receiver({
-      blksize,
-      windowsize,
-      maxRetries: this.config.maxRetries,
-    });
-    if (this.request.mode === "netascii") this.#decoder = new NetasciiDecoder();
-    // One spare byte so an oversized DATA is seen as such, not truncated.
-    this.rxBuf = new Uint8Array(blksize + 5);
-    if (oack.size > 0) this.#oack = encodeOack(oack);
-    await this.#sendAck();
-    this.armTimer();
-  }
-
-  async #sendAck(): Promise<void> {
-    this.#ackAt = this.clock.now();
-    this.replyDue = true;
-    if (this.receiver.expected === 1 && this.#oack) {
-      await this.send(this.#oack);
-    } else {
-      await this.send(writeAck(this.#ackBuf, this.receiver.ackBlock));
-    }
-  }
-
-  /**
-   * Writes one payload (converting netascii). Override to change how bytes
-   * are stored.
-   *
-   * @param data Payload.
-   */
-  protected async write(data: Uint8Array): Promise<void> {
-    await this.#store(this.#decoder ? this.#decoder.decode(data) : data);
-  }
-
-  async #store(bytes: Uint8Array): Promise<void> {
-    try {
-      await this.writer!.write(bytes);
-    } catch (err) {
-      throw new TftpError(
-        ErrorCode.DISK_FULL,
-        `write failed: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
-  }
-
-  /**
-   * Handles DATA; anything else from the client is ignored.
-   *
-   * @param p The packet.
-   */
-  protected async onPacket(p: Packet): Promise<void> {
-    if (p.op !== Opcode.DATA) {
-      this.log.debug(`${this.peerText} ignoring opcode ${p.op} during WRQ`);
-      return;
-    }
-    if (p.data.length > this.negotiated.blksize) {
-      throw new TftpError(
-        ErrorCode.ILLEGAL_OPERATION,
-        `DATA block ${p.block} larger than blksize ${this.negotiated.blksize}`,
-      );
-    }
-    const flags = this.receiver.onData(p.block, p.data.length);
-    if (!(flags & ReceiveFlag.DELIVER)) {
-      // A duplicate or out-of-order block: no progress, but a live client.
-      this.progress();
-      this.receiver.retries = 0;
-    }
-    if (this.log.debugEnabled) {
-      this.log.debug(
-        `${this.peerText} DATA ${p.block} (${p.data.length} bytes) -> ${flags}`,
-      );
-    }
-    if (flags & ReceiveFlag.DELIVER) {
-      this.progress();
-      if (this.#ackAt >= 0) {
-        if (!this.#reacked) this.sampleRtt(this.clock.now() - this.#ackAt);
-        this.#ackAt = -1;
-        this.#reacked = false;
-      }
-      this.bytes += p.data.length;
-      const max = this.config.maxUpload;
-      if (max !== undefined && this.bytes > max) {
-        throw new TftpError(
-          ErrorCode.DISK_FULL,
-          `upload exceeds the limit of ${max} bytes`,
-        );
-      }
-      await this.write(p.data);
-    }
-    if (flags & ReceiveFlag.FINAL) {
-      const tail = this.#decoder?.flush();
-      if (tail?.length) await this.#store(tail);
-      try {
-        await this.writer!.commit();
-      } catch (err) {
-        if (err instanceof TftpError) throw err;
-        throw new TftpError(
-          ErrorCode.DISK_FULL,
-          `could not store the upload: ${
-            err instanceof Error ? err.message : String(err)
-          }`,
-        );
-      }
-      this.committed = true;
-      await this.#sendAck();
-      this.complete("ok");
-      // Stay one timeout to re-ACK a retransmitted last block.
-      this.#lingering = true;
-      this.armTimer(this.config.connTimeout * 1000);
-      return;
-    }
-    if (flags & ReceiveFlag.ACK) {
-      await this.#sendAck();
-      // After the upload is stored, a re-ACK restarts the linger, not the
-      // (possibly much shorter) retransmit interval.
-      this.armTimer(
-        this.#lingering ? this.config.connTimeout * 1000 : this.intervalMs,
-      );
-    } else if (flags & ReceiveFlag.DELIVER) {
-      this.armTimer();
-    }
-  }
-
-  /** Re-sends the last ACK (or OACK), or gives up; ends the linger. */
-  protected async onTimeout(): Promise<void> {
-    if (this.#lingering) {
-      this.end("ok");
-      return;
-    }
-    if (this.timedOut()) {
-      this.end("timeout", "no DATA from client");
-      return;
-    }
-    if (!this.receiver.onTimeout()) {
-      if (!this.waitOut()) this.end("timeout", "no DATA from client");
-      return;
-    }
-    this.#reacked = true;
-    this.backoff();
-    await this.#sendAck();
-    this.armTimer();
-  }
-
-  /** Discards an unpublished upload. */
-  protected async cleanup(): Promise<void> {
-    if (!this.committed) await this.writer?.abort();
-  }
+  protected abstract cancelMachine(reason: string): void;
 }

@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import type { RequestPacket } from "../../src/protocol/packet.ts";
 import { Opcode } from "../../src/protocol/packet.ts";
 import { ErrorCode } from "../../src/protocol/packet.ts";
 import { TftpServer } from "../../src/server/server.ts";
@@ -209,14 +210,24 @@ Deno.test("workers: transfers in worker threads leave no socket or file open", a
   assert.deepEqual([...threads].sort(), [1, 2]);
 });
 
-Deno.test("workers: refused with custom storage or single-port mode", () => {
+Deno.test("workers: refused, saying why, with what cannot run in the threads", () => {
   assert.throws(
     () => new TftpServer({ workers: 2, storage: new MemoryStorage() }),
-    /workers need the file-system root/,
+    /workers: 2 cannot be combined with custom storage: .*use workers: 1/,
   );
   assert.throws(
     () => new TftpServer({ workers: 2, singlePort: true }),
-    /single-port/,
+    /cannot be combined with single-port mode/,
   );
+  class Routing extends TftpServer {
+    override selectProtocol(r: RequestPacket, p: Deno.NetAddr) {
+      return super.selectProtocol(r, p);
+    }
+  }
+  assert.throws(
+    () => new Routing({ workers: 2 }),
+    /cannot be combined with a custom selectProtocol/,
+  );
+  assert.doesNotThrow(() => new Routing({ workers: 1 }));
   assert.throws(() => new TftpServer({ workers: 0 }), /invalid number/);
 });

@@ -17,7 +17,11 @@
 
 import assert from "node:assert/strict";
 import { Sender, SenderEvent } from "../../src/protocol/sender.ts";
-import { ReceiveFlag, Receiver } from "../../src/protocol/receiver.ts";
+import {
+  ReceiveFlag,
+  Receiver,
+  ReceiverTimer,
+} from "../../src/protocol/receiver.ts";
 import { mixSeed, Rng, seedFromEnv } from "../../testing/rng.ts";
 
 const SEED = seedFromEnv(0x5e4d);
@@ -37,12 +41,14 @@ Deno.test("fuzz: Sender keeps its invariants under random events", () => {
     const oack = rng.chance(0.5);
     const maxRetries = rng.range(0, 6);
     const last = rng.chance(0.05) ? rng.range(65530, 70000) : rng.range(1, 400);
-    const s = new Sender({ windowsize: w, oack, maxRetries });
+    const s = new Sender({ windowsize: w, oack, maxRetries, giveUpMs: 1e9 }, 0);
+    let now = 0;
     let yields = 0;
     let resets = 0;
     let lastYield = -1;
     let prevBase = s.base;
     for (let step = 0; step < 3000 && !s.done; step++) {
+      now += rng.int(100);
       const r = rng.int(100);
       if (r < 55) {
         const b = s.nextBlock();
@@ -74,7 +80,7 @@ Deno.test("fuzz: Sender keeps its invariants under random events", () => {
           ? rng.range(Math.max(0, s.base - 70), hi + 70) // stale or ahead
           : rng.int(65536); // anything
         const baseBefore = s.base;
-        const ev = s.onAck(abs & 0xffff);
+        const ev = s.onAck(abs & 0xffff, now);
         if (ev === SenderEvent.IGNORE) {
           assert.equal(s.base, baseBefore, `${where}: IGNORE moved base`);
         } else {
@@ -86,10 +92,11 @@ Deno.test("fuzz: Sender keeps its invariants under random events", () => {
         }
       } else {
         const retriesBefore = s.retries;
-        const ev = s.onTimeout();
-        if (ev === SenderEvent.FAIL) {
-          assert.ok(retriesBefore >= maxRetries, `${where}: early FAIL`);
-          break;
+        const ev = s.onTimeout(now);
+        assert.notEqual(ev, SenderEvent.FAIL, `${where}: FAIL before giveUpMs`);
+        if (ev === SenderEvent.IGNORE) {
+          assert.ok(retriesBefore >= maxRetries, `${where}: early silence`);
+          continue;
         }
         assert.equal(ev, SenderEvent.SEND);
         assert.equal(s.next, s.base, `${where}: timeout did not rewind`);
@@ -127,15 +134,26 @@ Deno.test("fuzz: Receiver keeps its invariants under random DATA", () => {
     const w = pickWindow(rng);
     const maxRetries = rng.range(0, 6);
     const last = rng.chance(0.05) ? rng.range(65530, 66000) : rng.range(1, 300);
-    const r = new Receiver({ blksize, windowsize: w, maxRetries });
+    const r = new Receiver(
+      { blksize, windowsize: w, maxRetries, giveUpMs: 1e9 },
+      0,
+    );
+    let now = 0;
     let delivered = 0;
     let lastDeliveredWire = 0;
     let finished = false;
     for (let step = 0; step < 4000; step++) {
+      now += rng.int(100);
       const expectedBefore = r.expected;
       if (rng.chance(0.05)) {
         const retriesBefore = r.retries;
-        const ok = r.onTimeout();
+        const verdict = r.onTimeout(now);
+        if (r.finished) {
+          // The linger starts only once the final ACK is out (acked()).
+          assert.equal(verdict, ReceiverTimer.WAIT, `${where}: linger`);
+          break;
+        }
+        const ok = verdict === ReceiverTimer.REACK;
         assert.equal(ok, retriesBefore < maxRetries, `${where}: onTimeout`);
         if (!ok) break;
         continue;
@@ -154,7 +172,7 @@ Deno.test("fuzz: Receiver keeps its invariants under random DATA", () => {
         : rng.chance(0.97)
         ? blksize
         : rng.int(blksize);
-      const flags = r.onData(wire, len);
+      const flags = r.onData(wire, len, now);
       assert.ok(r.expected >= expectedBefore, `${where}: expected moved back`);
       if (flags & ReceiveFlag.DELIVER) {
         assert.ok(!finished, `${where}: delivered after the final block`);
@@ -224,16 +242,22 @@ function simulate(
   const lastLen = rng.int(blksize);
   const lenOf = (b: number) => b < blocks ? blksize : lastLen;
   const totalBytes = (blocks - 1) * blksize + lastLen;
+  // Each idle turn is one timer firing, 500 ms later: a side gives up once
+  // its retransmits would have run out.
+  const giveUpMs = (opts.maxRetries + 1) * 500;
   const s = new Sender({
     windowsize,
     oack: opts.oack,
     maxRetries: opts.maxRetries,
-  });
+    giveUpMs,
+  }, 0);
   const r = new Receiver({
     blksize,
     windowsize,
     maxRetries: opts.maxRetries,
-  });
+    giveUpMs,
+  }, 0);
+  let now = 0;
   const toReceiver: SimPacket[] = [];
   const toSender: SimPacket[] = [];
   const put = (q: SimPacket[], p: SimPacket) => {
@@ -258,18 +282,26 @@ function simulate(
       if (b === blocks) s.setLast(blocks);
       put(toReceiver, { n: b, len: b === 0 ? 0 : lenOf(b) });
     }
+    now += 1;
     if (toReceiver.length === 0 && toSender.length === 0) {
       // Idle: one side's timer fires first.
+      now += 500;
       if (rng.chance(0.5)) {
-        if (s.onTimeout() === SenderEvent.FAIL) break;
-        resets++;
+        const ev = s.onTimeout(now);
+        if (ev === SenderEvent.FAIL) break;
+        if (ev === SenderEvent.SEND) resets++;
       } else if (!r.finished) {
-        if (!r.onTimeout()) break;
+        const verdict = r.onTimeout(now);
+        if (verdict === ReceiverTimer.FAIL) break;
+        if (verdict !== ReceiverTimer.REACK) continue;
         // Before the OACK arrived the client repeats its request, which the
         // server ignores; after, it repeats its last ACK.
         if (oackAcked) put(toSender, { n: r.ackBlock, len: 0 });
-      } else if (s.onTimeout() === SenderEvent.FAIL) break;
-      else resets++;
+      } else {
+        const ev = s.onTimeout(now);
+        if (ev === SenderEvent.FAIL) break;
+        if (ev === SenderEvent.SEND) resets++;
+      }
       continue;
     }
     const fromSender = toSender.length === 0 ||
@@ -282,7 +314,7 @@ function simulate(
         put(toSender, { n: 0, len: 0 });
         continue;
       }
-      const flags = r.onData(p.n & 0xffff, p.len);
+      const flags = r.onData(p.n & 0xffff, p.len, now);
       if (flags & ReceiveFlag.DELIVER) {
         assert.equal(p.n, delivered + 1, `${where}: delivered ${p.n}`);
         delivered++;
@@ -291,7 +323,7 @@ function simulate(
       if (flags & ReceiveFlag.ACK) put(toSender, { n: r.ackBlock, len: 0 });
     } else {
       const p = toSender.shift()!;
-      const ev = s.onAck(p.n);
+      const ev = s.onAck(p.n, now);
       if (ev !== SenderEvent.IGNORE) resets++;
       if (ev === SenderEvent.DONE) {
         assert.ok(r.finished, `${where}: sender done, receiver not`);
@@ -375,8 +407,12 @@ Deno.test({
     for (const [windowsize, dup] of [[16, 0.01], [16, 0.05], [64, 0.05]]) {
       const rng = new Rng(mixSeed(SEED, "dup", windowsize, dup * 100));
       const blocks = 20_000;
-      const s = new Sender({ windowsize, maxRetries: 50 });
-      const r = new Receiver({ blksize: 8, windowsize, maxRetries: 50 });
+      const s = new Sender({ windowsize, maxRetries: 50, giveUpMs: 1e9 }, 0);
+      const r = new Receiver(
+        { blksize: 8, windowsize, maxRetries: 50, giveUpMs: 1e9 },
+        0,
+      );
+      let now = 0;
       const toReceiver: number[] = [];
       const toSender: number[] = [];
       const put = (q: number[], v: number) => {
@@ -385,6 +421,7 @@ Deno.test({
       };
       let sends = 0;
       while (!s.done) {
+        now += 1;
         let b: number;
         while ((b = s.nextBlock()) >= 0) {
           sends++;
@@ -393,12 +430,12 @@ Deno.test({
         }
         if (toReceiver.length > 0) {
           const p = toReceiver.shift()!;
-          const flags = r.onData(p & 0xffff, p < blocks ? 8 : 3);
+          const flags = r.onData(p & 0xffff, p < blocks ? 8 : 3, now);
           if (flags & ReceiveFlag.ACK) put(toSender, r.ackBlock);
         } else if (toSender.length > 0) {
-          s.onAck(toSender.shift()!);
+          s.onAck(toSender.shift()!, now);
         } else {
-          assert.notEqual(s.onTimeout(), SenderEvent.FAIL, "gave up");
+          assert.notEqual(s.onTimeout(now), SenderEvent.FAIL, "gave up");
         }
       }
       assert.ok(

@@ -28,10 +28,9 @@ import { seedFromEnv } from "../../testing/rng.ts";
 import { LossyProxy } from "../../testing/lossy_proxy.ts";
 import { startHarness } from "./harness.ts";
 import { tftpGet } from "../../src/client/client.ts";
-import { Opcode, type Packet } from "../../src/protocol/packet.ts";
-import { ReadSession, type SessionClass } from "../../src/server/session.ts";
+import { Opcode } from "../../src/protocol/packet.ts";
 import { TftpServer } from "../../src/server/server.ts";
-import type { RequestPacket } from "../../src/protocol/packet.ts";
+import type { Transport } from "../../src/transport/types.ts";
 
 const SEED = seedFromEnv(0x7f7d);
 const FULL = Deno.env.get("HARDENING_FULL") === "1";
@@ -147,27 +146,49 @@ Deno.test("lossy: the proxy follows the switch to the transfer port", async () =
 });
 
 /**
- * A read session with the Sorcerer's Apprentice bug: it resends the window
- * on every ACK that does not move it (duplicates included).
+ * A socket with the Sorcerer's Apprentice bug: it resends the last DATA on
+ * every ACK it has seen before (duplicates included), as a server that
+ * retransmits on duplicate ACKs would.
  */
-class ApprenticeRead extends ReadSession {
-  protected override onPacket(p: Packet): void {
-    const base = this.sender.base;
-    super.onPacket(p);
-    if (p.op === Opcode.ACK && !this.closed && this.sender.base === base) {
-      this.sender.next = base;
-      this.pump();
+class ApprenticeTransport implements Transport {
+  #inner: Transport;
+  #last?: [Uint8Array, Deno.NetAddr];
+  #seen = new Set<number>();
+
+  constructor(inner: Transport) {
+    this.#inner = inner;
+  }
+
+  get addr(): Deno.Addr {
+    return this.#inner.addr;
+  }
+
+  send(data: Uint8Array, addr: Deno.NetAddr): Promise<number> {
+    if (data[1] === Opcode.DATA) this.#last = [data.slice(), addr];
+    return this.#inner.send(data, addr);
+  }
+
+  async receive(buf?: Uint8Array): Promise<[Uint8Array, Deno.Addr]> {
+    const got = await this.#inner.receive(buf);
+    const [data] = got;
+    if (data[1] === Opcode.ACK && data.length >= 4) {
+      const block = (data[2] << 8) | data[3];
+      if (this.#seen.has(block) && this.#last) {
+        this.#inner.send(...this.#last).catch(() => {});
+      }
+      this.#seen.add(block);
     }
+    return got;
+  }
+
+  close(): void {
+    this.#inner.close();
   }
 }
 
 class ApprenticeServer extends TftpServer {
-  override selectProtocol(
-    request: RequestPacket,
-    peer: Deno.NetAddr,
-  ): SessionClass | undefined {
-    if (request.op === Opcode.RRQ) return ApprenticeRead;
-    return super.selectProtocol(request, peer);
+  override createTransport(peer: Deno.NetAddr): Transport {
+    return new ApprenticeTransport(super.createTransport(peer));
   }
 }
 

@@ -16,12 +16,12 @@ import { FsStorage } from "../../src/storage/files.ts";
 import type { Storage, WriteHandle } from "../../src/storage/types.ts";
 import {
   DEFAULT_SESSION_CONFIG,
-  ReadSession,
   type Session,
   type SessionConfig,
   type TransferStats,
-  WriteSession,
 } from "../../src/server/session.ts";
+import { ReadSession } from "../../src/server/read_session.ts";
+import { WriteSession } from "../../src/server/write_session.ts";
 import {
   elapse,
   FakeClock,
@@ -493,7 +493,7 @@ Deno.test("session: client ERROR during a read aborts with a warning", async () 
   assert.equal(stats.outcome, "aborted");
   assert.equal(t.sent.length, 2, "no reply to an ERROR");
   assert.equal(summary(h).level, "warning");
-  assert.match(summary(h).line, /ERROR 8: changed my mind/);
+  assert.match(summary(h).line, /ERROR 8: "changed my mind"/);
 });
 
 Deno.test("session: read of a missing file sends ERROR 1", async () => {

@@ -13,6 +13,7 @@ import { DEFAULT_SESSION_CONFIG } from "../../src/server/session.ts";
 
 const SETUP = {
   host: "127.0.0.1",
+  windowMemory: 1 << 20,
   config: DEFAULT_SESSION_CONFIG,
   verbose: false,
 };
@@ -81,7 +82,11 @@ Deno.test("a worker that dies ends its transfers as errors and is replaced", asy
   );
   assert.equal(pool.size, 1);
   const refusals: string[] = [];
-  const remote = pool.run(REQUEST, PEER, {
+  const remote = pool.run({
+    request: REQUEST,
+    name: REQUEST.filename,
+    peer: PEER,
+  }, {
     refuse: (_code, message) => refusals.push(message),
   });
   assert.ok(remote);
@@ -99,7 +104,11 @@ Deno.test("a worker that dies ends its transfers as errors and is replaced", asy
   // A fresh thread takes its place and gets work again.
   await within(restartedOnce);
   assert.equal(pool.size, 1);
-  const second = pool.run(REQUEST, PEER, { refuse: () => {} });
+  const second = pool.run({
+    request: REQUEST,
+    name: REQUEST.filename,
+    peer: PEER,
+  }, { refuse: () => {} });
   assert.ok(second, "the replacement takes transfers");
   assert.equal((await within(second.stats)).outcome, "error");
   // It died again at once, so the next restart pauses (5 s); closing must
@@ -126,7 +135,11 @@ Deno.test("stats, log lines and refusals from a worker reach the main thread", a
   };`;
   const pool = await within(WorkerPool.start(2, SETUP, { source, log }));
   const refusals: string[] = [];
-  const remote = pool.run(REQUEST, PEER, {
+  const remote = pool.run({
+    request: REQUEST,
+    name: REQUEST.filename,
+    peer: PEER,
+  }, {
     refuse: (code, message) => refusals.push(`${code} ${message}`),
   });
   assert.ok(remote);

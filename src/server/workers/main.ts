@@ -1,26 +1,27 @@
 /**
  * Entry point of a server worker thread (`--workers`): runs the transfers
  * the main thread hands over, each on its own socket, with the same storage
- * rules, and reports each outcome back.
+ * rules and the same {@linkcode startTransfer} as the main thread, and
+ * reports each one's progress and outcome back.
  *
- * The main thread loads this module as a bundle (see `worker_bundle.ts`),
- * because Deno would otherwise need read permission on the program's own
- * source files to start a worker.
+ * The main thread runs this module from the sources when it may read them,
+ * else from its bundle (see `bundle.ts`): Deno needs read permission on a
+ * worker's module files, which a least-privilege run does not grant.
  *
  * @module
  */
 
 import { Logger, type LogLevel } from "../../log.ts";
 import { ErrorCode, Opcode } from "../../protocol/packet.ts";
-import type { Storage } from "../../storage/types.ts";
 import { openRootStorage } from "../../storage/fs_root.ts";
+import { parseCidr } from "../../net/cidr.ts";
 import { PortAllocator } from "../../transport/ports.ts";
-import {
-  formatPeer,
-  ReadSession,
-  type Session,
-  WriteSession,
-} from "../session.ts";
+import { BufferBudget } from "../../transport/buffers.ts";
+import { allowed } from "../admission.ts";
+import { ReadSession } from "../read_session.ts";
+import { formatPeer } from "../session.ts";
+import { type LocalTransfer, startTransfer, type ThreadEnv } from "../start.ts";
+import { WriteSession } from "../write_session.ts";
 import {
   failedStats,
   type FromWorker,
@@ -28,27 +29,10 @@ import {
   type WorkerSetup,
 } from "./protocol.ts";
 
-/** The state of one worker thread. */
-interface WorkerState {
-  setup: WorkerSetup;
-  storage: Storage;
-  log: Logger;
-  ports: PortAllocator;
-  sessions: Map<number, Session>;
-  runs: Set<Promise<void>>;
-}
-
 /** The worker global, typed for what is used here. */
 interface WorkerScope {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
   postMessage(message: FromWorker): void;
-}
-
-const scope = globalThis as unknown as WorkerScope;
-let state: WorkerState | undefined;
-
-function post(message: FromWorker): void {
-  scope.postMessage(message);
 }
 
 /**
@@ -56,123 +40,153 @@ function post(message: FromWorker): void {
  * (one writer, one format, the same hooks as for local transfers).
  */
 class ForwardingLogger extends Logger {
-  /**
-   * @param verbose Whether debug lines are wanted.
-   */
-  constructor(verbose: boolean) {
+  #post: (m: FromWorker) => void;
+
+  constructor(verbose: boolean, post: (m: FromWorker) => void) {
     super({ verbose, stderr: false });
+    this.#post = post;
   }
 
-  /**
-   * Sends one line to the main thread.
-   *
-   * @param level Severity.
-   * @param message Text.
-   * @param fields Extra data.
-   */
   override log(
     level: LogLevel,
     message: string,
     fields?: Record<string, unknown>,
   ): void {
     if (level === "debug" && !this.debugEnabled) return;
-    post({ type: "log", level, message, fields });
+    this.#post({ type: "log", level, message, fields });
   }
 }
 
-async function setUp(setup: WorkerSetup): Promise<void> {
-  try {
-    const storage = await openRootStorage(setup);
-    state = {
-      setup,
-      storage,
-      log: new ForwardingLogger(setup.verbose),
-      ports: new PortAllocator(setup.host, {
-        range: setup.portRange,
-        start: setup.portStart,
-      }),
-      sessions: new Map(),
-      runs: new Set(),
-    };
-    post({ type: "ready" });
-  } catch (err) {
-    post({ type: "failed", error: (err as Error).message ?? String(err) });
-  }
-}
+/** One worker thread: its environment and its transfers. */
+class WorkerThread {
+  #post: (m: FromWorker) => void;
+  #env: ThreadEnv;
+  #transfers = new Map<number, LocalTransfer>();
 
-function start(
-  s: WorkerState,
-  msg: Extract<ToWorker, { type: "start" }>,
-): void {
-  const { id, request, peer } = msg;
-  let transport: Deno.DatagramConn;
-  try {
-    transport = s.ports.open();
-  } catch (err) {
-    s.log.error(`${formatPeer(peer)} cannot open a transfer socket: ${err}`);
-    post({
-      type: "refused",
-      id,
-      code: ErrorCode.NOT_DEFINED,
-      message: "no transfer port available, try again later",
+  constructor(env: ThreadEnv, post: (m: FromWorker) => void) {
+    this.#env = env;
+    this.#post = post;
+  }
+
+  start(msg: Extract<ToWorker, { type: "start" }>): void {
+    const previous = msg.repeatOf === undefined
+      ? undefined
+      : this.#transfers.get(msg.repeatOf);
+    if (!previous) return this.#run(msg);
+    // Let that transfer's pending datagrams have their turn first.
+    setTimeout(() => {
+      if (previous.finished) return this.#run(msg);
+      this.#env.log.debug(
+        `${
+          formatPeer(msg.peer)
+        } repeated request ignored: transfer in progress`,
+      );
+      this.#post({ type: "done", id: msg.id });
+    }, 0);
+  }
+
+  #run(msg: Extract<ToWorker, { type: "start" }>): void {
+    const { id, request, name, peer } = msg;
+    const cls = request.op === Opcode.RRQ ? ReadSession : WriteSession;
+    let t: LocalTransfer;
+    try {
+      t = startTransfer(cls, { request, name, peer }, {
+        ...this.#env,
+        onEstablished: () => this.#post({ type: "established", id }),
+      });
+    } catch (err) {
+      this.#env.log.error(
+        `${formatPeer(peer)} cannot open a transfer socket: ${err}`,
+      );
+      this.#post({
+        type: "refused",
+        id,
+        code: ErrorCode.NOT_DEFINED,
+        message: "no transfer port available, try again later",
+      });
+      this.#post({
+        type: "stats",
+        id,
+        stats: failedStats("no transfer port available", {
+          peer: formatPeer(peer),
+          filename: request.filename,
+          direction: request.op === Opcode.RRQ ? "read" : "write",
+          mode: request.mode,
+        }),
+      });
+      this.#post({ type: "done", id });
+      return;
+    }
+    this.#transfers.set(id, t);
+    t.stats.then((stats) => this.#post({ type: "stats", id, stats }));
+    t.done.finally(() => {
+      this.#transfers.delete(id);
+      this.#post({ type: "done", id });
     });
-    post({
-      type: "stats",
-      id,
-      stats: failedStats("no transfer port available", {
-        peer: formatPeer(peer),
-        filename: request.filename,
-        direction: request.op === Opcode.RRQ ? "read" : "write",
-        mode: request.mode,
-      }),
-    });
-    post({ type: "done", id });
-    return;
   }
-  const cls = request.op === Opcode.RRQ ? ReadSession : WriteSession;
-  const session = new cls({
-    request,
-    peer,
-    transport,
-    storage: s.storage,
-    config: s.setup.config,
-    log: s.log,
-  });
-  s.sessions.set(id, session);
-  session.stats.then((stats) => post({ type: "stats", id, stats }));
-  const run = session.run().then(
-    () => {},
-    (err) => s.log.error(`${session.peerText} session crashed: ${err}`),
-  ).finally(() => {
-    s.sessions.delete(id);
-    s.runs.delete(run);
-    post({ type: "done", id });
-  });
-  s.runs.add(run);
+
+  cancel(id: number, reason?: string): void {
+    this.#transfers.get(id)?.cancel(reason);
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#transfers.values()];
+    for (const t of all) t.cancel();
+    await Promise.allSettled(all.map((t) => t.done));
+    this.#post({ type: "closed" });
+  }
 }
 
-async function closeAll(s: WorkerState): Promise<void> {
-  for (const session of s.sessions.values()) session.cancel();
-  await Promise.allSettled([...s.runs]);
-  post({ type: "closed" });
+async function setUp(
+  setup: WorkerSetup,
+  post: (m: FromWorker) => void,
+): Promise<WorkerThread> {
+  const storage = await openRootStorage(setup);
+  const ports = new PortAllocator(setup.host, {
+    range: setup.portRange,
+    start: setup.portStart,
+  });
+  const allow = setup.allowFrom?.length
+    ? setup.allowFrom.map((c) => parseCidr(c))
+    : undefined;
+  return new WorkerThread({
+    storage,
+    config: setup.config,
+    log: new ForwardingLogger(setup.verbose, post),
+    lane: { active: 0, windowBuffers: new BufferBudget(setup.windowMemory) },
+    openTransport: () => ports.open(),
+    answerStranger: allow ? (host) => allowed(allow, host) : undefined,
+  }, post);
 }
 
-scope.onmessage = (e: MessageEvent<ToWorker>) => {
-  const msg = e.data;
-  if (msg.type === "setup") {
-    setUp(msg.setup);
-    return;
-  }
-  if (!state) return;
-  switch (msg.type) {
-    case "start":
-      start(state, msg);
-      break;
-    case "cancel":
-      state.sessions.get(msg.id)?.cancel();
-      break;
-    case "close":
-      closeAll(state);
-      break;
-  }
-};
+/** Serves the main thread's messages in this worker. */
+function serve(scope: WorkerScope): void {
+  const post = (m: FromWorker) => scope.postMessage(m);
+  let thread: Promise<WorkerThread> | undefined;
+  scope.onmessage = (e: MessageEvent<ToWorker>) => {
+    const msg = e.data;
+    if (msg.type === "setup") {
+      thread = setUp(msg.setup, post);
+      thread.then(
+        () => post({ type: "ready" }),
+        (err) => post({ type: "failed", error: (err as Error).message }),
+      );
+      return;
+    }
+    thread?.then((t) => {
+      switch (msg.type) {
+        case "start":
+          t.start(msg);
+          break;
+        case "cancel":
+          t.cancel(msg.id, msg.reason);
+          break;
+        case "close":
+          t.close();
+          break;
+      }
+    }, () => {});
+  };
+}
+
+serve(globalThis as unknown as WorkerScope);

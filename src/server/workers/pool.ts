@@ -11,6 +11,9 @@ import type { Logger } from "../../log.ts";
 import { Delay } from "../delay.ts";
 import type { RequestPacket } from "../../protocol/packet.ts";
 import type { TransferStats } from "../session.ts";
+import type { StartRequest } from "../start.ts";
+import type { TransferHandle } from "../transfers.ts";
+import { WORKER_SOURCE } from "./bundle.ts";
 import {
   failedStats,
   type FromWorker,
@@ -19,30 +22,46 @@ import {
 } from "./protocol.ts";
 
 /** A transfer running in a worker thread, seen from the main thread. */
-export class RemoteSession {
+export class RemoteSession implements TransferHandle {
   /** Resolves with the stats when the worker reports the outcome. */
   readonly stats: Promise<TransferStats>;
   /** Resolves when the worker has cleaned the transfer up. */
   readonly done: Promise<void>;
   #finished = false;
+  #established = false;
   #resolveStats!: (s: TransferStats) => void;
   #resolveDone!: () => void;
-  #cancel: () => void;
+  #cancel: (reason?: string) => void;
   /** Answers the client from the listen socket (the worker could not). */
   readonly refuse: (code: number, message: string) => void;
+  /** The request it serves. */
+  readonly request: RequestPacket;
+  /** Always true: it runs in a worker thread. */
+  readonly remote = true;
+  /** Its id in its worker. */
+  readonly id: number;
+  /** Its worker (0-based). */
+  readonly worker: number;
 
   /**
-   * Creates an instance.
+   * Mirrors one transfer handed to a worker.
    *
-   * @param cancel Asks the worker to cancel the transfer.
-   * @param refuse Sends the client an ERROR from the listen socket.
+   * @param start Its id, worker and request.
+   * @param actions `cancel` asks the worker to cancel the transfer;
+   * `refuse` sends the client an ERROR from the listen socket.
    */
   constructor(
-    cancel: () => void,
-    refuse: (code: number, message: string) => void,
+    start: { id: number; worker: number; request: RequestPacket },
+    actions: {
+      cancel: (reason?: string) => void;
+      refuse: (code: number, message: string) => void;
+    },
   ) {
-    this.#cancel = cancel;
-    this.refuse = refuse;
+    this.id = start.id;
+    this.worker = start.worker;
+    this.request = start.request;
+    this.#cancel = actions.cancel;
+    this.refuse = actions.refuse;
     this.stats = new Promise((r) => this.#resolveStats = r);
     this.done = new Promise((r) => this.#resolveDone = r);
   }
@@ -52,9 +71,19 @@ export class RemoteSession {
     return this.#finished;
   }
 
+  /** Whether the client has answered (reported by the worker). */
+  get established(): boolean {
+    return this.#established;
+  }
+
+  /** The worker reported that the client answered. */
+  establish(): void {
+    this.#established = true;
+  }
+
   /** Cancels the transfer (an unfinished upload leaves no file). */
-  cancel(): void {
-    this.#cancel();
+  cancel(reason?: string): void {
+    this.#cancel(reason);
   }
 
   /**
@@ -93,8 +122,13 @@ interface Slot {
 
 /** Options of {@linkcode WorkerPool.start}. */
 export interface WorkerPoolOptions {
-  /** Source of the worker module (a bundled script). */
-  source: string;
+  /**
+   * The worker module: a script's text, or a module URL. Default: the
+   * sources (`main.ts` beside this file) when this program may read them,
+   * else the bundle of them embedded in `bundle.ts` (least-privilege runs,
+   * compiled binaries).
+   */
+  source?: string | URL;
   /** Writes the workers' log lines and pool events (a worker dying). */
   log: Logger;
 }
@@ -104,8 +138,8 @@ export interface WorkerPoolOptions {
  *
  * @example
  * ```ts ignore
- * const pool = await WorkerPool.start(2, setup, { source, log });
- * const remote = pool.run(request, peer, { refuse: () => {} });
+ * const pool = await WorkerPool.start(2, setup, { log });
+ * const remote = pool.run({ request, name, peer }, { refuse: () => {} });
  * await remote.done;
  * await pool.close();
  * ```
@@ -115,14 +149,27 @@ export class WorkerPool {
   #nextId = 1;
   #log: Logger;
   #url: string;
+  #kind: "sources" | "bundle" | "custom";
+  #revoke: boolean;
   #closing = false;
   #restarts = new Set<Promise<void>>();
   #pauses = new Set<Delay>();
   #lastDeath = new Map<number, number>();
 
-  private constructor(url: string, log: Logger) {
+  private constructor(
+    url: string,
+    kind: "sources" | "bundle" | "custom",
+    log: Logger,
+  ) {
     this.#url = url;
+    this.#kind = kind;
+    this.#revoke = url.startsWith("blob:");
     this.#log = log;
+  }
+
+  /** What the threads run: the sources, the embedded bundle, or a given module. */
+  get source(): "sources" | "bundle" | "custom" {
+    return this.#kind;
   }
 
   /**
@@ -139,10 +186,8 @@ export class WorkerPool {
     setup: Omit<WorkerSetup, "portStart">,
     options: WorkerPoolOptions,
   ): Promise<WorkerPool> {
-    const url = URL.createObjectURL(
-      new Blob([options.source], { type: "application/javascript" }),
-    );
-    const pool = new WorkerPool(url, options.log);
+    const [url, kind] = workerModule(options.source);
+    const pool = new WorkerPool(url, kind, options.log);
     const span = setup.portRange
       ? setup.portRange[1] - setup.portRange[0] + 1
       : 0;
@@ -155,7 +200,7 @@ export class WorkerPool {
       await Promise.all(ready);
     } catch (err) {
       for (const s of pool.#slots) s.worker.terminate();
-      URL.revokeObjectURL(url);
+      if (pool.#revoke) URL.revokeObjectURL(url);
       throw err;
     }
     return pool;
@@ -189,6 +234,9 @@ export class WorkerPool {
           case "stats":
             msg.stats.worker = index + 1;
             slot.active.get(msg.id)?.settle(msg.stats);
+            break;
+          case "established":
+            slot.active.get(msg.id)?.establish();
             break;
           case "refused":
             slot.active.get(msg.id)?.refuse(msg.code, msg.message);
@@ -272,35 +320,54 @@ export class WorkerPool {
   /**
    * Hands a request to the live worker with the fewest transfers.
    *
-   * @param request The decoded (and remapped) request.
-   * @param peer The client.
+   * @param start The request, its resolved name and the client.
    * @param options `refuse`: sends the client an ERROR from the listen
    * socket when the worker cannot start the transfer (no free port).
    * @returns The transfer, or undefined when no worker is alive.
    */
   run(
-    request: RequestPacket,
-    peer: Deno.NetAddr,
-    options: { refuse: (code: number, message: string) => void },
+    start: StartRequest,
+    options: {
+      refuse: (code: number, message: string) => void;
+      repeatOf?: TransferHandle;
+    },
   ): RemoteSession | undefined {
+    const { request, name, peer } = start;
+    const repeat = options.repeatOf instanceof RemoteSession
+      ? options.repeatOf
+      : undefined;
     let best: Slot | undefined;
     for (const s of this.#slots) {
-      if (s.alive && (!best || s.active.size < best.active.size)) best = s;
+      if (!s.alive) continue;
+      if (repeat && s.index === repeat.worker) {
+        best = s;
+        break;
+      }
+      if (!best || s.active.size < best.active.size) best = s;
     }
     if (!best) return undefined;
     const slot = best;
     const id = this.#nextId++;
-    const remote = new RemoteSession(() => {
-      if (slot.alive) {
-        slot.worker.postMessage({ type: "cancel", id } satisfies ToWorker);
-      }
-    }, options.refuse);
+    const remote = new RemoteSession({ id, worker: slot.index, request }, {
+      cancel: (reason) => {
+        if (slot.alive) {
+          slot.worker.postMessage(
+            { type: "cancel", id, reason } satisfies ToWorker,
+          );
+        }
+      },
+      refuse: options.refuse,
+    });
     slot.active.set(id, remote);
     slot.worker.postMessage(
       {
         type: "start",
         id,
         request,
+        name,
+        repeatOf: repeat && slot.index === repeat.worker
+          ? repeat.id
+          : undefined,
         peer: { transport: "udp", hostname: peer.hostname, port: peer.port },
       } satisfies ToWorker,
     );
@@ -327,6 +394,32 @@ export class WorkerPool {
       slot.worker.terminate();
       this.#failAll(slot, "server stopped");
     }
-    URL.revokeObjectURL(this.#url);
+    if (this.#revoke) URL.revokeObjectURL(this.#url);
   }
+}
+
+/** The main module of the worker threads, beside this file. */
+const SOURCES = new URL("./main.ts", import.meta.url);
+
+/**
+ * The worker module to start: what `source` says, else the sources when
+ * they can be read, else the embedded bundle.
+ */
+function workerModule(
+  source: string | URL | undefined,
+): [string, "sources" | "bundle" | "custom"] {
+  if (source instanceof URL) return [source.href, "custom"];
+  if (typeof source === "string") return [blobUrl(source), "custom"];
+  if (SOURCES.protocol === "file:") {
+    const dir = new URL("../../", SOURCES);
+    const read = Deno.permissions.querySync({ name: "read", path: dir });
+    if (read.state === "granted") return [SOURCES.href, "sources"];
+  }
+  return [blobUrl(WORKER_SOURCE), "bundle"];
+}
+
+function blobUrl(code: string): string {
+  return URL.createObjectURL(
+    new Blob([code], { type: "application/javascript" }),
+  );
 }

@@ -18,6 +18,10 @@ export interface WorkerSetup extends RootOptions {
   portRange?: [number, number];
   /** Where in the range this worker starts looking for a free port. */
   portStart: number;
+  /** This thread's bytes for window buffers. */
+  windowMemory: number;
+  /** Networks allowed to get any reply (also at transfer ports). */
+  allowFrom?: string[];
   /** Session timeouts and limits. */
   config: SessionConfig;
   /** Whether debug lines are wanted (they are sent to the main thread). */
@@ -31,15 +35,22 @@ export type ToWorker =
     type: "start";
     id: number;
     request: RequestPacket;
+    name: string;
+    /**
+     * The same request as this transfer of this worker: a retransmit if that
+     * transfer has not heard from its client yet (then drop this one).
+     */
+    repeatOf?: number;
     peer: Deno.NetAddr;
   }
-  | { type: "cancel"; id: number }
+  | { type: "cancel"; id: number; reason?: string }
   | { type: "close" };
 
 /** Worker to main thread. */
 export type FromWorker =
   | { type: "ready" }
   | { type: "failed"; error: string }
+  | { type: "established"; id: number }
   | { type: "stats"; id: number; stats: TransferStats }
   | { type: "refused"; id: number; code: number; message: string }
   | {

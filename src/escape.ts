@@ -1,0 +1,99 @@
+/**
+ * Escaping for text that came from the network, before it goes into a log
+ * line: control characters and line separators become visible escapes, so
+ * a file name, an option or a peer's ERROR text can never forge a line.
+ * Pure.
+ *
+ * @module
+ */
+
+// C0 controls, DEL, C1 controls and the Unicode line and paragraph
+// separators: anything a terminal or a log viewer may take for a line break
+// or a control sequence. JSON.stringify already escapes C0.
+// deno-lint-ignore no-control-regex
+const UNSAFE_IN_TEXT = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
+const UNSAFE_IN_JSON = /[\x7f-\x9f\u2028\u2029]/g;
+
+function escapeChar(c: string): string {
+  const code = c.charCodeAt(0);
+  switch (c) {
+    case "\n":
+      return "\\n";
+    case "\r":
+      return "\\r";
+    case "\t":
+      return "\\t";
+  }
+  return code > 0xff
+    ? `\\u${code.toString(16).padStart(4, "0")}`
+    : `\\x${code.toString(16).padStart(2, "0")}`;
+}
+
+/** Longest client-supplied text {@linkcode quote} shows, in characters. */
+export const QUOTE_LIMIT = 200;
+
+/**
+ * Quotes text that came from the network for a log line: in double quotes,
+ * with backslashes, quotes, control characters and line separators escaped,
+ * and cut to `max` characters (the rest counted), so one datagram can
+ * neither forge a line nor flood the log.
+ *
+ * @example
+ * ```ts
+ * import { quote } from "./escape.ts";
+ * if (quote('a\nb"\\') !== '"a\\nb\\"\\\\"') throw new Error(quote('a\nb"\\'));
+ * if (quote("x".repeat(300), { max: 4 }) !== '"xxxx"...(+296 chars)') throw new Error();
+ * ```
+ *
+ * @param text Client-supplied text.
+ * @param options `max`: characters to keep (default {@linkcode QUOTE_LIMIT}).
+ * @returns The quoted text.
+ */
+export function quote(text: string, options: { max?: number } = {}): string {
+  const max = options.max ?? QUOTE_LIMIT;
+  const cut = text.length > max ? text.slice(0, max) : text;
+  const body = cut.replace(/[\\"]/g, (c) => "\\" + c).replace(
+    UNSAFE_IN_TEXT,
+    escapeChar,
+  );
+  return text.length > max
+    ? `"${body}"...(+${text.length - max} chars)`
+    : `"${body}"`;
+}
+
+/**
+ * Escapes control characters and line separators in a whole line (a safety
+ * net for text that was not quoted).
+ *
+ * @example
+ * ```ts
+ * import { escapeUnsafe } from "./escape.ts";
+ * if (escapeUnsafe("a\nb") !== "a\\nb") throw new Error();
+ * ```
+ *
+ * @param text Any text.
+ * @returns The text on one line.
+ */
+export function escapeUnsafe(text: string): string {
+  return text.replace(UNSAFE_IN_TEXT, escapeChar);
+}
+
+/**
+ * Escapes what `JSON.stringify` leaves raw but a log viewer may act on
+ * (DEL, C1 controls, line separators) in a JSON line.
+ *
+ * @example
+ * ```ts
+ * import { escapeJsonLine } from "./escape.ts";
+ * if (escapeJsonLine(JSON.stringify("a\u2028b")) !== '"a\\u2028b"') throw new Error();
+ * ```
+ *
+ * @param line A JSON text.
+ * @returns The same JSON, with those characters as `\u` escapes.
+ */
+export function escapeJsonLine(line: string): string {
+  return line.replace(
+    UNSAFE_IN_JSON,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}

@@ -1,0 +1,112 @@
+/**
+ * How long a transfer keeps trying: a count of retransmits and a clock,
+ * both reset only by progress. A duplicate, a stray packet or a packet from
+ * a stranger is never progress, so a peer that repeats itself (or an
+ * attacker that repeats it) cannot keep a transfer alive. Pure: time comes
+ * in as `now`.
+ *
+ * @module
+ */
+
+/** Settings of a {@linkcode RetryBudget}. */
+export interface RetryBudgetOptions {
+  /** Retransmits allowed without progress; after them, silence. */
+  maxRetries: number;
+  /** Milliseconds without progress after which the transfer is abandoned. */
+  giveUpMs: number;
+  /**
+   * Once the retransmits are spent: milliseconds since the last progress
+   * after which waiting in silence ends too (default: `giveUpMs`).
+   */
+  patienceMs?: number;
+}
+
+/** What the retransmit timer should do, from {@linkcode RetryBudget.onTimer}. */
+export type TimerVerdict = "retransmit" | "wait" | "give-up";
+
+/**
+ * Retransmit count and give-up clock of one transfer.
+ *
+ * @example
+ * ```ts
+ * import { RetryBudget } from "./budget.ts";
+ * const b = new RetryBudget({ maxRetries: 1, giveUpMs: 3000, patienceMs: 1500 }, 0);
+ * if (b.onTimer(500) !== "retransmit") throw new Error();
+ * if (b.onTimer(1000) !== "wait") throw new Error(); // out of retransmits
+ * b.progress(1200); // the peer moved on: both reset
+ * if (b.onTimer(1700) !== "retransmit") throw new Error();
+ * if (b.onTimer(2800) !== "give-up") throw new Error(); // 1500 ms of patience
+ * ```
+ */
+export class RetryBudget {
+  /** Retransmits allowed without progress. */
+  readonly maxRetries: number;
+  /** Milliseconds without progress before giving up. */
+  readonly giveUpMs: number;
+  /** Once out of retransmits: milliseconds without progress before giving up. */
+  readonly patienceMs: number;
+  #retries = 0;
+  #retransmits = 0;
+  #lastProgress: number;
+
+  /**
+   * Starts the clock.
+   *
+   * @param options Retransmit count and give-up time.
+   * @param now The current time in ms (the transfer's start).
+   */
+  constructor(options: RetryBudgetOptions, now: number) {
+    this.maxRetries = Math.max(0, options.maxRetries);
+    this.giveUpMs = options.giveUpMs;
+    this.patienceMs = Math.min(options.patienceMs ?? Infinity, this.giveUpMs);
+    this.#lastProgress = now;
+  }
+
+  /** Retransmits since the last progress. */
+  get retries(): number {
+    return this.#retries;
+  }
+
+  /** Retransmits over the whole transfer. */
+  get retransmits(): number {
+    return this.#retransmits;
+  }
+
+  /**
+   * When the transfer is abandoned unless it progresses first, in ms (sooner
+   * once the retransmits are spent).
+   */
+  get giveUpAt(): number {
+    return this.#lastProgress +
+      (this.#retries >= this.maxRetries ? this.patienceMs : this.giveUpMs);
+  }
+
+  /**
+   * Records progress: the peer acknowledged or sent something new.
+   *
+   * @param now The current time in ms.
+   */
+  progress(now: number): void {
+    this.#retries = 0;
+    this.#lastProgress = now;
+  }
+
+  /**
+   * Decides what a retransmit timer that fired at `now` does: retransmit
+   * (counted), wait in silence (out of retransmits, still listening), or
+   * give up (no progress for `giveUpMs`, or for `patienceMs` once out of
+   * retransmits). A timer that fires late under load still retransmits
+   * while the retransmits last: patience is what the retransmits would
+   * have taken, not a deadline for each of them.
+   *
+   * @param now The current time in ms.
+   * @returns The verdict.
+   */
+  onTimer(now: number): TimerVerdict {
+    if (now >= this.giveUpAt) return "give-up";
+    if (this.#retries >= this.maxRetries) return "wait";
+    this.#retries++;
+    this.#retransmits++;
+    return "retransmit";
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The transfers a server is running, in whichever thread: one handle type
+ * for local sessions and for transfers in worker threads, and the registry
+ * that counts them for the limits, finds a peer's transfer for the
+ * duplicate check, and tells when the server is idle.
+ *
+ * @module
+ */
+
+import type { RequestPacket } from "../protocol/packet.ts";
+import type { TransferStats } from "./session.ts";
+
+/** A running transfer, as the server's main thread sees it. */
+export interface TransferHandle {
+  /** The request it serves. */
+  readonly request: RequestPacket;
+  /** Whether it runs in a worker thread (its state reaches us late). */
+  readonly remote: boolean;
+  /** Resolves with the stats once the outcome is known. */
+  readonly stats: Promise<TransferStats>;
+  /** Resolves when the transfer is over and cleaned up (after any linger). */
+  readonly done: Promise<void>;
+  /** Whether the outcome is known (an upload may still linger to re-ACK). */
+  readonly finished: boolean;
+  /** Whether the client has answered (a repeated request is then new). */
+  readonly established: boolean;
+  /**
+   * Stops the transfer; an unfinished upload leaves nothing behind.
+   *
+   * @param reason For the log (default: "server shutdown").
+   */
+  cancel(reason?: string): void;
+}
+
+/** Options of {@linkcode TransferRegistry}. */
+export interface RegistryOptions {
+  /** Called with each transfer's stats once its outcome is known. */
+  onEnd?: (stats: TransferStats) => void;
+  /** Where a failing `onEnd` is reported. */
+  onHookError?: (err: unknown) => void;
+}
+
+/**
+ * Every transfer in progress. A transfer counts against the limits until
+ * it is done, including an upload's linger after its final ACK (so one
+ * client cannot hold every slot with finished uploads).
+ *
+ * @example
+ * ```ts
+ * import { TransferRegistry } from "./transfers.ts";
+ * const reg = new TransferRegistry();
+ * if (reg.size !== 0 || reg.fromClient("10.0.0.1") !== 0) throw new Error();
+ * await reg.whenIdle();
+ * ```
+ */
+export class TransferRegistry {
+  #byPeer = new Map<string, TransferHandle>();
+  #perClient = new Map<string, number>();
+  #all = new Set<TransferHandle>();
+  #idle: (() => void)[] = [];
+  #options: RegistryOptions;
+
+  /**
+   * An empty registry.
+   *
+   * @param options The end-of-transfer hook.
+   */
+  constructor(options: RegistryOptions = {}) {
+    this.#options = options;
+  }
+
+  /** Transfers in progress (lingering uploads included). */
+  get size(): number {
+    return this.#all.size;
+  }
+
+  /**
+   * Transfers in progress from one client.
+   *
+   * @param client The client key (an IPv4 address or an IPv6 prefix).
+   * @returns The count.
+   */
+  fromClient(client: string): number {
+    return this.#perClient.get(client) ?? 0;
+  }
+
+  /**
+   * The newest transfer of a peer endpoint.
+   *
+   * @param peer `host:port` of the client.
+   * @returns Its handle, if one is running.
+   */
+  get(peer: string): TransferHandle | undefined {
+    return this.#byPeer.get(peer);
+  }
+
+  /**
+   * Books a started transfer until it is done.
+   *
+   * @param peer `host:port` of the client.
+   * @param client The client key for the per-client limit.
+   * @param handle The transfer.
+   */
+  add(peer: string, client: string, handle: TransferHandle): void {
+    this.#byPeer.set(peer, handle);
+    this.#all.add(handle);
+    this.#perClient.set(client, this.fromClient(client) + 1);
+    handle.stats.then((stats) => this.#options.onEnd?.(stats)).catch((err) =>
+      this.#options.onHookError?.(err)
+    );
+    handle.done.finally(() => {
+      if (this.#byPeer.get(peer) === handle) this.#byPeer.delete(peer);
+      this.#all.delete(handle);
+      const left = this.fromClient(client) - 1;
+      if (left > 0) this.#perClient.set(client, left);
+      else this.#perClient.delete(client);
+      if (this.#all.size === 0) {
+        for (const resolve of this.#idle.splice(0)) resolve();
+      }
+    });
+  }
+
+  /**
+   * Resolves when no transfer is in progress (at once if none is).
+   *
+   * @returns A promise for that moment.
+   */
+  whenIdle(): Promise<void> {
+    if (this.#all.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /**
+   * Cancels every transfer and waits until all are cleaned up.
+   *
+   * @returns When they are.
+   */
+  async closeAll(): Promise<void> {
+    const all = [...this.#all];
+    for (const h of all) h.cancel();
+    await Promise.allSettled(all.map((h) => h.done));
+  }
+}
