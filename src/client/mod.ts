@@ -5,4 +5,3 @@
  */
 
 export * from "./client.ts";
-export * from "./cli.ts";
