@@ -8,7 +8,7 @@
  * @module
  */
 
-import { runClient } from "./src/client/cli.ts";
+import { runClient } from "./src/cli/client.ts";
 
 if (import.meta.main) {
   Deno.exit(await runClient(Deno.args));

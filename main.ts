@@ -10,10 +10,10 @@
  */
 
 import denoJson from "./deno.json" with { type: "json" };
-import { parseCli, USAGE, UsageError } from "./src/cli.ts";
+import { UsageError } from "./src/cli/flags.ts";
+import { loadServerOptions, parseCli, SERVER_HELP } from "./src/cli/server.ts";
 import { Logger } from "./src/log.ts";
 import { TftpServer } from "./src/server/server.ts";
-import { parseRemapRules } from "./src/server/remap.ts";
 
 const encoder = new TextEncoder();
 
@@ -28,43 +28,15 @@ function fatal(message: string, code: number): never {
  * @param args Arguments without the program name.
  */
 export async function main(args: string[]): Promise<void> {
-  let cli;
+  let cli, options;
   try {
     cli = parseCli(args);
+    if (cli.help) return console.log(SERVER_HELP);
+    if (cli.version) return console.log(`tftpd ${denoJson.version}`);
+    options = await loadServerOptions(cli);
   } catch (err) {
     if (err instanceof UsageError) fatal(err.message, 2);
     throw err;
-  }
-  if (cli.help) {
-    console.log(USAGE);
-    return;
-  }
-  if (cli.version) {
-    console.log(`tftpd ${denoJson.version}`);
-    return;
-  }
-  const root = cli.server.root ?? ".";
-  try {
-    const st = await Deno.stat(root);
-    if (!st.isDirectory) fatal(`invalid --root ${root}: not a directory`, 2);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      fatal(`invalid --root ${root}: no such directory`, 2);
-    }
-    if (err instanceof Deno.errors.NotCapable) {
-      fatal(
-        `no read permission on ${root}: run with --allow-read=${root}`,
-        2,
-      );
-    }
-    throw err;
-  }
-  if (cli.mapFile !== undefined) {
-    try {
-      cli.server.remap = parseRemapRules(await Deno.readTextFile(cli.mapFile));
-    } catch (err) {
-      fatal(`invalid --map-file ${cli.mapFile}: ${(err as Error).message}`, 2);
-    }
   }
   let logger: Logger;
   try {
@@ -76,7 +48,7 @@ export async function main(args: string[]): Promise<void> {
   } catch (err) {
     fatal(`cannot open log file ${cli.fileLog}: ${(err as Error).message}`, 2);
   }
-  const server = new TftpServer({ ...cli.server, logger });
+  const server = new TftpServer({ ...options, logger });
   // Listen for signals before the "listening" line, so a supervisor that
   // stops us as soon as it sees that line gets a clean shutdown.
   let stopping = false;
@@ -95,15 +67,12 @@ export async function main(args: string[]): Promise<void> {
     await server.listen();
   } catch (err) {
     if (err instanceof Deno.errors.AddrInUse) {
-      fatal(
-        `port ${cli.server.port} on ${cli.server.host} is already in use`,
-        1,
-      );
+      fatal(`port ${options.port} on ${options.host} is already in use`, 1);
     }
-    if (err instanceof Deno.errors.NotCapable) {
-      fatal(`${(err as Error).message}`, 2);
-    }
-    fatal((err as Error).message, 1);
+    fatal(
+      (err as Error).message,
+      err instanceof Deno.errors.NotCapable ? 2 : 1,
+    );
   }
 }
 

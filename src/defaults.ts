@@ -19,6 +19,8 @@ export const SERVER_DEFAULTS = {
   host: "0.0.0.0",
   /** UDP port (the standard 69 needs CAP_NET_BIND_SERVICE). */
   port: 9069,
+  /** Directory served: the current directory. */
+  root: ".",
   /** Retransmit interval in seconds when the client sets no timeout. */
   ackTimeout: 0.5,
   /** Seconds without progress before a transfer is abandoned. */
@@ -54,6 +56,8 @@ export const SERVER_DEFAULTS = {
   autoWorkersMin: 2,
   /** Most worker threads `--workers auto` picks. */
   autoWorkersMax: 8,
+  /** Log line format of the command (`--log-format`). */
+  logFormat: "text",
 } as const;
 
 /** Defaults of the client (library and `client.ts`). */

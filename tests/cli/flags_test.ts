@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
-import { parseCli } from "../../src/cli.ts";
+import { parseCli } from "../../src/cli/server.ts";
+import { SERVER_DEFAULTS } from "../../src/defaults.ts";
 import { encodeRequest, Opcode } from "../../src/protocol/packet.ts";
 import { getFile, RawClient } from "../../testing/raw_client.ts";
 import {
@@ -243,6 +244,11 @@ Deno.test("--workers: auto by default (one per CPU, 2 to 8); 1 with --single-por
   assert.equal(parseCli(["--workers", "auto"]).server.workers, auto);
   assert.equal(parseCli(["--workers", "3"]).server.workers, 3);
   assert.equal(parseCli(["--single-port"]).server.workers, 1);
+  assert.equal(
+    parseCli(["--single-port", "--workers", "auto"]).server.workers,
+    1,
+  );
   assert.equal(parseCli(["--busy-poll-us", "0"]).server.busyPollUs, 0);
-  assert.equal(parseCli([]).server.busyPollUs, undefined);
+  // Every option not given has its default from defaults.ts.
+  assert.equal(parseCli([]).server.busyPollUs, SERVER_DEFAULTS.busyPollUs);
 });

@@ -18,7 +18,8 @@ import {
   Opcode,
   type Packet,
 } from "../../src/protocol/packet.ts";
-import { parseCli, UsageError } from "../../src/cli.ts";
+import { UsageError } from "../../src/cli/flags.ts";
+import { parseCli } from "../../src/cli/server.ts";
 import { RawPeer, startHarness } from "./harness.ts";
 import { startServer as startProcess } from "../../testing/process.ts";
 
