@@ -107,7 +107,12 @@ Deno.test("bounded: with --max-idle 2 a client's timeout=255 holds a transfer wi
 
 /** Peak and current resident memory of a process, in KiB. */
 async function memory(pid: number): Promise<{ hwm: number; rss: number }> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  // Deno reads another process's /proc entries only with --allow-all.
+  const out = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/status`],
+    stdout: "piped",
+  }).output();
+  const status = new TextDecoder().decode(out.stdout);
   const kb = (key: string) =>
     Number(status.match(new RegExp(`${key}:\\s+(\\d+)`))?.[1]);
   return { hwm: kb("VmHWM"), rss: kb("VmRSS") };
@@ -119,7 +124,17 @@ Deno.test(`bounded: 256 windowed sessions (blksize 65464, windowsize 64) add at 
     "big.bin": new Uint8Array(65464 * 128).fill(9),
   });
   await using srv = await startProcess(dir.path, {
-    args: ["-v", "--max-sessions-per-client", String(sessions * 2)],
+    // Long timers: no session may give up while 256 of them share two
+    // threads on a loaded machine.
+    args: [
+      "-v",
+      "--max-sessions-per-client",
+      String(sessions * 2),
+      "--ack-timeout",
+      "2",
+      "--timeout",
+      "120",
+    ],
   });
   await srv.waitForLine(/worker threads ready/);
   const windowed = {
@@ -142,30 +157,17 @@ Deno.test(`bounded: 256 windowed sessions (blksize 65464, windowsize 64) add at 
         encodeRequest(Opcode.RRQ, "big.bin", windowed),
         { hostname: HOST, port: srv.port },
       );
-      const oack = await c.receive(30_000);
+      const oack = await c.receive(60_000);
       assert.ok(oack?.packet.op === Opcode.OACK, "no OACK");
       await c.send(encodeAck(0), oack.from);
-      // Then hold: never another ACK.
-      for (;;) {
-        const d = await c.receive(30_000);
-        assert.ok(d, "no DATA after ACK 0");
-        if (d.packet.op === Opcode.DATA) break;
-        assert.equal(
-          d.packet.op,
-          Opcode.OACK,
-          `answer ${JSON.stringify(d.packet)}`,
-        );
+      // Then hold: never another ACK. Once DATA 1 comes a second time the
+      // session has sent its whole first window and is resending it.
+      for (let ones = 0; ones < 2;) {
+        const d = await c.receive(60_000);
+        assert.ok(d, `DATA 1 came ${ones} times after ACK 0`);
+        if (d.packet.op === Opcode.DATA && d.packet.block === 1) ones++;
       }
     }));
-    // Every session gives up after --timeout (3 s): wait for the last.
-    let from = 0;
-    for (let ended = 0; ended < sessions; ended++) {
-      const line = await srv.waitForLine(/RRQ "big\.bin" .*: timeout/, {
-        from,
-        timeoutMs: 60_000,
-      });
-      from = srv.lines.indexOf(line, from) + 1;
-    }
   } finally {
     for (const c of clients) c.close();
   }
