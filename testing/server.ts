@@ -14,7 +14,7 @@
  * @module
  */
 
-import { TftpServer } from "../src/server/server.ts";
+import { type ServerOptions, TftpServer } from "../src/server/server.ts";
 import type { TransferStats } from "../src/server/session.ts";
 import { Logger } from "../src/log.ts";
 
@@ -50,6 +50,12 @@ export interface TestServerOptions {
   files?: Record<string, string | Uint8Array>;
   /** Echo captured log lines to stderr (debugging a test). */
   echo?: boolean;
+  /**
+   * Any other server options, passed through as given (`storage`,
+   * `singlePort`, `portRange`, `allowFrom`, the session limits ...). They
+   * win over the options above.
+   */
+  server?: Omit<ServerOptions, "logger" | "onTransferEnd">;
 }
 
 /** Options of the wait helpers. */
@@ -292,6 +298,7 @@ export class TestServer extends InProcessServer {
       ackTimeout: opts.ackTimeout,
       retries: opts.retries,
       minRtoMs: opts.fixedInterval ? 0 : undefined,
+      ...opts.server,
       onTransferEnd: (stats) => {
         this.transfers.push(stats);
         for (const w of [...this.#endWaiters]) {
