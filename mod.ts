@@ -55,7 +55,11 @@ export {
   type RequestPacket,
   TftpError,
 } from "./src/protocol/packet.ts";
-export { negotiate, type Negotiated } from "./src/protocol/options.ts";
+export {
+  negotiate,
+  type Negotiated,
+  type NegotiateOptions,
+} from "./src/protocol/options.ts";
 export { normalizeHost } from "./src/net/address.ts";
 export * from "./src/storage/mod.ts";
 export * from "./src/client/mod.ts";

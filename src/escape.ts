@@ -62,6 +62,27 @@ export function quote(text: string, options: { max?: number } = {}): string {
 }
 
 /**
+ * Cuts text to `max` characters, saying how much was left out.
+ *
+ * @example
+ * ```ts
+ * import { clip } from "./escape.ts";
+ * if (clip("abcdef", { max: 3 }) !== "abc...(+3 chars)") throw new Error();
+ * if (clip("abc") !== "abc") throw new Error();
+ * ```
+ *
+ * @param text Any text.
+ * @param options `max`: characters to keep (default {@linkcode QUOTE_LIMIT}).
+ * @returns The text, cut.
+ */
+export function clip(text: string, options: { max?: number } = {}): string {
+  const max = options.max ?? QUOTE_LIMIT;
+  return text.length > max
+    ? `${text.slice(0, max)}...(+${text.length - max} chars)`
+    : text;
+}
+
+/**
  * Escapes control characters and line separators in a whole line (a safety
  * net for text that was not quoted).
  *

@@ -331,7 +331,13 @@ export function encodeData(block: number, data: Uint8Array): Uint8Array {
  * @returns The datagram.
  */
 export function encodeError(code: number, message: string): Uint8Array {
-  const msg = encoder.encode(message);
+  // The text may quote a client's name: keep the answer small (a reply
+  // larger than the request would be an amplifier, one over 65507 bytes
+  // could not be sent at all).
+  const text = message.length > MAX_ERROR_TEXT
+    ? message.slice(0, MAX_ERROR_TEXT - 3) + "..."
+    : message;
+  const msg = encoder.encode(text);
   const out = new Uint8Array(5 + msg.length);
   out[1] = Opcode.ERROR;
   out[2] = (code >> 8) & 0xff;
@@ -339,6 +345,9 @@ export function encodeError(code: number, message: string): Uint8Array {
   out.set(msg, 4);
   return out;
 }
+
+/** Longest ERROR text sent, in characters; longer texts are cut. */
+export const MAX_ERROR_TEXT = 200;
 
 /** A TFTP-level failure: carries the error code to send to the peer. */
 export class TftpError extends Error {

@@ -222,8 +222,12 @@ export function admit(
   // firmware probes and asks again from the same port, interactive clients
   // reuse theirs.
   const current = ctx.existing(key);
-  let repeatOf: TransferHandle | undefined;
-  if (current && !current.finished) repeatOf = current;
+  if (current && !current.finished) {
+    // Not a new transfer unless that one turns out to have ended: its own
+    // slot is about to be freed, so the limits do not apply to it.
+    const client = clientKey(peer.hostname, { prefix: ctx.ipv6ClientPrefix });
+    return { kind: "accept", request: p, client, repeatOf: current };
+  }
   if (ctx.active >= ctx.maxSessions) {
     return refuse(
       ErrorCode.NOT_DEFINED,
@@ -244,7 +248,7 @@ export function admit(
       "warn",
     );
   }
-  return { kind: "accept", request: p, client, repeatOf };
+  return { kind: "accept", request: p, client };
 }
 
 function refuse(

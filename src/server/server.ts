@@ -17,6 +17,7 @@ import {
 } from "../protocol/packet.ts";
 import { MAX_BLKSIZE, MAX_WINDOWSIZE } from "../protocol/options.ts";
 import { Logger, quote } from "../log.ts";
+import { clip } from "../escape.ts";
 import { FsStorage, PerClientStorage } from "../storage/files.ts";
 import { openRootStorage, rootWritable } from "../storage/fs_root.ts";
 import type { Storage } from "../storage/types.ts";
@@ -487,7 +488,7 @@ export class TftpServer {
       const e = err instanceof TftpError
         ? err
         : new TftpError(ErrorCode.NOT_DEFINED, String(err));
-      this.log.info(`${key} ${quote(request.filename)}: ${e.message}`);
+      this.log.info(`${key} ${quote(request.filename)}: ${clip(e.message)}`);
       this.#reply(peer, e.code, e.message);
       return;
     }

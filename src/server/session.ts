@@ -21,6 +21,7 @@ import {
 import { checkMode, type Negotiated } from "../protocol/options.ts";
 import type { Outcome, RetryOptions } from "../protocol/transfer.ts";
 import { type Logger, quote } from "../log.ts";
+import { clip } from "../escape.ts";
 import type { RequestInfo, Storage } from "../storage/types.ts";
 import { normalizeHost } from "../net/address.ts";
 import type { Driven, DriveOptions } from "../transport/driver.ts";
@@ -404,11 +405,14 @@ export abstract class Session {
     this.#outcome = outcome;
     this.#error = error;
     const durationMs = this.clock.now() - this.#started;
+    // Client text in the stats is bounded: they go into JSON log lines and
+    // to hooks (the error may quote the name).
+    error = error === undefined ? undefined : clip(error, { max: 300 });
     const stats: TransferStats = {
       peer: this.peerText,
-      filename: this.request.filename,
+      filename: clip(this.request.filename, { max: 256 }),
       direction: this.direction,
-      mode: this.request.mode,
+      mode: clip(this.request.mode, { max: 32 }),
       options: Object.fromEntries(this.negotiated.oack),
       bytes: this.bytes,
       durationMs,
