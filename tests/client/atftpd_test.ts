@@ -17,6 +17,7 @@ import {
   upload,
 } from "../features/fixture.ts";
 import { runTftp } from "./run_tftp.ts";
+import { needs } from "../../testing/gates.ts";
 
 const IN_CI = (() => {
   const v = Deno.env.get("CI");
@@ -148,7 +149,7 @@ const SIZE = 300_001;
 
 Deno.test({
   name: "interop: our client against atftpd (get and put with options)",
-  ignore: ATFTPD === undefined && !IN_CI,
+  ignore: needs("atftpd (Debian package atftpd)", ATFTPD !== undefined),
   fn: async (t) => {
     if (ATFTPD === undefined) {
       throw new Error(

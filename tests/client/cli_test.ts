@@ -14,6 +14,7 @@ import {
   tempDir,
 } from "../features/fixture.ts";
 import { runTftp, runTftpOnTty } from "./run_tftp.ts";
+import { needs } from "../../testing/gates.ts";
 
 const SIZE = 150_001;
 
@@ -137,7 +138,7 @@ Deno.test("flags reach the wire: -b -w -t --timeout --netascii", async (t) => {
 
 Deno.test({
   name: "IPv6 server address in brackets: [::1]:PORT",
-  ignore: !ipv6Loopback(),
+  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", ipv6Loopback()),
   fn: async () => {
     const data = randomBytes(SIZE);
     await using srv = await startFeatureServer({

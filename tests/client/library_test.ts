@@ -16,6 +16,7 @@ import {
   startFeatureServer,
   upload,
 } from "../features/fixture.ts";
+import { needs } from "../../testing/gates.ts";
 
 const SIZE = 100_001;
 
@@ -321,7 +322,7 @@ Deno.test("client retransmission recovers lost packets (server never retransmits
 
 Deno.test({
   name: "get and put over IPv6 (::1)",
-  ignore: !ipv6Loopback(),
+  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", ipv6Loopback()),
   fn: async () => {
     const data = randomBytes(SIZE);
     await using srv = await startFeatureServer({

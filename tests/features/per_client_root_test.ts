@@ -16,6 +16,7 @@ import {
   tempDir,
   upload,
 } from "./fixture.ts";
+import { needs } from "../../testing/gates.ts";
 
 async function failure(p: Promise<unknown>): Promise<string> {
   const err = await p.then(() => undefined, (e) => e);
@@ -80,7 +81,7 @@ Deno.test("perClientRoot: a client directory that is a symlink out of the root i
 
 Deno.test({
   name: "perClientRoot over IPv6: ROOT/::1/",
-  ignore: !ipv6Loopback(),
+  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", ipv6Loopback()),
   fn: async () => {
     await using srv = await startFeatureServer({
       host: "::1",

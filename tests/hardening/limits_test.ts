@@ -22,6 +22,7 @@ import { UsageError } from "../../src/cli/flags.ts";
 import { parseCli } from "../../src/cli/server.ts";
 import { RawPeer, startHarness } from "./harness.ts";
 import { startServer as startProcess } from "../../testing/process.ts";
+import { needs } from "../../testing/gates.ts";
 
 const BIG = new Uint8Array(20 * 512).fill(7);
 /** Sessions stay open this long without ACKs (s); tests end them sooner. */
@@ -93,7 +94,10 @@ Deno.test("limits: maxSessionsPerClient refuses the next request from that IP wi
 
 Deno.test({
   name: "limits: maxSessions refuses the next request from any IP with ERROR 0",
-  ignore: NO_EXTRA_LOOPBACK,
+  ignore: needs(
+    "extra loopback addresses (binding 127.0.0.2)",
+    !NO_EXTRA_LOOPBACK,
+  ),
   fn: async () => {
     await using h = await startHarness({
       files: { "big.bin": BIG },
@@ -152,7 +156,10 @@ Deno.test("limits: a flood of requests from one IP holds at most maxSessionsPerC
 
 Deno.test({
   name: "limits: allowFrom answers nothing at all to other addresses",
-  ignore: NO_EXTRA_LOOPBACK,
+  ignore: needs(
+    "extra loopback addresses (binding 127.0.0.2)",
+    !NO_EXTRA_LOOPBACK,
+  ),
   fn: async () => {
     await using h = await startHarness({
       files: { "big.bin": BIG },

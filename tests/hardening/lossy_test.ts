@@ -31,9 +31,9 @@ import { tftpGet } from "../../src/client/client.ts";
 import { Opcode } from "../../src/protocol/packet.ts";
 import { TftpServer } from "../../src/server/server.ts";
 import type { Transport } from "../../src/transport/types.ts";
+import { longRun } from "../../testing/gates.ts";
 
 const SEED = seedFromEnv(0x7f7d);
-const FULL = Deno.env.get("HARDENING_FULL") === "1";
 /** Transfers at once: enough to overlap, few enough not to starve timers. */
 const CONCURRENCY = 16;
 
@@ -251,7 +251,7 @@ const LONG_FAULTS: Faults[] = [
 for (const faults of LONG_FAULTS) {
   Deno.test({
     name: `lossy (long): every combination at ${faults.name}, 4x the size`,
-    ignore: !FULL,
+    ignore: longRun("HARDENING_FULL"),
     fn: async () => {
       await checkMatrix(faults, fullCases((w) => 4 * blocks(w)), {
         minCompleted: 0.5,
@@ -263,7 +263,7 @@ for (const faults of LONG_FAULTS) {
 
 Deno.test({
   name: "lossy (long): rollover in lock-step and windows, clean and at 1% loss",
-  ignore: !FULL,
+  ignore: longRun("HARDENING_FULL"),
   fn: async () => {
     const cases = [...rollover(8, 1), ...rollover(16, 16), ...rollover(8, 64)];
     await checkMatrix(FAULTS.clean, cases, { minCompleted: 1 });

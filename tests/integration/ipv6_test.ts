@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { ipv6Available, startServer } from "../../testing/server.ts";
 import { getFile, putFile, randomBytes } from "../../testing/raw_client.ts";
+import { needs } from "../../testing/gates.ts";
 
 const V6 = ipv6Available();
 if (!V6) {
@@ -16,7 +17,7 @@ if (!V6) {
 
 Deno.test({
   name: "server on ::1 serves downloads and uploads to a ::1 client",
-  ignore: !V6,
+  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", V6),
   fn: async () => {
     const data = randomBytes(1500);
     await using srv = await startServer({
@@ -42,7 +43,7 @@ Deno.test({
 
 Deno.test({
   name: 'server on "::" serves both 127.0.0.1 and ::1 clients',
-  ignore: !V6,
+  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", V6),
   fn: async () => {
     const data = randomBytes(3000);
     await using srv = await startServer({

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { randomBytes, sha256 } from "../../testing/bytes.ts";
 import { DEFAULT_WAIT_MS } from "../../testing/process.ts";
+import { needs } from "../../testing/gates.ts";
 
 export { randomBytes, sha256 } from "../../testing/bytes.ts";
 
@@ -55,7 +56,10 @@ export function clientTest(
   const path = findBinary(binary);
   return {
     name,
-    ignore: path === undefined && !IN_CI,
+    ignore: needs(
+      `${binary} on PATH (Debian package: see .ci/run)`,
+      path !== undefined,
+    ),
     fn: async (t) => {
       if (path === undefined) {
         throw new Error(

@@ -33,8 +33,7 @@ import {
   runQemu,
   startServer,
 } from "./harness.ts";
-
-const ENABLED = Deno.env.get("TFTPD_NETBOOT") === "1";
+import { longRun } from "../../testing/gates.ts";
 
 /** Not a multiple of any block size in play, and a few MiB. */
 const PAYLOAD_SIZE = 4 * 1024 * 1024 + 321;
@@ -290,7 +289,7 @@ async function ipxeBoot(c: IpxeCase): Promise<void> {
 
 Deno.test({
   name: "netboot: BIOS iPXE (virtio-net) fetches script + payload, kernel CRC",
-  ignore: !ENABLED,
+  ignore: longRun("TFTPD_NETBOOT"),
   fn: () =>
     ipxeBoot({
       firmware: "bios",
@@ -304,7 +303,7 @@ Deno.test({
 
 Deno.test({
   name: "netboot: BIOS iPXE (e1000) fetches script + payload, kernel CRC",
-  ignore: !ENABLED,
+  ignore: longRun("TFTPD_NETBOOT"),
   fn: () =>
     ipxeBoot({
       firmware: "bios",
@@ -318,7 +317,7 @@ Deno.test({
 
 Deno.test({
   name: "netboot: UEFI iPXE (OVMF, virtio-net) fetches script + payload",
-  ignore: !ENABLED,
+  ignore: longRun("TFTPD_NETBOOT"),
   fn: () =>
     ipxeBoot({
       firmware: "uefi",
@@ -332,7 +331,7 @@ Deno.test({
 
 Deno.test({
   name: "netboot: BIOS iPXE over IPv6 (fec0::2 -> ::1, server on ::)",
-  ignore: !ENABLED,
+  ignore: longRun("TFTPD_NETBOOT"),
   fn: () =>
     ipxeBoot({
       firmware: "bios",
@@ -346,7 +345,7 @@ Deno.test({
 
 Deno.test({
   name: "netboot: BIOS iPXE from a server with --allow-read only",
-  ignore: !ENABLED,
+  ignore: longRun("TFTPD_NETBOOT"),
   fn: () =>
     ipxeBoot({
       firmware: "bios",
@@ -477,7 +476,7 @@ async function assertUefiPxeTransfer(
 
 Deno.test({
   name: "netboot: UEFI firmware PXE (OVMF, no iPXE) in a private namespace",
-  ignore: !ENABLED,
+  ignore: longRun("TFTPD_NETBOOT"),
   async fn() {
     const fx = await makeFixture();
     try {
@@ -515,7 +514,7 @@ Deno.test({
 
 Deno.test({
   name: "netboot: UEFI PXE chains to Debian's snponly.efi, then boot.ipxe",
-  ignore: !ENABLED,
+  ignore: longRun("TFTPD_NETBOOT"),
   async fn() {
     const fx = await makeFixture();
     try {
