@@ -1,0 +1,125 @@
+/**
+ * Content from an HTTP(S) origin: names not found under the root (or every
+ * name, with `originOnly`) are fetched from an origin base URL, streamed
+ * to the client as they arrive and kept in a bounded cache that follows
+ * the origin's caching headers. See docs/origin.md.
+ *
+ * @example
+ * ```ts ignore
+ * import { openOriginStorage } from "./origin.ts";
+ * import { TftpServer } from "../server/server.ts";
+ * const storage = await openOriginStorage({
+ *   origin: "https://artifacts.example/netboot/",
+ *   root: "/srv/tftp",
+ * });
+ * const server = new TftpServer({ port: 69, storage });
+ * await server.listen();
+ * ```
+ *
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import { openRootStorage, type RootOptions } from "./fs_root.ts";
+import { type ClosableStorage, CompositeStorage } from "./origin/composite.ts";
+import { ORIGIN_DEFAULTS } from "./origin/defaults.ts";
+import { DirCache } from "./origin/dir_cache.ts";
+import { OriginStorage, type OriginStorageOptions } from "./origin/storage.ts";
+import { parseOriginUrl } from "./origin/url.ts";
+
+export { type ClosableStorage, CompositeStorage } from "./origin/composite.ts";
+export {
+  DirCache,
+  type DirCacheOptions,
+  type DirHit,
+} from "./origin/dir_cache.ts";
+export type { RootOptions } from "./fs_root.ts";
+export type { CachePolicy } from "./origin/policy.ts";
+export { ORIGIN_DEFAULTS } from "./origin/defaults.ts";
+export { OriginStorage, type OriginStorageOptions } from "./origin/storage.ts";
+
+/** Options of {@linkcode openOriginStorage}. */
+export interface OpenOriginOptions
+  extends RootOptions, Omit<OriginStorageOptions, "dirCache" | "logger"> {
+  /** Origin base URL (`--origin`). */
+  origin: string | URL;
+  /** Serve every name from the origin; no root (`--origin-only`). */
+  originOnly?: boolean;
+  /** Directory cache, shared by threads and processes (`--origin-cache-dir`). */
+  cacheDir?: string;
+  /** Directory cache bound in bytes (default 1 GiB). */
+  cacheDirBytes?: number;
+}
+
+/**
+ * The `host:port` Deno's `--allow-net` must grant for an origin URL.
+ *
+ * @example
+ * ```ts
+ * import { originNetPermission } from "./origin.ts";
+ * if (originNetPermission("https://a.example/x") !== "a.example:443") {
+ *   throw new Error();
+ * }
+ * ```
+ *
+ * @param url The origin URL.
+ * @returns `host:port`, the port always written out.
+ */
+export function originNetPermission(url: string | URL): string {
+  const base = parseOriginUrl(url);
+  const port = base.port || (base.protocol === "https:" ? "443" : "80");
+  return `${base.hostname}:${port}`;
+}
+
+/**
+ * Opens the storage for `--origin`: the root with the origin behind it, or
+ * the origin alone. Checks first that Deno grants what it needs.
+ *
+ * @param options Origin, root, bounds and cache.
+ * @param log Where to log origin failures and root warnings.
+ * @returns A storage to pass as the server's `storage`; await its
+ * `close()` after the server has closed.
+ * @throws {Error} Saying what to fix: a bad URL, a missing permission
+ * (with the flag to add), a missing root.
+ */
+export async function openOriginStorage(
+  options: OpenOriginOptions,
+  log?: Logger,
+): Promise<ClosableStorage> {
+  const need = originNetPermission(options.origin);
+  const net = await Deno.permissions.query({ name: "net", host: need });
+  if (net.state !== "granted") {
+    throw new Error(
+      `no network permission for the origin: run with --allow-net=${need}`,
+    );
+  }
+  let dirCache: DirCache | undefined;
+  if (options.cacheDir !== undefined) {
+    const dir = options.cacheDir;
+    for (const name of ["read", "write"] as const) {
+      const p = await Deno.permissions.query({ name, path: dir });
+      if (p.state !== "granted") {
+        throw new Error(
+          `no ${name} permission on the origin cache ${dir}: ` +
+            `run with --allow-${name}=${dir}`,
+        );
+      }
+    }
+    dirCache = await DirCache.open(dir, {
+      maxBytes: options.cacheDirBytes ?? ORIGIN_DEFAULTS.cacheDirBytes,
+      log,
+    });
+  }
+  const origin = new OriginStorage(options.origin, {
+    ...options,
+    dirCache,
+    logger: log,
+  });
+  if (options.originOnly) return origin;
+  try {
+    return new CompositeStorage(await openRootStorage(options, log), origin);
+  } catch (err) {
+    await origin.close();
+    throw err;
+  }
+}
