@@ -1,0 +1,210 @@
+/**
+ * The sending half of the driver (a server's read, a client's put): pumps
+ * the blocks the machine asks for, from the block source, with one packet
+ * buffer per block in flight out of the thread's budget.
+ *
+ * @module
+ */
+
+import { encodeError, ErrorCode, writeDataHeader } from "../protocol/packet.ts";
+import { Act } from "../protocol/transfer.ts";
+import type { SendTransfer } from "../protocol/send_transfer.ts";
+import type { BlockSource } from "./block_source.ts";
+import { Drive, type DriveOptions } from "./drive.ts";
+
+/** Options of {@linkcode driveSend}. */
+export interface DriveSendOptions extends DriveOptions {
+  /** Server: the encoded OACK (block 0). */
+  oack?: Uint8Array;
+  /**
+   * Where the blocks come from, once the blksize is known (a client learns
+   * it from the OACK).
+   */
+  source: (blksize: number) => BlockSource;
+}
+
+/** Runs a sending transfer. */
+export class SendDrive extends Drive {
+  #t: SendTransfer;
+  #so: DriveSendOptions;
+  #source?: BlockSource;
+  #slots: Uint8Array[] = [];
+  #granted = 0;
+  #next = 0;
+  #pumping = false;
+  #total = 0;
+  localError?: { code: number; message: string };
+
+  constructor(t: SendTransfer, o: DriveSendOptions) {
+    super(o, () => (t.sender?.windowsize ?? 1) === 1);
+    this.#t = t;
+    this.#so = o;
+  }
+
+  get bytes(): number {
+    const t = this.#t;
+    if (t.outcome === "ok") return this.#total;
+    return Math.min(t.blocksAcked * t.blksize, this.#total || Infinity);
+  }
+
+  protected rxSize(): number {
+    return 1024;
+  }
+
+  protected get machineDeadline(): number {
+    return this.#t.deadline;
+  }
+
+  protected get established(): boolean {
+    return this.#t.established;
+  }
+
+  start(): void {
+    this.#act(this.#t.start(this.clock.now()));
+    this.rearm();
+  }
+
+  protected onDatagram(data: Uint8Array, from: Deno.NetAddr, now: number) {
+    const act = this.#t.onDatagram(data, from, now);
+    if (act & Act.STRANGER) this.stranger(from);
+    else this.#act(act);
+  }
+
+  protected onTimer(now: number) {
+    const act = this.#t.onTimer(now);
+    if (act & Act.SEND) this.o.debug?.(`timeout: resending`);
+    this.#act(act);
+  }
+
+  #act(act: number): void {
+    if (act === Act.NONE) return;
+    if (act & Act.REQUEST) {
+      this.send(this.o.request!, this.#t.peer as Deno.NetAddr);
+    }
+    if (act & Act.SEND) this.#pump();
+    if (act & (Act.DONE | Act.END)) this.#finish();
+  }
+
+  #finish(): void {
+    const farewell = this.#t.farewell;
+    if (farewell) {
+      const to = this.#t.peer as Deno.NetAddr;
+      const pkt = encodeError(farewell.code, farewell.message);
+      this.o.transport.send(pkt, to).catch(() => {}).finally(() =>
+        this.close()
+      );
+      return;
+    }
+    this.close();
+  }
+
+  /** Fails the transfer locally: ERROR to the peer, then close. */
+  abort(code: number, message: string, error: string): void {
+    if (this.#t.end("error", error) === Act.NONE) return;
+    this.localError = { code, message };
+    const to = this.#t.peer as Deno.NetAddr;
+    this.o.transport.send(encodeError(code, message), to).catch(() => {})
+      .finally(() => this.close());
+  }
+
+  protected override fail(err: unknown): void {
+    if (this.closed) return;
+    const e = err as { code?: number; message?: string };
+    if (typeof e?.code === "number" && typeof e.message === "string") {
+      this.abort(e.code, e.message, `ERROR ${e.code}: ${e.message}`);
+      return;
+    }
+    this.abort(ErrorCode.NOT_DEFINED, "internal error", String(err));
+  }
+
+  #pump(): void {
+    if (this.#pumping || this.closed) return;
+    this.#pumping = true;
+    this.#pumpLoop().then(() => this.rearm(), (err) => {
+      this.#pumping = false;
+      this.fail(err);
+    });
+  }
+
+  async #pumpLoop(): Promise<void> {
+    const t = this.#t;
+    const peer = t.peer as Deno.NetAddr;
+    const pending: Promise<number>[] = [];
+    const lockstep = (t.sender?.windowsize ?? 1) === 1;
+    let block: number;
+    for (;;) {
+      while (!this.closed && (block = t.nextBlock()) >= 0) {
+        if (block === 0) {
+          await this.send(this.#so.oack!, peer);
+          continue;
+        }
+        const blksize = t.blksize;
+        this.#source ??= this.#so.source(blksize);
+        let pkt = this.#buffer(4 + blksize);
+        if (!pkt) {
+          // Every buffer is in flight: let their sends complete first.
+          await Promise.all(pending.splice(0));
+          this.#next = 1;
+          pkt = this.#slots[0];
+        }
+        let n = this.#source.read(block, pkt.subarray(4));
+        if (typeof n !== "number") n = await n;
+        if (n < blksize) {
+          t.setLast(block);
+          this.#total = (block - 1) * blksize + n;
+        }
+        writeDataHeader(pkt, block);
+        const sent = this.o.transport.send(pkt.subarray(0, 4 + n), peer);
+        if (lockstep) await sent;
+        else pending.push(sent);
+      }
+      // A window goes out without a yield between its datagrams; then wait
+      // for all of them, and look again: ACKs may have moved the window.
+      if (pending.length === 0) break;
+      await Promise.all(pending.splice(0));
+      this.#next = 0;
+    }
+    this.#pumping = false;
+    this.#next = 0;
+    if (!this.closed) {
+      t.sent(this.clock.now());
+      if (t.sender && t.sender.base > 1) this.#source?.release(t.sender.base);
+    }
+  }
+
+  /**
+   * The packet buffer for the next block: one per block in flight, so a
+   * window's sends can be in flight together, and a buffer is rewritten
+   * only after its send completed. The first buffer is every transfer's
+   * own; more come from the thread's budget, and without them the window
+   * goes out in bursts.
+   */
+  #buffer(size: number): Uint8Array | undefined {
+    const slots = this.#slots;
+    if (this.#next < slots.length) return slots[this.#next++];
+    const want = Math.max(1, this.#t.sender?.windowsize ?? 1);
+    const budget = this.o.lane?.windowBuffers;
+    if (
+      slots.length < want &&
+      (slots.length === 0 || !budget || budget.take(size))
+    ) {
+      if (slots.length > 0 && budget) this.#granted += size;
+      slots.push(new Uint8Array(size));
+      this.#next = slots.length;
+      return slots[slots.length - 1];
+    }
+    if (want === 1) {
+      this.#next = 1;
+      return slots[0];
+    }
+    return undefined;
+  }
+
+  override close(): void {
+    if (this.#granted > 0) {
+      this.o.lane?.windowBuffers?.give(this.#granted);
+      this.#granted = 0;
+    }
+    super.close();
+  }
+}
