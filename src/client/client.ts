@@ -66,7 +66,14 @@ export type ClientErrorKind =
   | "protocol"
   | "other";
 
-/** A failed client transfer. */
+/** A failed client transfer.  *
+ * @example
+ * ```ts
+ * import { TftpClientError } from "./client.ts";
+ * const e = new TftpClientError(1, "server error 1: file not found");
+ * if (e.kind !== "not-found") throw new Error();
+ * ```
+ */
 export class TftpClientError extends Error {
   /** The TFTP error code from the server, or -1 when none (timeout...). */
   readonly code: number;
@@ -177,16 +184,28 @@ function failure(
 /**
  * Downloads `remote` into `sink`.
  *
- * @example
- * ```ts ignore
+ * @example Download from a server on loopback
+ * ```ts
  * import { tftpGet } from "./client.ts";
- * const chunks: Uint8Array[] = [];
- * await tftpGet("boot.ipxe", {
- *   sink: { write: (d) => void chunks.push(d.slice()) },
+ * import { TftpServer } from "../server/server.ts";
+ * import { MemoryStorage } from "../storage/memory.ts";
+ * import { Logger } from "../log.ts";
+ * const server = new TftpServer({
  *   host: "127.0.0.1",
- *   port: 9069,
- *   blksize: 1468,
+ *   port: 0,
+ *   storage: new MemoryStorage({ "boot.ipxe": "#!ipxe\n" }),
+ *   logger: new Logger({ stderr: false }),
  * });
+ * const { port } = await server.listen();
+ * const parts: Uint8Array[] = [];
+ * await tftpGet("boot.ipxe", {
+ *   host: "127.0.0.1",
+ *   port,
+ *   blksize: 1468,
+ *   sink: { write: (d) => void parts.push(d.slice()) },
+ * });
+ * await server.close();
+ * if (parts.reduce((n, p) => n + p.length, 0) !== 7) throw new Error();
  * ```
  *
  * @param remote Remote file name.
@@ -247,14 +266,27 @@ export async function tftpGet(
 /**
  * Uploads `data` (or what `source` reads) as `remote`, block by block.
  *
- * @example
- * ```ts ignore
+ * @example Upload to a server on loopback
+ * ```ts
  * import { tftpPut } from "./client.ts";
- * await tftpPut("config.txt", {
- *   data: new TextEncoder().encode("hostname sw1\n"),
+ * import { TftpServer } from "../server/server.ts";
+ * import { MemoryStorage } from "../storage/memory.ts";
+ * import { Logger } from "../log.ts";
+ * const storage = new MemoryStorage({}, { writable: true });
+ * const server = new TftpServer({
  *   host: "127.0.0.1",
- *   port: 9069,
+ *   port: 0,
+ *   storage,
+ *   logger: new Logger({ stderr: false }),
  * });
+ * const { port } = await server.listen();
+ * await tftpPut("sw1.cfg", {
+ *   host: "127.0.0.1",
+ *   port,
+ *   data: new TextEncoder().encode("hostname sw1\n"),
+ * });
+ * await server.close();
+ * if (!storage.files.has("sw1.cfg")) throw new Error();
  * ```
  *
  * @param remote Remote file name.

@@ -59,6 +59,13 @@ export class NetasciiEncoder {
 /**
  * Counts the bytes that `data` takes on the wire in netascii.
  *
+ * @example
+ * ```ts
+ * import { netasciiLength } from "./netascii.ts";
+ * // LF becomes CR LF, CR becomes CR NUL.
+ * if (netasciiLength(new TextEncoder().encode("a\nb\r")) !== 6) throw new Error();
+ * ```
+ *
  * @param data Local bytes.
  * @returns The netascii length.
  */

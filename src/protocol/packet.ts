@@ -95,7 +95,15 @@ export type Packet =
   | ErrorPacket
   | OackPacket;
 
-/** A datagram that is not a valid TFTP packet. */
+/** A datagram that is not a valid TFTP packet.  *
+ * @example
+ * ```ts
+ * import { decode, PacketError } from "./packet.ts";
+ * let err: unknown;
+ * try { decode(new Uint8Array([0, 9])); } catch (e) { err = e; }
+ * if (!(err instanceof PacketError) || err.code !== 4) throw new Error();
+ * ```
+ */
 export class PacketError extends Error {
   /** The TFTP error code to answer with (always ILLEGAL_OPERATION). */
   readonly code: number = ErrorCode.ILLEGAL_OPERATION;
@@ -255,6 +263,13 @@ export function encodeRequest(
 /**
  * Encodes an OACK listing the given options in order.
  *
+ * @example
+ * ```ts
+ * import { decode, encodeOack, Opcode } from "./packet.ts";
+ * const p = decode(encodeOack(new Map([["blksize", "1468"]])));
+ * if (p.op !== Opcode.OACK || p.options.get("blksize") !== "1468") throw new Error();
+ * ```
+ *
  * @param options Accepted options.
  * @returns The datagram.
  */
@@ -267,6 +282,12 @@ export function encodeOack(options: Map<string, string>): Uint8Array {
 /**
  * Encodes an ACK.
  *
+ * @example
+ * ```ts
+ * import { encodeAck } from "./packet.ts";
+ * if (encodeAck(65537).join() !== "0,4,0,1") throw new Error(); // low 16 bits
+ * ```
+ *
  * @param block Block number; only its low 16 bits are sent.
  * @returns The datagram.
  */
@@ -276,6 +297,13 @@ export function encodeAck(block: number): Uint8Array {
 
 /**
  * Writes an ACK into `buf` (at least 4 bytes) in place, for hot paths.
+ *
+ * @example
+ * ```ts
+ * import { writeAck } from "./packet.ts";
+ * const buf = new Uint8Array(4);
+ * if (writeAck(buf, 258).join() !== "0,4,1,2") throw new Error();
+ * ```
  *
  * @param buf Destination buffer.
  * @param block Block number; only its low 16 bits are sent.
@@ -293,6 +321,14 @@ export function writeAck(buf: Uint8Array, block: number): Uint8Array {
  * Writes a DATA header into the first 4 bytes of `buf` in place. The payload
  * is expected at `buf[4..]`.
  *
+ * @example
+ * ```ts
+ * import { writeDataHeader } from "./packet.ts";
+ * const pkt = new Uint8Array(4 + 3);
+ * writeDataHeader(pkt, 7);
+ * if (pkt.subarray(0, 4).join() !== "0,3,0,7") throw new Error();
+ * ```
+ *
  * @param buf Packet buffer.
  * @param block Block number; only its low 16 bits are sent.
  */
@@ -305,6 +341,13 @@ export function writeDataHeader(buf: Uint8Array, block: number): void {
 
 /**
  * Encodes a DATA packet (copies the payload).
+ *
+ * @example
+ * ```ts
+ * import { decode, encodeData, Opcode } from "./packet.ts";
+ * const p = decode(encodeData(1, new Uint8Array([104, 105])));
+ * if (p.op !== Opcode.DATA || p.block !== 1 || p.data.length !== 2) throw new Error();
+ * ```
  *
  * @param block Block number; only its low 16 bits are sent.
  * @param data Payload.
@@ -349,7 +392,14 @@ export function encodeError(code: number, message: string): Uint8Array {
 /** Longest ERROR text sent, in characters; longer texts are cut. */
 export const MAX_ERROR_TEXT = 200;
 
-/** A TFTP-level failure: carries the error code to send to the peer. */
+/** A TFTP-level failure: carries the error code to send to the peer.  *
+ * @example
+ * ```ts
+ * import { ErrorCode, TftpError } from "./packet.ts";
+ * const e = new TftpError(ErrorCode.FILE_NOT_FOUND, "boot.efi: file not found");
+ * if (e.code !== 1) throw new Error();
+ * ```
+ */
 export class TftpError extends Error {
   /** The TFTP error code. */
   readonly code: number;

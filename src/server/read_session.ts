@@ -27,7 +27,23 @@ import { withDeadline } from "./startup.ts";
  */
 export const NETASCII_TSIZE_LIMIT = 1024 * 1024;
 
-/** Serves an RRQ: sends the file block by block, window by window. */
+/**
+ * Serves an RRQ: sends the file block by block, window by window.
+ *
+ * @example A read that adds an option to the OACK
+ * ```ts
+ * import { ReadSession } from "./read_session.ts";
+ * import type { Negotiated } from "../protocol/options.ts";
+ * class StampedRead extends ReadSession {
+ *   protected override negotiate(size: number | undefined): Negotiated {
+ *     const n = super.negotiate(size);
+ *     if (this.request.options.has("x-server")) n.oack.set("x-server", "tftpd");
+ *     return n;
+ *   }
+ * }
+ * if (!(StampedRead.prototype instanceof ReadSession)) throw new Error();
+ * ```
+ */
 export class ReadSession extends Session {
   /** The open file. */
   protected handle?: ReadHandle;

@@ -144,6 +144,14 @@ function expand(
 /**
  * Applies rules to a name.
  *
+ * @example
+ * ```ts
+ * import { applyRemap, parseRemapRules } from "./remap.ts";
+ * const rules = parseRemapRules("r ^pxelinux.cfg/01-(.*) cfg/\\1\n");
+ * const name = applyRemap(rules, "pxelinux.cfg/01-aa-bb", { hostname: "10.0.0.5", op: "read" });
+ * if (name !== "cfg/aa-bb") throw new Error(name);
+ * ```
+ *
  * @param rules Parsed rules.
  * @param name The requested name.
  * @param ctx Client address and direction.

@@ -144,12 +144,19 @@ export const DEFAULT_MAX_SESSIONS_PER_CLIENT: number =
 /**
  * A TFTP server.
  *
- * @example
- * ```ts ignore
+ * @example Serve files from memory on a free port
+ * ```ts
  * import { TftpServer } from "./server.ts";
- * const server = new TftpServer({ host: "127.0.0.1", port: 0, root: "." });
+ * import { MemoryStorage } from "../storage/memory.ts";
+ * import { Logger } from "../log.ts";
+ * const server = new TftpServer({
+ *   host: "127.0.0.1",
+ *   port: 0,
+ *   storage: new MemoryStorage({ "boot.ipxe": "#!ipxe\n" }),
+ *   logger: new Logger({ stderr: false }),
+ * });
  * const addr = await server.listen();
- * console.log(`listening on ${addr.port}`);
+ * if (addr.port === 0) throw new Error();
  * await server.close();
  * ```
  */

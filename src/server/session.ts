@@ -180,6 +180,22 @@ export function safeWord(s: string): string {
 /**
  * The common part of a server transfer: start-up, the driver, the outcome,
  * the log lines. Subclasses implement {@linkcode Session.start}.
+ *
+ * @example Route requests to session classes
+ * ```ts
+ * import { TftpServer } from "./server.ts";
+ * import { ReadSession } from "./read_session.ts";
+ * import type { SessionClass } from "./session.ts";
+ * import type { RequestPacket } from "../protocol/packet.ts";
+ * class OnlyReads extends TftpServer {
+ *   override selectProtocol(r: RequestPacket): SessionClass | undefined {
+ *     return r.op === 1 ? ReadSession : undefined; // uploads get ERROR 4
+ *   }
+ * }
+ * if (new OnlyReads({ port: 0 }).selectProtocol({ op: 2, filename: "x", mode: "octet", options: new Map() })) {
+ *   throw new Error();
+ * }
+ * ```
  */
 export abstract class Session {
   /** The request being served. */

@@ -16,7 +16,21 @@ import { type Driven, driveReceive } from "../transport/driver.ts";
 import { Session } from "./session.ts";
 import { withDeadline } from "./startup.ts";
 
-/** Serves a WRQ: receives into a temporary file, published when complete. */
+/**
+ * Serves a WRQ: receives into a temporary file, published when complete.
+ *
+ * @example An upload that is checked as it arrives
+ * ```ts
+ * import { WriteSession } from "./write_session.ts";
+ * class AsciiOnlyWrite extends WriteSession {
+ *   protected override write(data: Uint8Array): Promise<void> {
+ *     if (data.some((b) => b > 127)) throw new Error("not ASCII");
+ *     return super.write(data);
+ *   }
+ * }
+ * if (!(AsciiOnlyWrite.prototype instanceof WriteSession)) throw new Error();
+ * ```
+ */
 export class WriteSession extends Session {
   /** The upload in progress. */
   protected writer?: WriteHandle;

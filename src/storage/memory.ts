@@ -15,7 +15,15 @@ export type MemoryEntry =
   | string
   | ((info: RequestInfo) => Uint8Array | string | Promise<Uint8Array | string>);
 
-/** A read handle over bytes held in memory. */
+/** A read handle over bytes held in memory.  *
+ * @example
+ * ```ts
+ * import { BytesReadHandle } from "./memory.ts";
+ * const h = new BytesReadHandle(new TextEncoder().encode("hello"));
+ * const buf = new Uint8Array(3);
+ * if (h.size !== 5 || h.read(3, buf) !== 2) throw new Error();
+ * ```
+ */
 export class BytesReadHandle implements ReadHandle {
   /** Length of the content. */
   readonly size: number;
