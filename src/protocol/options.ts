@@ -30,6 +30,37 @@ export interface NegotiateOptions {
   size?: number;
   /** For a write: largest upload accepted, in bytes. */
   maxUpload?: number;
+  /**
+   * For a write: bytes our socket can queue (its receive buffer). The
+   * windowsize granted is capped so that one window fits: a window larger
+   * than the buffer loses its tail at every burst.
+   */
+  receiveBuffer?: number;
+}
+
+/**
+ * What one queued datagram of `bytes` costs in a Linux socket's receive
+ * buffer (its skb's truesize), a little on the safe side. Measured on
+ * loopback with the default 212,992-byte buffer: 166 datagrams of 516
+ * bytes fit, 92 of 1,472, 25 of 4,100, 12 of 8,196 and of 16,388, 6 of
+ * 32,772, 3 of 65,468. Small ones take a power-of-two allocation plus
+ * bookkeeping; large ones are built from pages, about 1/12 more.
+ *
+ * @example
+ * ```ts
+ * import { datagramCost } from "./options.ts";
+ * if (Math.floor(212992 / datagramCost(65468)) !== 3) throw new Error();
+ * if (Math.floor(212992 / datagramCost(8196)) !== 12) throw new Error();
+ * ```
+ *
+ * @param bytes Datagram size (header and payload).
+ * @returns Bytes of receive buffer it uses.
+ */
+export function datagramCost(bytes: number): number {
+  if (bytes <= 16384 - 320) {
+    return 2 ** Math.ceil(Math.log2(bytes + 320)) + 256;
+  }
+  return Math.ceil(bytes * 13 / 12);
 }
 
 /** Transfer parameters after negotiation. */
@@ -131,6 +162,7 @@ export function negotiate(
       case "windowsize":
         if (n >= 1) {
           result.windowsize = Math.min(n, maxWindowsize);
+          // (For a write, capped below to what the socket can queue.)
           result.oack.set(name, String(result.windowsize));
         }
         break;
@@ -157,6 +189,16 @@ export function negotiate(
           result.oack.set(name, String(n));
         }
         break;
+    }
+  }
+  if (kind === "write" && opts.receiveBuffer && result.oack.has("windowsize")) {
+    const fits = Math.max(
+      1,
+      Math.floor(opts.receiveBuffer / datagramCost(4 + result.blksize)),
+    );
+    if (fits < result.windowsize) {
+      result.windowsize = fits;
+      result.oack.set("windowsize", String(fits));
     }
   }
   return result;

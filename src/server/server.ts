@@ -26,7 +26,12 @@ import { normalizeHost } from "../net/address.ts";
 import { PortAllocator } from "../transport/ports.ts";
 import { SharedTransport } from "../transport/shared_port.ts";
 import { BufferBudget } from "../transport/buffers.ts";
-import type { Clock, Lane, Transport } from "../transport/types.ts";
+import {
+  type Clock,
+  type Lane,
+  receiveBufferBytes,
+  type Transport,
+} from "../transport/types.ts";
 import { SERVER_DEFAULTS } from "../defaults.ts";
 import { admit, allowed, peerKey } from "./admission.ts";
 import { Delay } from "./delay.ts";
@@ -206,6 +211,7 @@ export class TftpServer {
         MAX_WINDOWSIZE,
       ),
       maxUpload: options.maxUpload,
+      receiveBuffer: receiveBufferBytes(),
       guessableTid: !!options.singlePort || !!options.portRange,
     };
     this.storage = options.storage;

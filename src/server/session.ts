@@ -50,6 +50,11 @@ export interface SessionConfig {
   /** Largest upload in bytes (undefined: no limit). */
   maxUpload?: number;
   /**
+   * Bytes a transfer socket can queue: an upload's windowsize is capped so
+   * one window fits (see `negotiate`). Undefined: no cap.
+   */
+  receiveBuffer?: number;
+  /**
    * Longest time without progress in seconds, whatever timeout option the
    * client asks for (default 30).
    */

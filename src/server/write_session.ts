@@ -73,6 +73,7 @@ export class WriteSession extends Session {
       maxBlksize: this.config.maxBlksize,
       maxWindowsize: this.config.maxWindowsize,
       maxUpload: this.config.maxUpload,
+      receiveBuffer: this.config.receiveBuffer,
     });
   }
 

@@ -57,3 +57,34 @@ export interface Lane {
   /** Bytes for window buffers beyond each transfer's first (absent: none). */
   windowBuffers?: BufferBudget;
 }
+
+/** Linux's default socket receive buffer (net.core.rmem_default), bytes. */
+export const DEFAULT_RECEIVE_BUFFER = 212992;
+
+/**
+ * Bytes a new UDP socket can queue: net.core.rmem_default when this program
+ * may read it, else Linux's usual default. (Deno cannot enlarge a socket's
+ * buffer, so what a window may hold in flight towards us is this.)
+ *
+ * @example
+ * ```ts
+ * import { receiveBufferBytes } from "./types.ts";
+ * if (!(receiveBufferBytes() > 0)) throw new Error();
+ * ```
+ *
+ * @returns The size in bytes.
+ */
+export function receiveBufferBytes(): number {
+  const path = "/proc/sys/net/core/rmem_default";
+  try {
+    if (
+      Deno.permissions.querySync({ name: "read", path }).state !== "granted"
+    ) {
+      return DEFAULT_RECEIVE_BUFFER;
+    }
+    const n = Number(Deno.readTextFileSync(path).trim());
+    return Number.isInteger(n) && n > 0 ? n : DEFAULT_RECEIVE_BUFFER;
+  } catch {
+    return DEFAULT_RECEIVE_BUFFER;
+  }
+}

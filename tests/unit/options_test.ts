@@ -192,3 +192,36 @@ Deno.test("options: OACK lists accepted options in request order", () => {
     assert.equal(n.tsize, 99);
   }
 });
+
+Deno.test("negotiate() caps an upload's windowsize to what the receive buffer holds", () => {
+  // [blksize, windowsize asked, receive buffer] -> windowsize granted
+  const cases: [string, string, number | undefined, number][] = [
+    ["65464", "64", 212992, 3], // three 64 KiB datagrams fit the default
+    ["8192", "64", 212992, 12], // 16 KiB each (measured)
+    ["1468", "64", 212992, 64], // a whole window fits (92 would)
+    ["512", "64", 212992, 64],
+    ["65464", "64", 1000, 1], // never below 1
+    ["65464", "64", undefined, 64], // no buffer known: no cap
+  ];
+  for (const [blksize, windowsize, buffer, want] of cases) {
+    // Either order of the two options in the request.
+    for (
+      const order of [["blksize", "windowsize"], ["windowsize", "blksize"]]
+    ) {
+      const opts = new Map(order.map((k) => [
+        k,
+        k === "blksize" ? blksize : windowsize,
+      ]));
+      const n = negotiate("write", opts, { receiveBuffer: buffer });
+      assert.equal(n.windowsize, want, `${blksize}/${windowsize}/${buffer}`);
+      assert.equal(n.oack.get("windowsize"), String(want));
+    }
+  }
+  // Reads are not capped: the receive buffer is the client's.
+  const r = negotiate(
+    "read",
+    new Map([["blksize", "65464"], ["windowsize", "64"]]),
+    { receiveBuffer: 212992 },
+  );
+  assert.equal(r.windowsize, 64);
+});
