@@ -43,6 +43,12 @@ export {
   type RemapContext,
   type RemapRule,
 } from "./src/server/remap.ts";
+export {
+  type NameOptions,
+  normalizeName,
+  type NormalizeOptions,
+  resolveName,
+} from "./src/server/names.ts";
 export { Logger, type LoggerOptions, type LogLevel, quote } from "./src/log.ts";
 export type { Driven, DriveOptions } from "./src/transport/driver.ts";
 export type { Clock, Lane, Transport } from "./src/transport/types.ts";

@@ -280,7 +280,8 @@ export class RawClient implements Disposable {
       }
       silent = 0;
       if (!res.tid) {
-        if (sameAddr(r.from, server)) {
+        // Only a refusal at admission (an ERROR) comes from the listen port.
+        if (sameAddr(r.from, server) && r.packet.op !== Opcode.ERROR) {
           throw new Error("server answered from its listen port");
         }
         res.tid = r.from;
@@ -386,7 +387,7 @@ export class RawClient implements Disposable {
         await this.send(request, server);
         continue;
       }
-      if (sameAddr(r.from, server)) {
+      if (sameAddr(r.from, server) && r.packet.op !== Opcode.ERROR) {
         throw new Error("server answered from its listen port");
       }
       res.tid = r.from;

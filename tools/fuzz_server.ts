@@ -355,7 +355,8 @@ export async function fuzzServer(
       sink: { write: () => {} },
     });
   } catch (err) {
-    escapeRefused = (err as { code?: number }).code === 2;
+    // Answered exactly like a missing file (ERROR 1).
+    escapeRefused = (err as { code?: number }).code === 1;
   }
 
   clearInterval(sampler);

@@ -1,7 +1,8 @@
 /**
  * Remap rules in the format of tftpd-hpa's `-m` file: ordered regex rewrite
- * rules applied to requested names before the root check (so a rule can
- * never map outside the root: the result is confined like any name).
+ * rules applied to the normalised name by the name pipeline
+ * (`names.ts`), which validates the result again (so a rule can never map
+ * outside the root: the result is confined like any name).
  *
  * A line is `FLAGS REGEX [REPLACEMENT]`; `#` starts a comment. Flags:
  * `r` rewrite, `g` global, `i` case-insensitive, `e` end after a match,
@@ -16,6 +17,7 @@
 
 import { ErrorCode, TftpError } from "../protocol/packet.ts";
 import { parseIp } from "../net/cidr.ts";
+import { NAME_LIMITS } from "../storage/clean_name.ts";
 
 /** One parsed rule. */
 export interface RemapRule {
@@ -23,6 +25,8 @@ export interface RemapRule {
   line: number;
   /** The compiled pattern. */
   regex: RegExp;
+  /** The same pattern matching ignoring case (for `--ignore-case`). */
+  foldedRegex: RegExp;
   /** Replacement template (for `r`). */
   replacement: string;
   /** Flags as written. */
@@ -92,11 +96,9 @@ export function parseRemapRules(text: string): RemapRule[] {
       throw new Error(`${where}: rule 'r' needs a replacement`);
     }
     let regex: RegExp;
+    const g = flags.includes("g") ? "g" : "";
     try {
-      regex = new RegExp(
-        pattern,
-        (flags.includes("g") ? "g" : "") + (flags.includes("i") ? "i" : ""),
-      );
+      regex = new RegExp(pattern, g + (flags.includes("i") ? "i" : ""));
     } catch (err) {
       throw new Error(`${where}: bad regex: ${(err as Error).message}`);
     }
@@ -104,6 +106,7 @@ export function parseRemapRules(text: string): RemapRule[] {
     rules.push({
       line: i + 1,
       regex,
+      foldedRegex: new RegExp(pattern, g + "i"),
       replacement: replacement ?? "",
       flags,
       groups,
@@ -118,6 +121,8 @@ export interface RemapContext {
   hostname: string;
   /** Read or write. */
   op: "read" | "write";
+  /** Every rule matches ignoring case (`--ignore-case`). */
+  ignoreCase?: boolean;
 }
 
 function hexIp(host: string): string {
@@ -156,10 +161,11 @@ function expand(
  * @param name The requested name.
  * @param ctx Client address and direction.
  * @returns The rewritten name.
- * @throws {TftpError} ERROR 2 when an `a` rule matches.
+ * @throws {TftpError} ERROR 2 when an `a` rule matches, after too many
+ * rewrites, or when a rewrite makes the name longer than a name may be.
  */
 export function applyRemap(
-  rules: RemapRule[],
+  rules: readonly RemapRule[],
   name: string,
   ctx: RemapContext,
 ): string {
@@ -169,8 +175,9 @@ export function applyRemap(
     const f = rule.flags;
     if (f.includes("G") && ctx.op !== "read") continue;
     if (f.includes("P") && ctx.op !== "write") continue;
-    rule.regex.lastIndex = 0;
-    const matched = rule.regex.test(name) !== f.includes("~");
+    const regex = ctx.ignoreCase ? rule.foldedRegex : rule.regex;
+    regex.lastIndex = 0;
+    const matched = regex.test(name) !== f.includes("~");
     if (!matched) continue;
     if (f.includes("a")) {
       throw new TftpError(
@@ -179,9 +186,9 @@ export function applyRemap(
       );
     }
     if (f.includes("r")) {
-      rule.regex.lastIndex = 0;
+      regex.lastIndex = 0;
       name = name.replace(
-        rule.regex,
+        regex,
         (...m) =>
           expand(
             rule.replacement,
@@ -189,6 +196,12 @@ export function applyRemap(
             ctx,
           ),
       );
+      if (name.length > NAME_LIMITS.maxLength) {
+        throw new TftpError(
+          ErrorCode.ACCESS_VIOLATION,
+          `remap rule on line ${rule.line} makes the name too long`,
+        );
+      }
     }
     if (++steps > MAX_REMAP_STEPS) {
       throw new TftpError(

@@ -18,8 +18,13 @@ import {
 import { MAX_BLKSIZE, MAX_WINDOWSIZE } from "../protocol/options.ts";
 import { Logger, quote } from "../log.ts";
 import { clip } from "../escape.ts";
-import { FsStorage, PerClientStorage } from "../storage/files.ts";
-import { openRootStorage, rootWritable } from "../storage/fs_root.ts";
+import { FsStorage } from "../storage/files.ts";
+import { PerClientStorage } from "../storage/per_client.ts";
+import {
+  openRootStorage,
+  rootWritable,
+  sharedCwdLock,
+} from "../storage/fs_root.ts";
 import type { Storage } from "../storage/types.ts";
 import { type Cidr, parseCidr } from "../net/cidr.ts";
 import { normalizeHost } from "../net/address.ts";
@@ -35,7 +40,8 @@ import {
 import { SERVER_DEFAULTS } from "../defaults.ts";
 import { admit, allowed, peerKey } from "./admission.ts";
 import { Delay } from "./delay.ts";
-import { applyRemap, type RemapRule } from "./remap.ts";
+import type { RemapRule } from "./remap.ts";
+import { resolveName } from "./names.ts";
 import { ReadSession } from "./read_session.ts";
 import { WriteSession } from "./write_session.ts";
 import {
@@ -347,6 +353,7 @@ export class TftpServer {
       ignoreCase: o.ignoreCase,
       allowOverwrite: o.allowOverwrite,
       perClientRoot: o.perClientRoot,
+      cwdLock: sharedCwdLock(),
       host: o.host ?? SERVER_DEFAULTS.host,
       portRange: o.portRange,
       allowFrom: o.allowFrom,
@@ -575,16 +582,15 @@ export class TftpServer {
   }
 
   #resolveName(request: RequestPacket, peer: Deno.NetAddr): string {
-    const rules = this.options.remap;
-    if (!rules?.length) return request.filename;
-    const name = applyRemap(rules, request.filename, {
-      hostname: normalizeHost(peer.hostname),
+    const name = resolveName(request.filename, {
       op: request.op === Opcode.RRQ ? "read" : "write",
+      hostname: normalizeHost(peer.hostname),
+      normalize: this.options.normalizeNames,
+      ignoreCase: this.options.ignoreCase,
+      remap: this.options.remap,
     });
     if (name !== request.filename && this.log.debugEnabled) {
-      this.log.debug(
-        `remapped ${quote(request.filename)} to ${quote(name)}`,
-      );
+      this.log.debug(`name ${quote(request.filename)} is ${quote(name)}`);
     }
     return name;
   }

@@ -6,7 +6,10 @@
  */
 
 import type { Logger } from "../log.ts";
-import { FsStorage, PerClientStorage } from "./files.ts";
+import { CwdLock, type SharedCwdLock } from "./cwd_lock.ts";
+import { FsStorage } from "./files.ts";
+import { PerClientStorage } from "./per_client.ts";
+import { removeStaleUploads } from "./sweep.ts";
 
 /** The options that decide how the root is opened. */
 export interface RootOptions {
@@ -20,8 +23,33 @@ export interface RootOptions {
   ignoreCase?: boolean;
   /** Let uploads replace existing regular files. */
   allowOverwrite?: boolean;
-  /** Serve `ROOT/<client ip>/` to a client when that directory exists. */
+  /**
+   * Serve `ROOT/<client>/` alone to a client when that directory exists;
+   * other clients read the shared root (never a client directory) and
+   * cannot upload.
+   */
   perClientRoot?: boolean;
+  /**
+   * The main thread's cwd lock, for worker threads (see `cwd_lock.ts`);
+   * {@linkcode sharedCwdLock} gives it.
+   */
+  cwdLock?: SharedCwdLock;
+}
+
+/**
+ * What worker threads need to share this thread's cwd lock (put it in
+ * {@linkcode RootOptions.cwdLock} of their setup).
+ *
+ * @example
+ * ```ts
+ * import { sharedCwdLock } from "./fs_root.ts";
+ * if (!(sharedCwdLock().buffer instanceof SharedArrayBuffer)) throw new Error();
+ * ```
+ *
+ * @returns The lock's shared part.
+ */
+export function sharedCwdLock(): SharedCwdLock {
+  return CwdLock.forThread().shared;
 }
 
 /**
@@ -40,8 +68,9 @@ export function rootWritable(fs: FsStorage): boolean {
  * Opens the file-system root, checking read permission first.
  *
  * @param options Root and name handling.
- * @param log Where to warn that uploads are off for lack of permission
- * (omit to stay quiet, as worker threads do).
+ * @param log Where to warn that uploads are off for lack of permission and
+ * to log the temporary files of a previous run it removes (omit in worker
+ * threads: they neither warn nor sweep).
  * @returns The storage.
  * @throws {Error} Saying what to fix: no read permission, missing root.
  */
@@ -49,6 +78,7 @@ export async function openRootStorage(
   options: RootOptions,
   log?: Logger,
 ): Promise<FsStorage | PerClientStorage> {
+  if (options.cwdLock) CwdLock.adopt(options.cwdLock);
   const root = options.root ?? ".";
   const read = await Deno.permissions.query({ name: "read", path: root });
   if (read.state !== "granted") {
@@ -75,6 +105,18 @@ export async function openRootStorage(
       `no write permission on ${storage.root}: serving read-only, ` +
         `uploads get ERROR 2 except in directories --allow-write grants`,
     );
+  }
+  if (log && !options.readOnly) {
+    const swept = removeStaleUploads(storage.root, {
+      calls: storage.calls,
+      onRemove: (path) =>
+        log.info(`removed ${JSON.stringify(path)}: left by an earlier run`),
+    });
+    if (swept.truncated) {
+      log.warn(
+        `stopped looking for leftover uploads after ${swept.entries} entries`,
+      );
+    }
   }
   return options.perClientRoot ? new PerClientStorage(storage) : storage;
 }

@@ -6,7 +6,8 @@
  */
 
 import { ErrorCode, TftpError } from "../protocol/packet.ts";
-import { normalizeName } from "./root.ts";
+import { normalizeName } from "../server/names.ts";
+import { checkCleanName, notFound } from "./clean_name.ts";
 import type { ReadHandle, RequestInfo, Storage, WriteHandle } from "./types.ts";
 
 /** Content for one name: bytes, text, or a function producing either. */
@@ -65,8 +66,10 @@ export interface MemoryStorageOptions {
 const encoder = new TextEncoder();
 
 /**
- * Storage backed by a map of names to content. Names are normalised like
- * file names (`\` to `/`, leading `/` dropped).
+ * Storage backed by a map of names to content. The keys given are
+ * normalised like requested names (`\` to `/`, leading `/` dropped); the
+ * names asked for come clean from the name pipeline and are matched
+ * exactly.
  *
  * @example
  * ```ts
@@ -107,10 +110,9 @@ export class MemoryStorage implements Storage {
    * @returns A read handle with a declared size (so tsize works).
    */
   async openRead(name: string, info: RequestInfo): Promise<ReadHandle> {
-    const entry = this.files.get(normalizeName(name));
-    if (entry === undefined) {
-      throw new TftpError(ErrorCode.FILE_NOT_FOUND, `${name}: file not found`);
-    }
+    checkCleanName(name);
+    const entry = this.files.get(name);
+    if (entry === undefined) throw notFound(name);
     let content = typeof entry === "function" ? await entry(info) : entry;
     if (typeof content === "string") content = encoder.encode(content);
     return new BytesReadHandle(content);
@@ -128,7 +130,12 @@ export class MemoryStorage implements Storage {
         new TftpError(ErrorCode.ACCESS_VIOLATION, "uploads are disabled"),
       );
     }
-    const key = normalizeName(name);
+    try {
+      checkCleanName(name);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const key = name;
     if (this.files.has(key)) {
       return Promise.reject(
         new TftpError(ErrorCode.FILE_EXISTS, `${name}: file already exists`),

@@ -16,12 +16,14 @@
  */
 
 export type { ReadHandle, RequestInfo, Storage, WriteHandle } from "./types.ts";
+export { FsStorage, type FsStorageOptions, TEMP_PREFIX } from "./files.ts";
 export {
-  FsStorage,
-  type FsStorageOptions,
+  clientDirName,
+  isClientDirName,
   PerClientStorage,
-  TEMP_PREFIX,
-} from "./files.ts";
+} from "./per_client.ts";
+export type { FsCalls, FsDirEntry, FsStat } from "./sys.ts";
+export type { DirIndexLimits } from "./dir_index.ts";
 export {
   BytesReadHandle,
   type MemoryEntry,

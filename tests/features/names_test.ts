@@ -106,3 +106,55 @@ Deno.test("the command: --ignore-case and --no-normalize", async (t) => {
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("ignoreCase: an upload of Boot/BCD with boot/bcd on disk gets ERROR 6; \\Boot\\BCD still serves the original", async () => {
+  await using srv = await startFeatureServer({
+    ignoreCase: true,
+    files: { "boot/bcd": "original" },
+  });
+  for (const name of ["Boot/BCD", "\\Boot\\BCD", "BOOT/bcd", "boot/BCD"]) {
+    assert.equal(
+      await failure(upload(srv, name, { data: "hijack" })),
+      "exists",
+      name,
+    );
+  }
+  assert.equal(await downloadText(srv, "\\Boot\\BCD"), "original");
+  assert.deepEqual(
+    [...Deno.readDirSync(`${srv.root}/boot`)].map((e) => e.name),
+    [
+      "bcd",
+    ],
+  );
+});
+
+Deno.test("ignoreCase with allowOverwrite: an upload in another case replaces the file itself", async () => {
+  await using srv = await startFeatureServer({
+    ignoreCase: true,
+    allowOverwrite: true,
+    files: { "boot/bcd": "original" },
+  });
+  await upload(srv, "Boot/BCD", { data: "replaced" });
+  assert.equal(await srv.readText("boot/bcd"), "replaced");
+  assert.deepEqual(
+    [...Deno.readDirSync(`${srv.root}/boot`)].map((e) => e.name),
+    [
+      "bcd",
+    ],
+  );
+});
+
+Deno.test("ignoreCase: temporary upload names are unreachable in any case", async () => {
+  await using srv = await startFeatureServer({
+    ignoreCase: true,
+    files: { ".tftp-upload-0123": "temporary" },
+  });
+  for (const name of [".TFTP-UPLOAD-0123", ".Tftp-Upload-0123"]) {
+    assert.equal(await failure(download(srv, name)), "not-found", name);
+    assert.equal(
+      await failure(upload(srv, `${name}x`, { data: "x" })),
+      "access",
+      name,
+    );
+  }
+});

@@ -1,12 +1,15 @@
 /**
  * `perClientRoot` (`--per-client-root`): a client whose address names a
- * directory under the root is served from that directory (reads and
- * uploads); other clients get the shared root. The client directory can
- * never lead outside the root.
+ * directory under the root is served from that directory alone (reads and
+ * uploads); other clients read the shared root and cannot upload. No
+ * client ever reaches another client's directory, by any spelling, IPv4
+ * or IPv6. The client directory can never lead outside the root.
  */
 
 import assert from "node:assert/strict";
 import { TftpClientError } from "../../src/client/client.ts";
+import { ErrorCode } from "../../src/protocol/packet.ts";
+import { getFile, putFile } from "../../testing/raw_client.ts";
 import { startServer } from "../../testing/process.ts";
 import {
   download,
@@ -47,16 +50,118 @@ Deno.test("perClientRoot: 127.0.0.1 is served from ROOT/127.0.0.1/", async () =>
   assert.equal(await srv.readText("incoming/up.txt"), undefined);
 });
 
-Deno.test("perClientRoot: a client without a directory gets the shared root", async () => {
+Deno.test("perClientRoot: a client without a directory reads the shared root and cannot upload", async () => {
   await using srv = await startFeatureServer({
     perClientRoot: true,
     files: { "a.txt": "shared", "10.9.9.9/a.txt": "someone else's" },
+    dirs: ["incoming"],
   });
   assert.equal(await downloadText(srv, "a.txt"), "shared");
-  await upload(srv, "up.txt", { data: "u" });
-  assert.equal(await srv.readText("up.txt"), "u");
+  assert.deepEqual(
+    await failure(upload(srv, "incoming/up.txt", { data: "u" })),
+    "access",
+  );
+  assert.equal(await srv.readText("incoming/up.txt"), undefined);
 });
 
+const te = new TextEncoder();
+
+/** Code and message (name replaced) a raw client from `bind` gets. */
+async function answer(
+  srv: { addr: Deno.NetAddr },
+  name: string,
+  opts: { bind: string; put?: boolean },
+): Promise<[number | undefined, string | undefined]> {
+  const r = opts.put
+    ? await putFile(srv.addr, name, { bind: opts.bind, data: te.encode("x") })
+    : await getFile(srv.addr, name, { bind: opts.bind });
+  if (!r.error) return [undefined, new TextDecoder().decode(r.data)];
+  // The message names the file as the server normalised it.
+  const m = r.error.message;
+  const at = m.lastIndexOf(": ");
+  return [r.error.code, at < 0 ? m : "NAME" + m.slice(at)];
+}
+
+for (const ignoreCase of [false, true]) {
+  Deno.test(`perClientRoot: no client reaches another client's directory${ignoreCase ? " (ignoreCase)" : ""}`, async () => {
+    await using srv = await startFeatureServer({
+      perClientRoot: true,
+      ignoreCase,
+      files: {
+        "a.txt": "shared",
+        "127.0.0.2/secret.txt": "2's secret",
+        "127.0.0.3/mine.txt": "3's",
+        "2001-db8--7/v6.txt": "v6 client's",
+      },
+      dirs: ["127.0.0.2/incoming", "127.0.0.3/incoming"],
+    });
+    const missing = await answer(srv, "no-such.txt", { bind: "127.0.0.1" });
+    assert.deepEqual(missing, [
+      ErrorCode.FILE_NOT_FOUND,
+      "NAME: file not found",
+    ]);
+    // 127.0.0.1 has no directory: the shared root, minus client directories.
+    for (
+      const name of [
+        "127.0.0.2/secret.txt",
+        "/127.0.0.2/secret.txt",
+        "\\127.0.0.2\\secret.txt",
+        "2001-db8--7/v6.txt",
+        "2001-DB8--7/v6.txt",
+        "2001:db8::7/v6.txt",
+      ]
+    ) {
+      assert.deepEqual(
+        await answer(srv, name, { bind: "127.0.0.1" }),
+        missing,
+        `read ${name}`,
+      );
+      const w = await answer(srv, name.replace(/[^/\\]*$/, "planted.txt"), {
+        bind: "127.0.0.1",
+        put: true,
+      });
+      assert.equal(w[0], ErrorCode.ACCESS_VIOLATION, `write ${name}`);
+    }
+    assert.deepEqual(
+      await answer(srv, "127.0.0.2/incoming/planted.txt", {
+        bind: "127.0.0.1",
+        put: true,
+      }),
+      [
+        ErrorCode.ACCESS_VIOLATION,
+        "uploads need this client's own directory (per-client roots)",
+      ],
+    );
+    // 127.0.0.3 has its own directory: it alone, nothing beside it.
+    assert.deepEqual(
+      await answer(srv, "mine.txt", { bind: "127.0.0.3" }),
+      [undefined, "3's"],
+    );
+    for (const name of ["127.0.0.2/secret.txt", "a.txt", "secret.txt"]) {
+      assert.deepEqual(
+        await answer(srv, name, { bind: "127.0.0.3" }),
+        missing,
+        `3 reads ${name}`,
+      );
+    }
+    await answer(srv, "incoming/up.txt", { bind: "127.0.0.3", put: true });
+    assert.equal(await srv.readText("127.0.0.3/incoming/up.txt"), "x");
+    const plant = await answer(srv, "127.0.0.2/incoming/x.txt", {
+      bind: "127.0.0.3",
+      put: true,
+    });
+    assert.equal(plant[0], ErrorCode.ACCESS_VIOLATION);
+    // 127.0.0.2 sees its own file; nothing was planted in its directory.
+    assert.deepEqual(
+      await answer(srv, "secret.txt", { bind: "127.0.0.2" }),
+      [undefined, "2's secret"],
+    );
+    assert.deepEqual(
+      [...Deno.readDirSync(`${srv.root}/127.0.0.2/incoming`)],
+      [],
+    );
+  });
+}
 Deno.test("without perClientRoot the client directory is an ordinary folder", async () => {
   await using srv = await startFeatureServer({ files: FILES });
   assert.equal(await downloadText(srv, "a.txt"), "shared");
@@ -80,15 +185,46 @@ Deno.test("perClientRoot: a client directory that is a symlink out of the root i
 });
 
 Deno.test({
-  name: "perClientRoot over IPv6: ROOT/::1/",
+  name:
+    "perClientRoot over IPv6: ROOT/--1/ for ::1, and IPv4 and IPv6 clients stay apart",
   ignore: needs("IPv6 on loopback (a UDP socket on ::1)", ipv6Loopback()),
   fn: async () => {
     await using srv = await startFeatureServer({
-      host: "::1",
+      host: "::",
       perClientRoot: true,
-      files: { "a.txt": "shared", "::1/a.txt": "v6 mine" },
+      files: {
+        "a.txt": "shared",
+        "--1/a.txt": "v6 mine",
+        "::1/a.txt": "old colon spelling",
+        "127.0.0.2/a.txt": "v4 client's",
+      },
+      dirs: ["--1/incoming"],
     });
-    assert.equal(await downloadText(srv, "a.txt"), "v6 mine");
+    const v6 = { addr: { ...srv.addr, hostname: "::1" } };
+    const v4 = { addr: { ...srv.addr, hostname: "127.0.0.1" } };
+    assert.deepEqual(await answer(v6, "a.txt", { bind: "::1" }), [
+      undefined,
+      "v6 mine",
+    ]);
+    await answer(v6, "incoming/up.txt", { bind: "::1", put: true });
+    assert.equal(await srv.readText("--1/incoming/up.txt"), "x");
+    const missing = await answer(v6, "no-such", { bind: "::1" });
+    assert.equal(missing[0], ErrorCode.FILE_NOT_FOUND);
+    for (const name of ["127.0.0.2/a.txt", "::1/a.txt", "--1/a.txt"]) {
+      assert.deepEqual(await answer(v6, name, { bind: "::1" }), missing, name);
+    }
+    // An IPv4 client (seen as ::ffff:127.0.0.1) has no directory here.
+    assert.deepEqual(await answer(v4, "a.txt", { bind: "127.0.0.1" }), [
+      undefined,
+      "shared",
+    ]);
+    for (const name of ["--1/a.txt", "::1/a.txt", "127.0.0.2/a.txt"]) {
+      assert.deepEqual(
+        await answer(v4, name, { bind: "127.0.0.1" }),
+        missing,
+        name,
+      );
+    }
   },
 });
 

@@ -223,3 +223,76 @@ Deno.test("the command: --map-file applies rules; a bad rule exits 2 naming its 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Spellings of `private/x` that all mean the same file under the root. */
+const PRIVATE_SPELLINGS = [
+  "private/x",
+  "/private/x",
+  "\\private\\x",
+  "./private/x",
+  "//private/x",
+  "private//x",
+  "private/./x",
+  ".\\private\\x",
+  "/./private//./x",
+];
+/** The same with other letter cases, for `ignoreCase`. */
+const PRIVATE_CASES = ["PRIVATE/x", "Private\\X", "/pRiVaTe/x", "private/X"];
+
+Deno.test("the README's deny rule `a ^private/` holds for every spelling of the name", async (t) => {
+  for (const ignoreCase of [false, true]) {
+    await using srv = await withRules("a ^private/\n", {
+      ignoreCase,
+      files: { "private/x": "secret", "public/x": "public" },
+    });
+    const names = ignoreCase
+      ? [...PRIVATE_SPELLINGS, ...PRIVATE_CASES]
+      : PRIVATE_SPELLINGS;
+    for (const name of names) {
+      await t.step(`${name}${ignoreCase ? " (ignoreCase)" : ""}`, async () => {
+        assert.deepEqual(await failure(download(srv, name)), ["access", 2]);
+      });
+    }
+    assert.equal(await downloadText(srv, "\\public\\x"), "public");
+  }
+});
+
+Deno.test("an `aP` upload rule holds for every spelling of the name", async (t) => {
+  for (const ignoreCase of [false, true]) {
+    await using srv = await withRules("aP ^private/\n", {
+      ignoreCase,
+      dirs: ["private", "public"],
+    });
+    const names = ignoreCase
+      ? [...PRIVATE_SPELLINGS, ...PRIVATE_CASES]
+      : PRIVATE_SPELLINGS;
+    for (const name of names) {
+      await t.step(`${name}${ignoreCase ? " (ignoreCase)" : ""}`, async () => {
+        assert.deepEqual(
+          await failure(upload(srv, name, { data: "planted" })),
+          ["access", 2],
+        );
+      });
+    }
+    assert.deepEqual([...Deno.readDirSync(`${srv.root}/private`)], []);
+    await upload(srv, "\\public\\y", { data: "ok" });
+    assert.equal(await srv.readText("public/y"), "ok");
+  }
+});
+
+Deno.test("a rewrite result is validated again: a rule cannot produce .. or a reserved name", async () => {
+  await using srv = await withRules(
+    "r ^dots$ a/../x\nr ^tmp$ .tftp-upload-x\nr ^lead$ //x\n",
+    { files: { x: "X", ".tftp-upload-x": "temporary" } },
+  );
+  assert.deepEqual(await failure(download(srv, "dots")), ["access", 2]);
+  assert.deepEqual(await failure(download(srv, "tmp")), ["not-found", 1]);
+  assert.equal(await downloadText(srv, "lead"), "X");
+});
+
+Deno.test("a rewrite that keeps growing the name is stopped with ERROR 2", async () => {
+  await using srv = await withRules("rs ^(a+)$ \\1\\1\n", {
+    files: { a: "A" },
+  });
+  assert.deepEqual(await failure(download(srv, "a")), ["access", 2]);
+});

@@ -1,11 +1,14 @@
 /**
- * The read race with a faster adversary: the worker flips a name between
- * the same file (or directory) and a symlink leading out with renames only,
- * so the real thing keeps its inode. No read may return the outside file.
+ * The race with a faster adversary: the worker flips a name between the
+ * same file (or directory) and a symlink leading out with renames only, so
+ * the real thing keeps its inode. No read may return the outside file and
+ * no upload may write outside, through storage, through the server, and
+ * through worker threads (which share the process's working directory).
  */
 
 import assert from "node:assert/strict";
 import { ErrorCode, TftpError } from "../../src/protocol/packet.ts";
+import { TftpClientError, tftpGet, tftpPut } from "../../src/client/client.ts";
 import { FsStorage } from "../../src/storage/files.ts";
 import { startHarness } from "./harness.ts";
 import { readStart, whileSwapping } from "./swap.ts";
@@ -13,19 +16,15 @@ import { readStart, whileSwapping } from "./swap.ts";
 const FULL = Deno.env.get("HARDENING_FULL") === "1";
 const ATTEMPTS = FULL ? 30_000 : 5_000;
 
-// BUG: src/storage/files.ts FsStorage.openRead. Any check by path after
-// the open (realPath, stat/lstat, realPath again) can be outrun: with
-// "d/secret.txt" and d flipped by renames between the directory and a
-// symlink to ../outside, about 1 read in 10,000-30,000 returns the outside
-// file even with the lstat + third realPath check. A check that survived
-// 3 x 30,000 flips of both kinds in a trial: after opening, find the
-// /proc/self/fd entry whose stat has the opened file's dev+ino and refuse
-// unless readLink of it (where the kernel says the file is) lies inside
-// the root (Linux; costs one /proc/self/fd scan per RRQ).
+// Was a bug: FsStorage.openRead checked by path after the open (realPath,
+// lstat, realPath again), which a flip can outrun: about 1 read in
+// 10,000-30,000 returned the outside file here, and through the server 24
+// of 2,000 downloads. Now each directory is entered and checked where the
+// kernel says it is, and the last name is opened relative to it with
+// O_NOFOLLOW (src/storage/confined.ts): 0 in 3 x 30,000 of each kind.
 for (const kind of ["file-flip", "dir-flip"] as const) {
   Deno.test({
     name: `race: FsStorage.openRead never returns outside content (${kind})`,
-    ignore: true,
     fn: async () => {
       await using h = await startHarness();
       const dir = kind === "dir-flip";
@@ -66,5 +65,90 @@ for (const kind of ["file-flip", "dir-flip"] as const) {
       assert.ok(result.refused > 0, "no read met the symlink");
       assert.equal(await readStart(storage, request), "INSIDE\n");
     },
+  });
+}
+
+for (const workers of [1, 2]) {
+  Deno.test(`race: downloads through the server never carry outside content while a directory flips (workers ${workers})`, async () => {
+    await using h = await startHarness({ workers });
+    await h.server.workersReady;
+    await Deno.mkdir(`${h.root}/d`);
+    await Deno.writeTextFile(`${h.root}/d/secret.txt`, "INSIDE\n");
+    const decoder = new TextDecoder();
+    const { result, swaps } = await whileSwapping({
+      root: h.root,
+      name: "d",
+      outside: h.outside,
+      kind: "dir-flip",
+    }, async () => {
+      let refused = 0;
+      // Several at once, so worker threads enter directories concurrently.
+      const one = async (i: number) => {
+        const chunks: Uint8Array[] = [];
+        try {
+          await tftpGet("d/secret.txt", {
+            host: "127.0.0.1",
+            port: h.port,
+            sink: { write: (d) => void chunks.push(d.slice()) },
+          });
+          const text = chunks.map((c) => decoder.decode(c)).join("");
+          assert.equal(text, "INSIDE\n", `download ${i}: ${text}`);
+        } catch (err) {
+          if (!(err instanceof TftpClientError)) throw err;
+          assert.equal(err.code, ErrorCode.FILE_NOT_FOUND, err.message);
+          refused++;
+        }
+      };
+      for (let i = 0; i < ATTEMPTS / 5; i += 4) {
+        await Promise.all([one(i), one(i + 1), one(i + 2), one(i + 3)]);
+      }
+      return { refused };
+    });
+    assert.ok(swaps > 10, `only ${swaps} swaps: the race was not exercised`);
+    assert.ok(result.refused > 0, "no download met the symlink");
+    assert.deepEqual(h.errors, []);
+  });
+
+  Deno.test(`race: uploads never land outside while their directory flips (workers ${workers})`, async () => {
+    await using h = await startHarness({ workers });
+    await h.server.workersReady;
+    await Deno.mkdir(`${h.root}/d`);
+    const before = (await h.list(h.outside)).sort();
+    let landed = 0;
+    const { swaps } = await whileSwapping({
+      root: h.root,
+      name: "d",
+      outside: h.outside,
+      kind: "dir-flip",
+    }, async () => {
+      for (let i = 0; i < ATTEMPTS / 50; i++) {
+        try {
+          await tftpPut(`d/up-${i}.bin`, {
+            host: "127.0.0.1",
+            port: h.port,
+            data: new Uint8Array(700).fill(0x55),
+          });
+          landed++;
+        } catch (err) {
+          if (!(err instanceof TftpClientError)) throw err;
+          assert.equal(
+            err.code,
+            ErrorCode.ACCESS_VIOLATION,
+            `${err.message}\n${h.lines.slice(-20).join("\n")}`,
+          );
+        }
+      }
+    });
+    assert.ok(swaps > 10, `only ${swaps} swaps: the race was not exercised`);
+    await h.server.close();
+    assert.deepEqual(
+      (await h.list(h.outside)).sort(),
+      before,
+      "a file appeared outside the root",
+    );
+    const inside = (await h.list(`${h.root}/d`)).filter((n) =>
+      n.startsWith("up-")
+    );
+    assert.equal(inside.length, landed, "every accepted upload is inside");
   });
 }

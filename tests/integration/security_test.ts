@@ -12,6 +12,7 @@ import {
   Opcode,
 } from "../../src/protocol/packet.ts";
 import { startServer } from "../../testing/server.ts";
+import { startFeatureServer } from "../features/fixture.ts";
 import {
   getFile,
   putFile,
@@ -100,22 +101,78 @@ Deno.test("absolute and backslash names are read relative to the root", async ()
   assert.equal(r.dataPackets, 0);
 });
 
-Deno.test("a symlink inside the root leading outside is refused with ERROR 2", async () => {
-  await using out = await outsideDir();
-  await using srv = await startServer({ files: { "a.bin": "x" } });
-  await Deno.symlink(`${out.path}/secret.txt`, `${srv.root}/leak.txt`);
-  await Deno.symlink(out.path, `${srv.root}/outdir`);
-  for (const name of ["leak.txt", "outdir/secret.txt"]) {
-    const r = await getFile(srv.addr, name);
-    assert.equal(r.error?.code, ErrorCode.ACCESS_VIOLATION, name);
-    assert.equal(r.dataPackets, 0, name);
-  }
-  // Nor can an upload go through the directory link.
-  const w = await putFile(srv.addr, "outdir/new.txt", {
-    data: text.encode("x"),
+for (const workers of [1, 2]) {
+  Deno.test(`a symlink leading out answers exactly like a missing file (workers ${workers})`, async () => {
+    await using out = await outsideDir();
+    await using srv = await startFeatureServer({
+      workers,
+      files: { "a.bin": "x" },
+      dirs: ["real"],
+    });
+    await srv.server.workersReady;
+    await Deno.symlink(`${out.path}/secret.txt`, `${srv.root}/leak.txt`);
+    await Deno.symlink(`${out.path}/nothing.txt`, `${srv.root}/dangling.txt`);
+    await Deno.symlink(out.path, `${srv.root}/outdir`);
+    /** Code and message, the name replaced, as the client sees them. */
+    const answer = async (name: string, put = false) => {
+      const r = put
+        ? await putFile(srv.addr, name, { data: text.encode("x") })
+        : await getFile(srv.addr, name);
+      assert.equal(r.dataPackets, 0, name);
+      assert.ok(r.error, `${name}: no error`);
+      return [r.error.code, r.error.message.replaceAll(name, "NAME")];
+    };
+    const missing = await answer("no-such.txt");
+    assert.deepEqual(missing, [
+      ErrorCode.FILE_NOT_FOUND,
+      "NAME: file not found",
+    ]);
+    // Whether the outside file exists or not, the answer is the same.
+    for (
+      const name of [
+        "leak.txt",
+        "dangling.txt",
+        "outdir/secret.txt",
+        "outdir/nothing.txt",
+      ]
+    ) {
+      assert.deepEqual(await answer(name), missing, name);
+    }
+    // An upload through the directory link is answered like one into a
+    // missing directory, and writes nothing outside.
+    const noDir = await answer("no-dir/new.txt", true);
+    assert.equal(noDir[0], ErrorCode.ACCESS_VIOLATION);
+    assert.deepEqual(await answer("outdir/new.txt", true), noDir);
+    assert.deepEqual(await listDir(out.path), ["secret.txt"]);
   });
-  assert.equal(w.error?.code, ErrorCode.ACCESS_VIOLATION);
-  assert.deepEqual(await listDir(out.path), ["secret.txt"]);
+}
+
+Deno.test("RRQs for a FIFO or a socket get ERROR 2 at once and hold no slot", async () => {
+  await using srv = await startServer({ files: { "a.bin": "ok" } });
+  const mk = new Deno.Command("mkfifo", { args: [`${srv.root}/fifo`] });
+  assert.equal((await mk.output()).code, 0);
+  const sock = Deno.listen({ transport: "unix", path: `${srv.root}/sock` });
+  try {
+    // More than enough to stop all service if each held its slot.
+    const answers = await Promise.all(
+      Array.from(
+        { length: 80 },
+        (_, i) => getFile(srv.addr, i % 2 ? "fifo" : "sock", { maxResends: 0 }),
+      ),
+    );
+    for (const r of answers) {
+      assert.equal(r.error?.code, ErrorCode.ACCESS_VIOLATION);
+      assert.match(r.error?.message ?? "", /not a regular file/);
+    }
+    await srv.server.whenIdle();
+    assert.equal(srv.server.activeSessions, 0);
+    assert.deepEqual(
+      (await getFile(srv.addr, "a.bin")).data,
+      text.encode("ok"),
+    );
+  } finally {
+    sock.close();
+  }
 });
 
 Deno.test("a symlink inside the root to a file inside works", async () => {

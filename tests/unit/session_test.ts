@@ -574,7 +574,7 @@ Deno.test("session: windowed read across block number rollover", async () => {
 Deno.test("session: lock-step write with a final block, published on completion", async () => {
   const storage = new MemoryStorage({}, { writable: true });
   const content = pattern(612);
-  const h = start("write", "/up.bin", storage);
+  const h = start("write", "up.bin", storage);
   const t = h.transport;
   expectAck((await t.waitForSent(1))[0], 0);
   data(h, 1, content.subarray(0, 512));
@@ -589,7 +589,7 @@ Deno.test("session: lock-step write with a final block, published on completion"
   assert.deepEqual(storage.files.get("up.bin"), content);
   assert.match(
     summary(h).line,
-    /\[INFO\] .*WRQ "\/up\.bin" octet: ok, 612 bytes/,
+    /\[INFO\] .*WRQ "up\.bin" octet: ok, 612 bytes/,
   );
 
   // Lingering: our last ACK was lost, the client sends block 2 again.

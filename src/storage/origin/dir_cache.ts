@@ -12,7 +12,7 @@
 
 import { createHash } from "node:crypto";
 import type { Logger } from "../../log.ts";
-import { FileReadHandle } from "../files.ts";
+import { type FileReadHandle, fsFileReadHandle } from "../handles.ts";
 import type { ReadHandle } from "../types.ts";
 import type { CachePolicy } from "./policy.ts";
 
@@ -169,7 +169,7 @@ export class DirCache {
       size: meta.size,
       id: meta.id,
       handle: new BodyOfFile(
-        new FileReadHandle(file, total),
+        fsFileReadHandle(file, total),
         head.end,
         meta.size,
       ),

@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import { ErrorCode, TftpError } from "../../protocol/packet.ts";
 import type { Logger } from "../../log.ts";
-import { normalizeName } from "../root.ts";
+import { normalizeName } from "../../server/names.ts";
 import type {
   ReadHandle,
   RequestInfo,

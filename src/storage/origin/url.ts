@@ -6,7 +6,7 @@
  */
 
 import { ErrorCode, TftpError } from "../../protocol/packet.ts";
-import { normalizeName } from "../root.ts";
+import { normalizeName } from "../../server/names.ts";
 
 const encoder = new TextEncoder();
 const HEX = "0123456789ABCDEF";

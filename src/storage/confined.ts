@@ -1,0 +1,435 @@
+/**
+ * Opening files confined to a root, race-free without `openat`: inside the
+ * cwd lock (see `cwd_lock.ts`), change into the root, then into each
+ * directory of the name, checking after each step that the kernel's real
+ * path of where we are (`cwd()`) is inside the root; then open the last
+ * name relative to that directory with `O_NOFOLLOW | O_NONBLOCK`. Renaming
+ * entries meanwhile (a directory flipped to a symlink leading out and back)
+ * cannot redirect an open that already stands in a checked directory.
+ *
+ * Anything that leads out of the root answers exactly like a missing file.
+ *
+ * @module
+ */
+
+import { ErrorCode, TftpError } from "../protocol/packet.ts";
+import { notFound, TEMP_PREFIX } from "./clean_name.ts";
+import type { CwdLock } from "./cwd_lock.ts";
+import type { DirIndex } from "./dir_index.ts";
+import { fsErrorToTftp, isInside } from "./root.ts";
+import { type FsCalls, fsErrorKind, type FsStat } from "./sys.ts";
+
+/** Most times a last component is resolved again (symlink hops, swaps). */
+const MAX_HOPS = 8;
+
+/** A file opened for reading. */
+export interface OpenedFile {
+  /** Its descriptor. */
+  fd: number;
+  /** Its size at open time. */
+  size: number;
+}
+
+/** An upload's temporary file and where it is to be published. */
+export interface UploadSlot {
+  /** Descriptor of the temporary file. */
+  fd: number;
+  /** Real path of the directory it was created in. */
+  dir: string;
+  /** That directory's identity. */
+  dirDev: number;
+  /** That directory's identity. */
+  dirIno: number;
+  /** Temporary file name in `dir`. */
+  tmp: string;
+  /** Final name in `dir`. */
+  target: string;
+  /** Replace an existing regular file. */
+  overwrite: boolean;
+  /** The name as given, for messages. */
+  name: string;
+}
+
+/** What a {@linkcode Confined} needs. */
+export interface ConfinedParts {
+  /** The calls made. */
+  calls: FsCalls;
+  /** The cwd lock. */
+  lock: CwdLock;
+  /** Case-insensitive lookup, when names are matched ignoring case. */
+  index?: DirIndex;
+}
+
+function randomTmp(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return TEMP_PREFIX +
+    [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** File operations confined to one real root directory. */
+export class Confined {
+  /** Real path of the root. */
+  readonly root: string;
+  #c: FsCalls;
+  #lock: CwdLock;
+  #index?: DirIndex;
+
+  /**
+   * @param root Real (symlink-free) path of the root.
+   * @param parts Calls, lock and optional case-insensitive index.
+   */
+  constructor(root: string, parts: ConfinedParts) {
+    this.root = root;
+    this.#c = parts.calls;
+    this.#lock = parts.lock;
+    this.#index = parts.index;
+  }
+
+  /**
+   * Opens a regular file for reading.
+   *
+   * @param segments The clean name's segments.
+   * @param name The clean name (for messages).
+   * @returns Descriptor and size.
+   * @throws {TftpError} ERROR 1 when missing or leading out, ERROR 2 when
+   * not a regular file.
+   */
+  openFile(segments: string[], name: string): OpenedFile {
+    return this.#lock.run(() => {
+      this.#enter(segments.slice(0, -1), name);
+      const file = this.#openLast(segments[segments.length - 1], name);
+      this.#stillThere(file.fd, name);
+      return file;
+    }, (f) => this.#c.close(f.fd));
+  }
+
+  /**
+   * Checks the directory and the name, then creates the temporary file.
+   *
+   * @param segments The clean name's segments.
+   * @param opts `name` for messages, `overwrite` to allow replacing.
+   * @returns The upload slot.
+   * @throws {TftpError} ERROR 2 for a missing directory (or one leading
+   * out) or no write permission, ERROR 6 when the name is taken.
+   */
+  prepareUpload(
+    segments: string[],
+    opts: { name: string; overwrite: boolean },
+  ): UploadSlot {
+    const { name, overwrite } = opts;
+    return this.#lock.run(() => {
+      let dir: string;
+      try {
+        dir = this.#enter(segments.slice(0, -1), name);
+      } catch (err) {
+        if (err instanceof TftpError && err.code === ErrorCode.FILE_NOT_FOUND) {
+          throw new TftpError(
+            ErrorCode.ACCESS_VIOLATION,
+            `${name}: directory does not exist (directories are never created)`,
+          );
+        }
+        throw err;
+      }
+      if (!this.#c.canWrite(dir)) {
+        throw new TftpError(
+          ErrorCode.ACCESS_VIOLATION,
+          `${name}: uploads are not allowed in this directory`,
+        );
+      }
+      const here = this.#call(() => this.#c.stat("."), name);
+      const target = this.#freeName(segments[segments.length - 1], {
+        name,
+        overwrite,
+      });
+      let tmp = randomTmp();
+      let fd: number;
+      try {
+        fd = this.#c.createNew(tmp);
+      } catch (err) {
+        if (fsErrorKind(err) !== "exists") throw fsErrorToTftp(err, name);
+        tmp = randomTmp();
+        fd = this.#call(() => this.#c.createNew(tmp), name);
+      }
+      this.#stillThere(fd, name, dir);
+      return {
+        fd,
+        dir,
+        dirDev: here.dev,
+        dirIno: here.ino,
+        tmp,
+        target,
+        overwrite,
+        name,
+      };
+    }, (slot) => this.#c.close(slot.fd));
+  }
+
+  /**
+   * Publishes an upload (the temporary file must be closed): by hard link,
+   * which never replaces anything, or by rename when overwriting.
+   *
+   * @param slot From {@linkcode Confined.prepareUpload}.
+   * @throws {TftpError} ERROR 6 when the name was taken meanwhile, ERROR 2
+   * when the directory was moved or replaced meanwhile.
+   */
+  publish(slot: UploadSlot): void {
+    this.#lock.run(() => {
+      this.#reenter(slot);
+      const c = this.#c;
+      try {
+        const target = this.#freeName(slot.target, slot);
+        if (slot.overwrite) c.rename(slot.tmp, target);
+        else c.link(slot.tmp, target);
+      } catch (err) {
+        throw fsErrorToTftp(err, slot.name);
+      } finally {
+        try {
+          c.remove(slot.tmp);
+        } catch { /* renamed away */ }
+      }
+    });
+  }
+
+  /**
+   * Removes an upload's temporary file (closed).
+   *
+   * @param slot From {@linkcode Confined.prepareUpload}.
+   */
+  discard(slot: UploadSlot): void {
+    this.#lock.run(() => {
+      this.#reenter(slot);
+      try {
+        this.#c.remove(slot.tmp);
+      } catch { /* already gone */ }
+    });
+  }
+
+  /**
+   * The lock serialises this program's threads; anything else in the
+   * process that changes the working directory (a library user's own
+   * worker, another isolate) is not held back by it. Where we ended up is
+   * checked once more, so such a change is refused instead of trusted
+   * (except one that was undone in between, which the lock must prevent).
+   */
+  #stillThere(fd: number, name: string, dir?: string): void {
+    let where: string | undefined;
+    try {
+      where = this.#c.cwd();
+    } catch { /* checked below */ }
+    if (
+      where === undefined || (dir !== undefined && where !== dir) ||
+      !isInside(this.root, where)
+    ) {
+      this.#c.close(fd);
+      throw new TftpError(
+        ErrorCode.NOT_DEFINED,
+        `${name}: working directory changed by someone else, try again`,
+      );
+    }
+  }
+
+  /** A call whose failure is reported as a TFTP error about `name`. */
+  #call<T>(fn: () => T, name: string): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw fsErrorToTftp(err, name);
+    }
+  }
+
+  /** Where the kernel says we are, or "missing" when Deno may not say. */
+  #where(name: string): string {
+    try {
+      return this.#c.cwd();
+    } catch (err) {
+      // Not allowed to read where a symlink led: outside the root.
+      if (fsErrorKind(err) === "not-capable") throw notFound(name);
+      throw fsErrorToTftp(err, name);
+    }
+  }
+
+  /** Enters the root and then each directory; returns the real path. */
+  #enter(dirs: string[], name: string): string {
+    const c = this.#c;
+    try {
+      c.chdir(this.root);
+    } catch (err) {
+      throw fsErrorToTftp(err, name);
+    }
+    if (this.#where(name) !== this.root) throw notFound(name);
+    let here = this.root;
+    for (const seg of dirs) {
+      this.#chdir(seg, name);
+      here = this.#where(name);
+      if (!isInside(this.root, here)) throw notFound(name);
+    }
+    return here;
+  }
+
+  #chdir(seg: string, name: string, folded = false): void {
+    try {
+      this.#c.chdir(seg);
+      return;
+    } catch (err) {
+      const kind = fsErrorKind(err);
+      if (kind === "missing" && this.#index && !folded) {
+        const found = this.#index.lookup(seg);
+        if (found.kind === "found") return this.#chdir(found.name, name, true);
+      }
+      if (
+        kind === "missing" || kind === "not-dir" || kind === "loop" ||
+        kind === "not-capable"
+      ) throw notFound(name);
+      throw fsErrorToTftp(err, name);
+    }
+  }
+
+  #lstat(base: string, name: string, folded = false): [string, FsStat] {
+    try {
+      return [base, this.#c.lstat(base)];
+    } catch (err) {
+      const kind = fsErrorKind(err);
+      if (kind === "missing" && this.#index && !folded) {
+        const found = this.#index.lookup(base);
+        if (found.kind === "found") return this.#lstat(found.name, name, true);
+      }
+      if (kind === "missing" || kind === "not-dir" || kind === "not-capable") {
+        throw notFound(name);
+      }
+      throw fsErrorToTftp(err, name);
+    }
+  }
+
+  #openLast(base: string, name: string): OpenedFile {
+    const c = this.#c;
+    for (let hop = 0; hop < MAX_HOPS; hop++) {
+      const [real, st] = this.#lstat(base, name);
+      base = real;
+      if (st.isSymlink) {
+        base = this.#follow(base, name);
+        continue;
+      }
+      if (!st.isFile) {
+        throw new TftpError(
+          ErrorCode.ACCESS_VIOLATION,
+          `${name}: not a regular file`,
+        );
+      }
+      let fd: number;
+      try {
+        fd = c.openRead(base);
+      } catch (err) {
+        const kind = fsErrorKind(err);
+        if (kind === "loop") continue; // became a symlink: look again
+        if (kind === "missing") throw notFound(name);
+        throw fsErrorToTftp(err, name);
+      }
+      let f: FsStat;
+      try {
+        f = c.fstat(fd);
+      } catch (err) {
+        c.close(fd);
+        throw fsErrorToTftp(err, name);
+      }
+      if (f.isFile && f.dev === st.dev && f.ino === st.ino) {
+        return { fd, size: f.size };
+      }
+      c.close(fd);
+      if (!f.isFile) {
+        throw new TftpError(
+          ErrorCode.ACCESS_VIOLATION,
+          `${name}: not a regular file`,
+        );
+      }
+    }
+    throw new TftpError(
+      ErrorCode.ACCESS_VIOLATION,
+      `${name}: changed while being opened`,
+    );
+  }
+
+  /**
+   * A last component that is a symlink: where it leads must be inside the
+   * root; enter the directory it leads to and return the name there.
+   */
+  #follow(link: string, name: string): string {
+    let real: string;
+    try {
+      real = this.#c.realPath(link);
+    } catch {
+      throw notFound(name);
+    }
+    if (real === this.root || !isInside(this.root, real)) {
+      throw real === this.root
+        ? new TftpError(
+          ErrorCode.ACCESS_VIOLATION,
+          `${name}: not a regular file`,
+        )
+        : notFound(name);
+    }
+    const slash = real.lastIndexOf("/");
+    const dir = real.slice(0, slash);
+    try {
+      this.#c.chdir(dir);
+    } catch {
+      throw notFound(name);
+    }
+    if (this.#where(name) !== dir) throw notFound(name);
+    return real.slice(slash + 1);
+  }
+
+  /**
+   * The name an upload of `base` is published as in the working directory
+   * (under case-insensitive matching, an existing name in another case);
+   * refuses with ERROR 6 unless it is free or may be overwritten.
+   */
+  #freeName(
+    base: string,
+    opts: { name: string; overwrite: boolean },
+  ): string {
+    let target = base;
+    let st: FsStat | undefined;
+    try {
+      st = this.#c.lstat(base);
+    } catch (err) {
+      if (fsErrorKind(err) !== "missing") throw fsErrorToTftp(err, opts.name);
+    }
+    if (!st && this.#index) {
+      const found = this.#index.lookup(base);
+      if (found.kind === "too-large") {
+        throw new TftpError(
+          ErrorCode.ACCESS_VIOLATION,
+          `${opts.name}: directory too large for case-insensitive uploads`,
+        );
+      }
+      if (found.kind === "found") {
+        target = found.name;
+        st = this.#call(() => this.#c.lstat(target), opts.name);
+      }
+    }
+    if (st && !(opts.overwrite && st.isFile)) {
+      throw new TftpError(
+        ErrorCode.FILE_EXISTS,
+        `${opts.name}: file already exists`,
+      );
+    }
+    return target;
+  }
+
+  /** Enters an upload's directory again, checking it is the same one. */
+  #reenter(slot: UploadSlot): void {
+    const moved = () =>
+      new TftpError(
+        ErrorCode.ACCESS_VIOLATION,
+        `${slot.name}: the directory changed during the upload`,
+      );
+    try {
+      this.#c.chdir(slot.dir);
+    } catch {
+      throw moved();
+    }
+    if (this.#where(slot.name) !== slot.dir) throw moved();
+    const st = this.#call(() => this.#c.stat("."), slot.name);
+    if (st.dev !== slot.dirDev || st.ino !== slot.dirIno) throw moved();
+  }
+}

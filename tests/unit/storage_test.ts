@@ -1,0 +1,301 @@
+/**
+ * File storage's bounds and refusals, observed through the file-system
+ * call seam (`src/storage/sys.ts`): how many calls a request costs (not
+ * how long it takes), that special files are refused without blocking even
+ * when swapped in after the check, that the case-insensitive index is
+ * reused, invalidated and bounded, and what the start-up sweep removes.
+ */
+
+import assert from "node:assert/strict";
+import { ErrorCode, TftpError } from "../../src/protocol/packet.ts";
+import { DirIndex } from "../../src/storage/dir_index.ts";
+import { FsStorage } from "../../src/storage/files.ts";
+import { openRootStorage } from "../../src/storage/fs_root.ts";
+import { removeStaleUploads } from "../../src/storage/sweep.ts";
+import { type FsCalls, realFsCalls } from "../../src/storage/sys.ts";
+import { Logger } from "../../src/log.ts";
+
+/** Real calls, counted by name. */
+function countingCalls(): { calls: FsCalls; counts: Map<string, number> } {
+  const real = realFsCalls();
+  const counts = new Map<string, number>();
+  const calls = {} as Record<string, unknown>;
+  for (const [k, fn] of Object.entries(real)) {
+    calls[k] = (...args: unknown[]) => {
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+      return (fn as (...a: unknown[]) => unknown)(...args);
+    };
+  }
+  return { calls: calls as unknown as FsCalls, counts };
+}
+
+function total(counts: Map<string, number>): number {
+  return [...counts.values()].reduce((a, b) => a + b, 0);
+}
+
+async function withRoot(
+  fn: (root: string, outside: string) => Promise<void>,
+): Promise<void> {
+  const base = await Deno.realPath(await Deno.makeTempDir({ prefix: "st-" }));
+  await Deno.mkdir(`${base}/root`);
+  await Deno.mkdir(`${base}/outside`);
+  try {
+    await fn(`${base}/root`, `${base}/outside`);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+}
+
+async function code(p: Promise<unknown>): Promise<number | "ok"> {
+  try {
+    const h = await p as { close?: () => void; abort?: () => Promise<void> };
+    h.close?.();
+    await h.abort?.();
+    return "ok";
+  } catch (err) {
+    assert.ok(err instanceof TftpError, String(err));
+    return err.code;
+  }
+}
+
+/** A time well in the past, so directory listings are trusted at once. */
+const PAST = new Date(Date.now() - 3600_000);
+
+Deno.test("FsStorage ignoreCase: misses in a 20,000-entry directory list it once", async () => {
+  await withRoot(async (root) => {
+    await Deno.mkdir(`${root}/big`);
+    for (let i = 0; i < 20_000; i++) {
+      Deno.writeTextFileSync(`${root}/big/file-${i}.bin`, "");
+    }
+    await Deno.utime(`${root}/big`, PAST, PAST);
+    const { calls, counts } = countingCalls();
+    const s = new FsStorage(root, { ignoreCase: true, calls });
+    for (let i = 0; i < 100; i++) {
+      assert.equal(await code(s.openRead(`big/NOPE-${i}.bin`)), 1);
+    }
+    assert.equal(counts.get("readDir"), 1, "one listing for 100 misses");
+    assert.ok(total(counts) <= 100 * 8, `${total(counts)} calls`);
+    counts.clear();
+    const h = await s.openRead("BIG/FILE-19999.BIN");
+    assert.equal(h.size, 0);
+    h.close();
+    assert.equal(counts.get("readDir") ?? 0, 1, "the root listed once");
+  });
+});
+
+Deno.test("FsStorage ignoreCase: the work per request is linear in the segments", async () => {
+  await withRoot(async (root) => {
+    let dir = root;
+    for (let i = 0; i < 31; i++) {
+      dir += "/x";
+      await Deno.mkdir(dir);
+    }
+    await Deno.writeTextFile(`${dir}/y`, "deep");
+    for (let d = dir; d.length >= root.length; d = d.slice(0, -2)) {
+      await Deno.utime(d, PAST, PAST);
+    }
+    const { calls, counts } = countingCalls();
+    const s = new FsStorage(root, { ignoreCase: true, calls });
+    const exact = "x/".repeat(31) + "y";
+    const h = await s.openRead(exact);
+    h.close();
+    assert.ok(total(counts) <= 4 * 32 + 8, `${total(counts)} calls exact`);
+    assert.equal(counts.get("readDir") ?? 0, 0);
+    counts.clear();
+    // Every segment in another case: one listing per directory, once.
+    const folded = "X/".repeat(31) + "Y";
+    for (let i = 0; i < 3; i++) (await s.openRead(folded)).close();
+    assert.ok(
+      (counts.get("readDir") ?? 0) <= 32,
+      `${counts.get("readDir")} listings`,
+    );
+    assert.ok(total(counts) <= 3 * (6 * 32 + 8) + 32 * 2, `${total(counts)}`);
+  });
+});
+
+Deno.test("DirIndex: reused while the directory is unchanged, read again after a change", async () => {
+  await withRoot(async (root) => {
+    await Deno.writeTextFile(`${root}/A.txt`, "a");
+    await Deno.utime(root, PAST, PAST);
+    const { calls, counts } = countingCalls();
+    const s = new FsStorage(root, { ignoreCase: true, calls });
+    assert.equal(await code(s.openRead("a.txt")), "ok");
+    assert.equal(await code(s.openRead("b.txt")), 1);
+    assert.equal(counts.get("readDir"), 1);
+    await Deno.writeTextFile(`${root}/B.txt`, "b");
+    assert.equal(await code(s.openRead("b.txt")), "ok", "new name found");
+    assert.equal(counts.get("readDir"), 2);
+  });
+});
+
+Deno.test("DirIndex: a listing as new as the directory is used once, not kept", () => {
+  const dir = {
+    dev: 1,
+    ino: 2,
+    mtimeMs: 1000,
+    size: 0,
+    isFile: false,
+    isDirectory: true,
+    isSymlink: false,
+  };
+  let lists = 0;
+  const calls = {
+    stat: () => dir,
+    readDir: () => {
+      lists++;
+      return [{ name: "BCD", isFile: true, isDirectory: false }];
+    },
+  } as unknown as FsCalls;
+  let now = 1500;
+  const index = new DirIndex(calls, { now: () => now });
+  assert.deepEqual(index.lookup("bcd"), { kind: "found", name: "BCD" });
+  assert.deepEqual(index.lookup("bcd"), { kind: "found", name: "BCD" });
+  assert.equal(lists, 2, "racy listing not kept");
+  now = 5000;
+  index.lookup("bcd");
+  index.lookup("x");
+  assert.equal(lists, 3, "kept once the directory is older");
+});
+
+Deno.test("DirIndex: bounded in directories and entries (least recently used dropped)", () => {
+  let ino = 0;
+  const names = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      name: `F${i}`,
+      isFile: true,
+      isDirectory: false,
+    }));
+  let entries = names(10);
+  const calls = {
+    stat: () => ({
+      dev: 1,
+      ino,
+      mtimeMs: 0,
+      size: 0,
+      isFile: false,
+      isDirectory: true,
+      isSymlink: false,
+    }),
+    readDir: () => entries,
+  } as unknown as FsCalls;
+  const index = new DirIndex(calls, {
+    limits: { maxDirs: 3, maxEntries: 25, maxDirEntries: 15 },
+  });
+  for (ino = 1; ino <= 5; ino++) index.lookup("f1");
+  assert.deepEqual(index.size, { dirs: 2, entries: 20 });
+  entries = names(16);
+  ino = 9;
+  assert.deepEqual(index.lookup("f1"), { kind: "too-large" });
+  entries = names(1);
+  for (ino = 20; ino < 30; ino++) index.lookup("f0");
+  assert.ok(index.size.dirs <= 3 && index.size.entries <= 25);
+});
+
+Deno.test("FsStorage: a FIFO, a socket or a directory is refused at once with ERROR 2", async () => {
+  await withRoot(async (root) => {
+    const mk = new Deno.Command("mkfifo", { args: [`${root}/fifo`] });
+    assert.equal((await mk.output()).code, 0);
+    const listener = Deno.listen({ transport: "unix", path: `${root}/sock` });
+    await Deno.mkdir(`${root}/dir`);
+    try {
+      const s = await FsStorage.open(root);
+      for (const name of ["fifo", "sock", "dir"]) {
+        const err = await s.openRead(name).then(() => undefined, (e) => e);
+        assert.ok(err instanceof TftpError, name);
+        assert.equal(err.code, ErrorCode.ACCESS_VIOLATION, name);
+        assert.equal(err.message, `${name}: not a regular file`);
+      }
+      assert.equal(await code(s.openWrite("fifo")), ErrorCode.FILE_EXISTS);
+    } finally {
+      listener.close();
+    }
+  });
+});
+
+Deno.test("FsStorage: a FIFO swapped in after the check is opened without blocking and refused", async () => {
+  await withRoot(async (root) => {
+    await Deno.writeTextFile(`${root}/plain`, "x");
+    const mk = new Deno.Command("mkfifo", { args: [`${root}/f`] });
+    assert.equal((await mk.output()).code, 0);
+    const real = realFsCalls();
+    // The check sees a regular file; the open meets the FIFO.
+    const calls: FsCalls = {
+      ...real,
+      lstat: (p) => real.lstat(p === "f" ? "plain" : p),
+    };
+    const s = new FsStorage(root, { calls });
+    const err = await s.openRead("f").then(() => undefined, (e) => e);
+    assert.ok(err instanceof TftpError, String(err));
+    assert.equal(err.code, ErrorCode.ACCESS_VIOLATION);
+    assert.match(err.message, /not a regular file/);
+  });
+});
+
+Deno.test("removeStaleUploads(): reserved regular files inside the root only, never through a symlink", async () => {
+  await withRoot(async (root, outside) => {
+    const t = ".tftp-upload-0123456789abcdef";
+    await Deno.mkdir(`${root}/sub/deeper`, { recursive: true });
+    await Deno.mkdir(`${root}/.tftp-upload-dir`);
+    for (
+      const f of [t, `sub/${t}`, `sub/deeper/.TFTP-UPLOAD-x`, "keep.txt"]
+    ) {
+      await Deno.writeTextFile(`${root}/${f}`, "x");
+    }
+    await Deno.writeTextFile(`${outside}/${t}`, "outside");
+    await Deno.symlink(outside, `${root}/link`);
+    await Deno.symlink(`${outside}/${t}`, `${root}/.tftp-upload-link`);
+    const removed: string[] = [];
+    const r = removeStaleUploads(root, {
+      calls: realFsCalls(),
+      onRemove: (p) => removed.push(p),
+    });
+    assert.deepEqual(
+      removed.sort(),
+      [t, `sub/${t}`, "sub/deeper/.TFTP-UPLOAD-x"].sort(),
+    );
+    assert.deepEqual(r.removed.sort(), removed);
+    assert.equal(r.truncated, false);
+    assert.equal(await Deno.readTextFile(`${outside}/${t}`), "outside");
+    assert.ok((await Deno.lstat(`${root}/.tftp-upload-link`)).isSymlink);
+    assert.ok((await Deno.stat(`${root}/.tftp-upload-dir`)).isDirectory);
+    assert.equal(await Deno.readTextFile(`${root}/keep.txt`), "x");
+  });
+});
+
+Deno.test("removeStaleUploads(): the walk is bounded in entries and depth", async () => {
+  await withRoot(async (root) => {
+    await Deno.mkdir(`${root}/a/b/c`, { recursive: true });
+    await Deno.writeTextFile(`${root}/a/b/c/.tftp-upload-1`, "x");
+    const deep = removeStaleUploads(root, {
+      calls: realFsCalls(),
+      limits: { maxDepth: 2 },
+    });
+    assert.deepEqual(deep.removed, []);
+    assert.equal(deep.truncated, true);
+    for (let i = 0; i < 50; i++) await Deno.writeTextFile(`${root}/f${i}`, "");
+    const { calls, counts } = countingCalls();
+    const few = removeStaleUploads(root, { calls, limits: { maxEntries: 10 } });
+    assert.equal(few.truncated, true);
+    assert.ok(few.entries <= 11);
+    assert.equal(counts.get("readDir"), 1);
+  });
+});
+
+Deno.test("openRootStorage() sweeps leftovers at start and logs each removal", async () => {
+  await withRoot(async (root) => {
+    await Deno.writeTextFile(`${root}/.tftp-upload-abc`, "half an upload");
+    const lines: string[] = [];
+    const log = new Logger({ stderr: false, sink: (l) => lines.push(l) });
+    await openRootStorage({ root }, log);
+    assert.deepEqual([...Deno.readDirSync(root)], []);
+    assert.ok(
+      lines.some((l) => l.includes('removed ".tftp-upload-abc"')),
+      lines.join("\n"),
+    );
+    // Worker threads (no logger) and read-only servers do not sweep.
+    await Deno.writeTextFile(`${root}/.tftp-upload-def`, "x");
+    await openRootStorage({ root });
+    await openRootStorage({ root, readOnly: true }, log);
+    assert.equal([...Deno.readDirSync(root)].length, 1);
+  });
+});
