@@ -60,6 +60,13 @@ export interface ConfinedParts {
   index?: DirIndex;
 }
 
+function gone(name: string): TftpError {
+  return new TftpError(
+    ErrorCode.ACCESS_VIOLATION,
+    `${name}: directory does not exist (directories are never created)`,
+  );
+}
+
 function randomTmp(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
   return TEMP_PREFIX +
@@ -97,9 +104,7 @@ export class Confined {
   openFile(segments: string[], name: string): OpenedFile {
     return this.#lock.run(() => {
       this.#enter(segments.slice(0, -1), name);
-      const file = this.#openLast(segments[segments.length - 1], name);
-      this.#stillThere(file.fd, name);
-      return file;
+      return this.#openLast(segments[segments.length - 1], name);
     }, (f) => this.#c.close(f.fd));
   }
 
@@ -123,10 +128,7 @@ export class Confined {
         dir = this.#enter(segments.slice(0, -1), name);
       } catch (err) {
         if (err instanceof TftpError && err.code === ErrorCode.FILE_NOT_FOUND) {
-          throw new TftpError(
-            ErrorCode.ACCESS_VIOLATION,
-            `${name}: directory does not exist (directories are never created)`,
-          );
+          throw gone(name);
         }
         throw err;
       }
@@ -146,11 +148,12 @@ export class Confined {
       try {
         fd = this.#c.createNew(tmp);
       } catch (err) {
+        if (fsErrorKind(err) === "missing") throw gone(name); // just removed
         if (fsErrorKind(err) !== "exists") throw fsErrorToTftp(err, name);
         tmp = randomTmp();
         fd = this.#call(() => this.#c.createNew(tmp), name);
       }
-      this.#stillThere(fd, name, dir);
+      this.#stillThere(fd, here, name);
       return {
         fd,
         dir,
@@ -207,19 +210,17 @@ export class Confined {
   /**
    * The lock serialises this program's threads; anything else in the
    * process that changes the working directory (a library user's own
-   * worker, another isolate) is not held back by it. Where we ended up is
-   * checked once more, so such a change is refused instead of trusted
-   * (except one that was undone in between, which the lock must prevent).
+   * worker, another isolate) is not held back by it. The directory we
+   * stand in is checked once more by identity (a rename of it is fine),
+   * so such a change is refused instead of trusted (except one undone in
+   * between, which only the lock prevents).
    */
-  #stillThere(fd: number, name: string, dir?: string): void {
-    let where: string | undefined;
+  #stillThere(fd: number, was: FsStat, name: string): void {
+    let now: FsStat | undefined;
     try {
-      where = this.#c.cwd();
+      now = this.#c.stat(".");
     } catch { /* checked below */ }
-    if (
-      where === undefined || (dir !== undefined && where !== dir) ||
-      !isInside(this.root, where)
-    ) {
+    if (!now || now.dev !== was.dev || now.ino !== was.ino) {
       this.#c.close(fd);
       throw new TftpError(
         ErrorCode.NOT_DEFINED,
@@ -315,6 +316,7 @@ export class Confined {
           `${name}: not a regular file`,
         );
       }
+      const here = this.#call(() => c.stat("."), name);
       let fd: number;
       try {
         fd = c.openRead(base);
@@ -324,6 +326,7 @@ export class Confined {
         if (kind === "missing") throw notFound(name);
         throw fsErrorToTftp(err, name);
       }
+      this.#stillThere(fd, here, name);
       let f: FsStat;
       try {
         f = c.fstat(fd);

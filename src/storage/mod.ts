@@ -24,6 +24,7 @@ export {
 } from "./per_client.ts";
 export type { FsCalls, FsDirEntry, FsStat } from "./sys.ts";
 export type { DirIndexLimits } from "./dir_index.ts";
+export { openWithin, type Releasable } from "./deadline.ts";
 export {
   BytesReadHandle,
   type MemoryEntry,

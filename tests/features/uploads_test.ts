@@ -7,9 +7,11 @@
 import assert from "node:assert/strict";
 import { TftpClientError } from "../../src/client/client.ts";
 import { startServer } from "../../testing/process.ts";
+import { Opcode } from "../../src/protocol/packet.ts";
 import {
   downloadText,
   randomBytes,
+  RawPeer,
   sha256,
   startFeatureServer,
   tempDir,
@@ -177,6 +179,46 @@ Deno.test("the command: --read-only and --allow-overwrite", async (t) => {
       await upload(target, "a.txt", { data: "new" });
       assert.equal(await Deno.readTextFile(`${root}/a.txt`), "new");
     });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("after kill -9 mid-upload, the next start removes the temporary file and logs it", async () => {
+  const root = await tempDir("tftpd-crash-");
+  try {
+    await Deno.writeTextFile(`${root}/keep.txt`, "kept");
+    const temps = () =>
+      [...Deno.readDirSync(root)].map((e) => e.name).filter((n) =>
+        n.startsWith(".tftp-upload-")
+      );
+    {
+      const server = await startServer(root, { args: ["--workers", "1"] });
+      try {
+        using peer = new RawPeer();
+        await peer.request(
+          { transport: "udp", hostname: server.host, port: server.port },
+          { op: "WRQ", name: "half.bin" },
+        );
+        const ack = await peer.receive();
+        assert.equal(ack.packet.op, Opcode.ACK, "the upload is open");
+        assert.equal(temps().length, 1, "its temporary file exists");
+      } finally {
+        await server.stop("SIGKILL");
+      }
+    }
+    const [left] = temps();
+    assert.ok(left, "kill -9 left the temporary file");
+    await using again = await startServer(root);
+    await again.waitForLine(
+      /removed ".tftp-upload-[0-9a-f]+": left by an earlier run/,
+    );
+    assert.deepEqual(temps(), []);
+    assert.equal(await Deno.readTextFile(`${root}/keep.txt`), "kept");
+    assert.equal(
+      await Deno.stat(`${root}/half.bin`).then(() => true, () => false),
+      false,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }
