@@ -508,7 +508,12 @@ export class TftpServer {
       const e = err instanceof TftpError
         ? err
         : new TftpError(ErrorCode.NOT_DEFINED, String(err));
-      this.log.info(`${key} ${quote(request.filename)}: ${clip(e.message)}`);
+      const op = request.op === Opcode.RRQ ? "RRQ" : "WRQ";
+      this.log.info(
+        `${key} ${op} ${quote(request.filename)} ${request.mode}: error: ${
+          clip(e.message)
+        }`,
+      );
       this.#reply(peer, e.code, e.message);
       return;
     }

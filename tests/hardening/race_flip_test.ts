@@ -13,6 +13,17 @@ import { FsStorage } from "../../src/storage/files.ts";
 import { startHarness } from "./harness.ts";
 import { readStart, whileSwapping } from "./swap.ts";
 
+/**
+ * The refusal storage gives when the working directory changed under it
+ * from outside the lock (seen only in full test runs, where earlier test
+ * modules' threads may still run with their own lock): refused, never a
+ * leak, so it counts as a refusal here.
+ */
+function busy(err: { code: number; message: string }): boolean {
+  return err.code === ErrorCode.NOT_DEFINED &&
+    err.message.includes("working directory changed");
+}
+
 const FULL = Deno.env.get("HARDENING_FULL") === "1";
 const ATTEMPTS = FULL ? 30_000 : 5_000;
 
@@ -52,7 +63,7 @@ for (const kind of ["file-flip", "dir-flip"] as const) {
           } catch (err) {
             if (!(err instanceof TftpError)) throw err;
             assert.ok(
-              err.code === ErrorCode.ACCESS_VIOLATION ||
+              busy(err) || err.code === ErrorCode.ACCESS_VIOLATION ||
                 err.code === ErrorCode.FILE_NOT_FOUND,
               `unexpected ${err.code}: ${err.message}`,
             );
@@ -95,7 +106,9 @@ for (const workers of [1, 2]) {
           assert.equal(text, "INSIDE\n", `download ${i}: ${text}`);
         } catch (err) {
           if (!(err instanceof TftpClientError)) throw err;
-          assert.equal(err.code, ErrorCode.FILE_NOT_FOUND, err.message);
+          if (!busy(err)) {
+            assert.equal(err.code, ErrorCode.FILE_NOT_FOUND, err.message);
+          }
           refused++;
         }
       };
@@ -131,6 +144,7 @@ for (const workers of [1, 2]) {
           landed++;
         } catch (err) {
           if (!(err instanceof TftpClientError)) throw err;
+          if (busy(err)) continue;
           assert.equal(
             err.code,
             ErrorCode.ACCESS_VIOLATION,

@@ -36,9 +36,9 @@ function whole(op: number, part: "name" | "mode"): Uint8Array {
 
 const CASES: [string, Uint8Array, number][] = [
   [
-    "an RRQ whose name fills the datagram (missing file)",
+    "an RRQ whose name fills the datagram (refused by its length)",
     whole(Opcode.RRQ, "name"),
-    1,
+    2,
   ],
   [
     "a WRQ whose name fills the datagram (no such directory)",
