@@ -23,6 +23,9 @@ const REFUSED = [
   "..\\..\\etc\\passwd",
   "boot\\..\\..\\x",
   "a/b/../../../etc/shadow",
+  // The name pipeline refuses dots-only segments and control characters.
+  "....",
+  "x\ty\r\nz",
 ];
 
 /** Names sent, each segment percent-encoded under the base path. */
@@ -38,10 +41,8 @@ const SENT: [string, string][] = [
   ["a?b=1#c", "/base/a%3Fb%3D1%23c"],
   ["a;b", "/base/a%3Bb"],
   ["a b+c", "/base/a%20b%2Bc"],
-  ["....", "/base/...."],
   ["a/./b", "/base/a/b"],
   ["\u00e9t\u00e9", "/base/%C3%A9t%C3%A9"],
-  ["x\ty\r\nz", "/base/x%09y%0D%0Az"],
 ];
 
 Deno.test("traversal spellings never reach the origin above its base path", async (t) => {
