@@ -102,7 +102,27 @@ export function isClientDirName(segment: string): boolean {
     parseIp(m[1].replaceAll("-", ":")) !== undefined;
 }
 
-/** Per-client roots with strict isolation (see the module documentation). */
+/**
+ * Per-client roots with strict isolation (see the module documentation).
+ *
+ * @example Each client reads its own directory
+ * ```ts
+ * import { FsStorage } from "./files.ts";
+ * import { PerClientStorage } from "./per_client.ts";
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/10.0.0.7`);
+ * await Deno.writeTextFile(`${root}/10.0.0.7/boot.cfg`, "mine\n");
+ * const storage = new PerClientStorage(await FsStorage.open(root));
+ * const info = { hostname: "10.0.0.7", port: 1000, mode: "octet" };
+ * const h = await storage.openRead("boot.cfg", info);
+ * h.close();
+ * let refused = false; // another client may not name that directory
+ * const other = { ...info, hostname: "10.0.0.8" };
+ * await storage.openRead("10.0.0.7/boot.cfg", other).catch(() => refused = true);
+ * await Deno.remove(root, { recursive: true });
+ * if (h.size !== 5 || !refused) throw new Error();
+ * ```
+ */
 export class PerClientStorage implements Storage {
   /** The shared root. */
   readonly base: FsStorage;
