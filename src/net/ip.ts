@@ -52,12 +52,13 @@ export function ipv4Value(text: string): number {
 
 /**
  * Parses IPv6 text without a zone: 8 groups, or fewer with one `::` standing
- * for zero groups, optionally ending in dotted IPv4.
+ * for at least one zero group, optionally ending in dotted IPv4.
  *
  * @example
  * ```ts
  * import { ipv6Groups } from "./ip.ts";
  * if (ipv6Groups("1::8")?.join(":") !== "1:0:0:0:0:0:0:8") throw new Error();
+ * if (ipv6Groups("1:2:3:4::5:6:7:8") !== undefined) throw new Error();
  * ```
  *
  * @param text Address text.
@@ -99,7 +100,7 @@ export function ipv6Groups(text: string): number[] | undefined {
   }
   const n = groups.length;
   if (gap < 0) return n === 8 ? groups : undefined;
-  if (n > 8) return undefined;
+  if (n > 7) return undefined;
   groups.splice(gap, 0, ...new Array<number>(8 - n).fill(0));
   return groups;
 }
