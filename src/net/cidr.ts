@@ -1,6 +1,7 @@
 /**
  * CIDR allow-lists for client addresses (`--allow-from 10.0.0.0/8`).
- * IPv4-mapped IPv6 peers (`::ffff:a.b.c.d`) match IPv4 networks.
+ * IPv4-mapped IPv6 peers (`::ffff:a.b.c.d`) match IPv4 networks; IPv4 text with a leading zero (`010.0.0.1`,
+ * octal to the system resolver) is not an address.
  *
  * @module
  */
@@ -49,6 +50,7 @@ function parseWritten(text: string): Written | undefined {
  * ```ts
  * import { parseIp } from "./cidr.ts";
  * if (parseIp("::ffff:1.2.3.4")?.join(".") !== "1.2.3.4") throw new Error();
+ * if (parseIp("010.0.0.1") !== undefined) throw new Error();
  * ```
  *
  * @param text Address text.

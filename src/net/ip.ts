@@ -1,6 +1,6 @@
 /**
- * IP address text to numbers and back: dotted decimal IPv4, IPv6 as
- * RFC 4291 writes it, RFC 5952 text out.
+ * IP address text to numbers and back, strictly: dotted decimal IPv4
+ * without leading zeros, IPv6 as RFC 4291 writes it, RFC 5952 text out.
  * Shared by `address.ts` and `cidr.ts`; not part of the public API.
  *
  * Servers normalise the peer's address on every request (and on every
@@ -16,12 +16,14 @@ const COLON = 0x3a;
 const ZERO = 0x30;
 
 /**
- * Parses dotted decimal IPv4.
+ * Parses dotted decimal IPv4. A leading zero is refused: the system resolver
+ * (`inet_aton`, which `--host` goes through) reads `010` as octal 8.
  *
  * @example
  * ```ts
  * import { ipv4Value } from "./ip.ts";
  * if (ipv4Value("10.0.0.1") !== 0x0a000001) throw new Error();
+ * if (ipv4Value("010.0.0.1") !== -1) throw new Error();
  * ```
  *
  * @param text Address text.
@@ -42,6 +44,7 @@ export function ipv4Value(text: string): number {
     }
     const digits = i - start;
     if (digits === 0 || digits > 3 || v > 255) return -1;
+    if (digits > 1 && text.charCodeAt(start) === ZERO) return -1;
     value = value * 256 + v;
     if (++octets === 4) break;
     if (i === len || text.charCodeAt(i) !== DOT) return -1;

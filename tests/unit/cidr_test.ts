@@ -77,6 +77,10 @@ const NOT_ADDRESSES: [string, string][] = [
   ["256.0.0.0", "octet out of range"],
   ["1.2.3.256", "octet out of range"],
   ["1.2.3.1000", "octet of four digits"],
+  ["01.2.3.4", "leading zero (octal to inet_aton)"],
+  ["1.2.3.04", "leading zero"],
+  ["010.0.0.1", "leading zero"],
+  ["00.0.0.0", "leading zero"],
   ["1.2.3.-4", "sign"],
   ["+1.2.3.4", "sign"],
   ["1.2.3.0x4", "hex octet"],
@@ -106,6 +110,7 @@ const NOT_ADDRESSES: [string, string][] = [
   ["::1.2.3", "dotted tail missing an octet"],
   ["::256.1.1.1", "dotted tail out of range"],
   ["::1.2.3.4:5", "dotted part not last"],
+  ["::ffff:01.2.3.4", "mapped with a leading zero"],
   ["%eth0", "only a zone"],
   ["1.2.3.4%eth0", "zone on IPv4"],
 ];
@@ -173,6 +178,7 @@ const NOT_NETWORKS: [string, string][] = [
   ["10.0.0.0/1e1", "exponent"],
   ["10.0.0.0/0x8", "hex prefix"],
   ["fe80::/10%eth0", "zone after the prefix"],
+  ["010.0.0.0/8", "leading zero in the address"],
   ["10.0.0/8", "missing octet"],
   ["1::2::/32", "two ::"],
 ];
@@ -424,7 +430,7 @@ Deno.test("cidrContains() matches IPv4-mapped peers against IPv4 networks", () =
 Deno.test("cidrContains() is false for text that is not an address", () => {
   for (const net of ["0.0.0.0/0", "::/0"]) {
     for (
-      const junk of ["", "localhost", "1.2.3", "1::2::3", "::g"]
+      const junk of ["", "localhost", "1.2.3", "1::2::3", "01.2.3.4", "::g"]
     ) {
       assert.equal(
         cidrContains(parseCidr(net), junk),
