@@ -33,6 +33,7 @@ const DOTTED_MAPPED = /^::ffff:\d{1,3}(?:\.\d{1,3}){3}$/i;
 
 function parseWritten(text: string): Written | undefined {
   const [addr, zone] = splitZone(text);
+  if (zone === "") return undefined;
   if (!addr.includes(":")) {
     const v4 = zone === undefined ? ipv4Value(addr) : -1;
     return v4 < 0 ? undefined : { v4 };

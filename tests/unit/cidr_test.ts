@@ -111,6 +111,7 @@ const NOT_ADDRESSES: [string, string][] = [
   ["::256.1.1.1", "dotted tail out of range"],
   ["::1.2.3.4:5", "dotted part not last"],
   ["::ffff:01.2.3.4", "mapped with a leading zero"],
+  ["fe80::1%", "empty zone"],
   ["%eth0", "only a zone"],
   ["1.2.3.4%eth0", "zone on IPv4"],
 ];
