@@ -1,6 +1,7 @@
 /**
  * CIDR allow-lists for client addresses (`--allow-from 10.0.0.0/8`).
- * IPv4-mapped IPv6 peers (`::ffff:a.b.c.d`) match IPv4 networks; IPv4 text with a leading zero (`010.0.0.1`,
+ * IPv4-mapped IPv6 peers (`::ffff:a.b.c.d`, in any spelling) match IPv4
+ * networks and never IPv6 ones; IPv4 text with a leading zero (`010.0.0.1`,
  * octal to the system resolver) is not an address.
  *
  * @module
@@ -28,9 +29,6 @@ export interface Cidr {
 /** An address as written: IPv4, or IPv6 groups (a mapped one kept). */
 type Written = { v4: number } | { v6: number[] };
 
-/** The spelling of a mapped address that a `::` socket reports. */
-const DOTTED_MAPPED = /^::ffff:\d{1,3}(?:\.\d{1,3}){3}$/i;
-
 function parseWritten(text: string): Written | undefined {
   const [addr, zone] = splitZone(text);
   if (zone === "") return undefined;
@@ -44,13 +42,13 @@ function parseWritten(text: string): Written | undefined {
 
 /**
  * Parses an IP address (IPv4 or IPv6, with or without a zone) into bytes;
- * an IPv4-mapped IPv6 address written `::ffff:a.b.c.d` becomes its 4 IPv4
- * bytes.
+ * an IPv4-mapped IPv6 address, however it is spelled (`::ffff:1.2.3.4`,
+ * `::FFFF:1.2.3.4`, `::ffff:102:304`), becomes its 4 IPv4 bytes.
  *
  * @example
  * ```ts
  * import { parseIp } from "./cidr.ts";
- * if (parseIp("::ffff:1.2.3.4")?.join(".") !== "1.2.3.4") throw new Error();
+ * if (parseIp("::ffff:102:304")?.join(".") !== "1.2.3.4") throw new Error();
  * if (parseIp("010.0.0.1") !== undefined) throw new Error();
  * ```
  *
@@ -61,7 +59,7 @@ export function parseIp(text: string): Uint8Array | undefined {
   const w = parseWritten(text);
   if (!w) return undefined;
   if ("v4" in w) return ipv4Bytes(w.v4);
-  const mapped = DOTTED_MAPPED.test(text) ? mappedIPv4(w.v6) : -1;
+  const mapped = mappedIPv4(w.v6);
   return mapped >= 0 ? ipv4Bytes(mapped) : ipv6Bytes(w.v6);
 }
 
@@ -112,11 +110,7 @@ export function cidrContains(net: Cidr, address: string): boolean {
   // for every datagram when --allow-from is set.
   const w = parseWritten(address);
   if (!w) return false;
-  const v4 = "v4" in w
-    ? w.v4
-    : DOTTED_MAPPED.test(address)
-    ? mappedIPv4(w.v6)
-    : -1;
+  const v4 = "v4" in w ? w.v4 : mappedIPv4(w.v6);
   const isV4 = v4 >= 0;
   if (isV4 !== (net.bytes.length === 4)) return false;
   let bits = net.prefix;

@@ -2,6 +2,10 @@
  * The `--allow-from` networks (`src/net/cidr.ts`): which texts are
  * addresses and networks, and which addresses a network contains. One table
  * per function; every case names the rule it pins.
+ *
+ * IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`, what a dual-stack `::`
+ * socket reports for IPv4 peers) are the IPv4 address in every spelling:
+ * dotted, upper case, hex (`::ffff:102:304`), fully written out.
  */
 
 import assert from "node:assert/strict";
@@ -64,6 +68,10 @@ const IPV6_ADDRESSES: [string, Uint8Array][] = [
 const MAPPED_ADDRESSES: [string, Uint8Array][] = [
   ["::ffff:1.2.3.4", v4(1, 2, 3, 4)],
   ["::FFFF:1.2.3.4", v4(1, 2, 3, 4)],
+  ["::ffff:102:304", v4(1, 2, 3, 4)], // hex form
+  ["::FFFF:0A00:0001", v4(10, 0, 0, 1)],
+  ["0:0:0:0:0:ffff:1.2.3.4", v4(1, 2, 3, 4)],
+  ["0:0:0:0:0:ffff:102:304", v4(1, 2, 3, 4)],
   ["::ffff:0.0.0.0", v4(0, 0, 0, 0)],
   ["::ffff:255.255.255.255", v4(255, 255, 255, 255)],
 ];
@@ -284,7 +292,7 @@ const MEMBERSHIP: { net: string; inside: string[]; outside: string[] }[] = [
   {
     net: "::/0",
     inside: ["::", "::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"],
-    outside: ["0.0.0.0", "127.0.0.1", "::ffff:127.0.0.1"],
+    outside: ["0.0.0.0", "127.0.0.1", "::ffff:127.0.0.1", "::ffff:7f00:1"],
   },
   {
     net: "8000::/1",
@@ -413,7 +421,10 @@ Deno.test("cidrContains() never matches an IPv4 network with an IPv6 address or 
 const MAPPED_MEMBERSHIP: [string, string, boolean][] = [
   ["10.0.0.0/8", "::ffff:10.1.2.3", true],
   ["10.0.0.0/8", "::FFFF:10.1.2.3", true],
+  ["10.0.0.0/8", "::ffff:a01:203", true],
+  ["10.0.0.0/8", "0:0:0:0:0:ffff:10.1.2.3", true],
   ["10.0.0.0/8", "::ffff:11.0.0.0", false],
+  ["10.0.0.0/8", "::ffff:b00:0", false],
   ["127.0.0.1/32", "::ffff:127.0.0.1", true],
   ["127.0.0.1/32", "::ffff:127.0.0.2", false],
 ];
