@@ -64,7 +64,9 @@ export function parseIp(text: string): Uint8Array | undefined {
 }
 
 /**
- * Parses `ADDR/PREFIX` (or a bare address: a single host).
+ * Parses `ADDR/PREFIX` (or a bare address: a single host). A network
+ * written IPv4-mapped (`::ffff:10.0.0.0/104`) is the IPv4 network of its
+ * last 32 bits (`10.0.0.0/8`) and needs a prefix of 96 or more.
  *
  * @example
  * ```ts
@@ -83,13 +85,20 @@ export function parseCidr(text: string): Cidr {
   if (!w || extra !== undefined) {
     throw new Error(`invalid network ${JSON.stringify(text)}`);
   }
-  const bytes = parseIp(addr)!;
-  const max = bytes.length * 8;
+  const max = "v4" in w ? 32 : 128;
   const prefix = prefixText === undefined ? max : Number(prefixText);
   if (!/^\d+$/.test(prefixText ?? String(max)) || prefix > max) {
     throw new Error(`invalid prefix length in ${JSON.stringify(text)}`);
   }
-  return { bytes, prefix, text };
+  if ("v4" in w) return { bytes: ipv4Bytes(w.v4), prefix, text };
+  const mapped = mappedIPv4(w.v6);
+  if (mapped < 0) return { bytes: ipv6Bytes(w.v6), prefix, text };
+  // A mapped network is the IPv4 network of its last 32 bits; a prefix
+  // shorter than 96 would also cover addresses that are not mapped.
+  if (prefix < 96) {
+    throw new Error(`invalid prefix length in ${JSON.stringify(text)}`);
+  }
+  return { bytes: ipv4Bytes(mapped), prefix: prefix - 96, text };
 }
 
 /**

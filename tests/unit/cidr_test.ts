@@ -166,7 +166,11 @@ const NETWORKS: [string, { bytes: Uint8Array; prefix: number }][] = [
   ["fe80::%eth0/64", { bytes: v6("fe80:0:0:0:0:0:0:0"), prefix: 64 }],
   // An IPv4-mapped network counts its prefix over 128 bits and is the
   // IPv4 network of the last 32.
+  ["::ffff:10.0.0.0/104", { bytes: v4(10, 0, 0, 0), prefix: 8 }],
+  ["::ffff:0:0/96", { bytes: v4(0, 0, 0, 0), prefix: 0 }],
+  ["::FFFF:192.168.1.0/120", { bytes: v4(192, 168, 1, 0), prefix: 24 }],
   ["::ffff:1.2.3.4", { bytes: v4(1, 2, 3, 4), prefix: 32 }],
+  ["::ffff:1.2.3.4/128", { bytes: v4(1, 2, 3, 4), prefix: 32 }],
 ];
 
 const NOT_NETWORKS: [string, string][] = [
@@ -190,6 +194,8 @@ const NOT_NETWORKS: [string, string][] = [
   ["010.0.0.0/8", "leading zero in the address"],
   ["10.0.0/8", "missing octet"],
   ["1::2::/32", "two ::"],
+  ["::ffff:10.0.0.0/24", "mapped network with a prefix below 96"],
+  ["::ffff:10.0.0.0/129", "mapped network with prefix out of range"],
 ];
 
 Deno.test("parseCidr() reads ADDR/PREFIX and a bare address as one host", () => {
@@ -427,6 +433,11 @@ const MAPPED_MEMBERSHIP: [string, string, boolean][] = [
   ["10.0.0.0/8", "::ffff:b00:0", false],
   ["127.0.0.1/32", "::ffff:127.0.0.1", true],
   ["127.0.0.1/32", "::ffff:127.0.0.2", false],
+  ["::ffff:10.0.0.0/104", "10.1.2.3", true],
+  ["::ffff:10.0.0.0/104", "::ffff:10.1.2.3", true],
+  ["::ffff:10.0.0.0/104", "11.0.0.0", false],
+  ["::ffff:0:0/96", "192.0.2.1", true],
+  ["::ffff:0:0/96", "::1", false],
 ];
 
 Deno.test("cidrContains() matches IPv4-mapped peers against IPv4 networks", () => {
