@@ -30,6 +30,7 @@ export class PortAllocator {
    * @param hostname Address to bind.
    * @param options `range`: inclusive port range; `start`: offset into the
    * range to try first (threads sharing a range start apart).
+   * @throws {Error} When the range is not whole port numbers, low to high.
    */
   constructor(
     hostname: string,
@@ -37,7 +38,9 @@ export class PortAllocator {
   ) {
     const range = options.range;
     if (
-      range && !(range[0] >= 1 && range[0] <= range[1] && range[1] <= 65535)
+      range &&
+      !(Number.isInteger(range[0]) && Number.isInteger(range[1]) &&
+        range[0] >= 1 && range[0] <= range[1] && range[1] <= 65535)
     ) {
       throw new Error(`invalid port range ${range[0]}:${range[1]}`);
     }
