@@ -206,6 +206,25 @@ Deno.test("new PortAllocator() accepts the extreme valid ranges", () => {
   }
 });
 
+/** Start offsets the constructor refuses. */
+const INVALID_STARTS: [number, string][] = [
+  [-1, "negative: would bind below the range"],
+  [1.5, "not an integer"],
+  [NaN, "NaN"],
+  [Infinity, "infinite"],
+];
+
+Deno.test("new PortAllocator() refuses a start offset that is not a whole number", () => {
+  for (const [start, why] of INVALID_STARTS) {
+    assert.throws(
+      () => new PortAllocator(HOST, { range: [2000, 2003], start }),
+      (err: unknown) =>
+        err instanceof Error && err.message === `invalid port start ${start}`,
+      `${start}: ${why}`,
+    );
+  }
+});
+
 Deno.test("open() passes on errors other than 'in use' at once", () => {
   // 192.0.2.1 (TEST-NET-1) is no address of this host.
   const ports = new PortAllocator("192.0.2.1", { range: [2000, 2003] });
