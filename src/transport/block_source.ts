@@ -75,6 +75,7 @@ export class NetasciiBlockSource implements BlockSource {
   #pending: Uint8Array = new Uint8Array(0);
   #eof = false;
   #chunk: Uint8Array;
+  #producing?: Promise<void>;
 
   /**
    * Creates an instance.
@@ -109,14 +110,22 @@ export class NetasciiBlockSource implements BlockSource {
   }
 
   /**
-   * Reads one block (converting on first use).
+   * Reads one block (converting on first use). Calls may overlap (a whole
+   * window at once): the conversion runs once, in order.
    *
    * @param block Absolute block number (from 1).
    * @param buf Destination, blksize bytes.
    * @returns Payload length.
    */
   async read(block: number, buf: Uint8Array): Promise<number> {
-    while (this.#produced < block) await this.#produce();
+    while (this.#produced < block) {
+      // One conversion at a time: callers reading a window at once would
+      // otherwise read the same offset twice and number blocks out of order.
+      this.#producing ??= this.#produce().finally(() => {
+        this.#producing = undefined;
+      });
+      await this.#producing;
+    }
     const data = this.#blocks.get(block);
     if (!data) throw new Error(`netascii block ${block} was released`);
     buf.set(data);
