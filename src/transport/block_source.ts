@@ -147,8 +147,17 @@ export class NetasciiBlockSource implements BlockSource {
 /**
  * Computes the netascii size of a handle's content by reading it through.
  *
+ * @example
+ * ```ts
+ * import { netasciiSize } from "./block_source.ts";
+ * import { BytesReadHandle } from "../storage/memory.ts";
+ * const text = new TextEncoder().encode("a\nb");
+ * if (await netasciiSize(new BytesReadHandle(text)) !== 4) throw new Error();
+ * ```
+ *
  * @param handle Content to measure.
- * @param limit Give up (return undefined) above this many local bytes.
+ * @param limit Give up (return undefined) above this many local bytes,
+ * known from the size or found while reading.
  * @returns Netascii size, or undefined when unknown or too large.
  */
 export async function netasciiSize(
@@ -164,6 +173,9 @@ export async function netasciiSize(
     if (typeof n !== "number") n = await n;
     if (n === 0) break;
     offset += n;
+    // The file may have grown since it was opened: the limit, not the size
+    // seen at open, bounds the work.
+    if (offset > limit) return undefined;
     total += netasciiLength(buf.subarray(0, n));
   }
   return total;

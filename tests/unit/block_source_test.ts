@@ -310,3 +310,19 @@ Deno.test("netasciiSize() is undefined, without reading, above its limit; at the
   const big = new TestHandle(data, { size: 64 * 1024 * 1024 });
   assert.equal(await netasciiSize(big), 12);
 });
+
+Deno.test("netasciiSize() gives up once it has read past its limit (a file that grows while it is read)", async () => {
+  // Claims 10 bytes, then never ends: the work must stay bounded.
+  let reads = 0;
+  const endless: ReadHandle = {
+    size: 10,
+    read(_offset, buf) {
+      if (++reads > 1000) throw new Error("read 1000 times: unbounded");
+      buf.fill(0x0a);
+      return buf.length;
+    },
+    close() {},
+  };
+  assert.equal(await netasciiSize(endless, 1_000_000), undefined);
+  assert.ok(reads <= Math.ceil(1_000_000 / 65536) + 1, `${reads} reads`);
+});
