@@ -2,9 +2,9 @@
  * Every operator flag observed through the server process, on the wire or
  * on disk. Flags whose effect another process test already observes are
  * listed in {@linkcode EFFECT_TESTS} with that test; this file tests the
- * rest: the retransmit and give-up flags with a silent raw client, the
- * option clamps, the upload limit, the session limit and the worker
- * threads.
+ * retransmit and give-up flags with a silent raw client, the option clamps
+ * and the upload limit; flag_effects_more_test.ts the session limit, the
+ * worker threads, the window memory and the aliases.
  *
  * Timing assertions use bounds a loaded machine cannot break: counts and
  * order are exact, durations are only bounded from below (timers never fire
@@ -19,14 +19,7 @@ import {
   ErrorCode,
   Opcode,
 } from "../../src/protocol/packet.ts";
-import {
-  freeUdpPort,
-  freeUdpRange,
-  REPO_ROOT,
-  runMain,
-  type ServerProcess,
-  startServer,
-} from "../../testing/process.ts";
+import { REPO_ROOT, runMain, startServer } from "../../testing/process.ts";
 import { getFile, putFile, RawClient } from "../../testing/raw_client.ts";
 import { endpoint, listDir, tempDir } from "./common.ts";
 import { describe, silentTransfer } from "./silent_client.ts";
@@ -41,7 +34,7 @@ const EFFECT_TESTS: Record<string, [string, string]> = {
   "-h": ["tests/cli/flags_test.ts", "every flag --help shows is one the"],
   "--version": ["tests/cli/flags_test.ts", "--version prints the version"],
   "--host": ["tests/cli/allow_from_test.ts", "--host ${c.host}"],
-  "--port": ["tests/cli/flag_effects_test.ts", "--port is -p"],
+  "--port": ["tests/cli/flag_effects_more_test.ts", "--port is -p"],
   "-p": [
     "tests/cli/flags_test.ts",
     "a server started with valid flags serves files and applies them",
@@ -75,6 +68,14 @@ const EFFECT_TESTS: Record<string, [string, string]> = {
     "--max-windowsize N: OACK windowsize",
   ],
   "--max-upload": ["tests/cli/flag_effects_test.ts", "--max-upload BYTES:"],
+  "--max-idle": [
+    "tests/security/bounded_resources_test.ts",
+    "with --max-idle 2 a client's timeout=255 holds a transfer",
+  ],
+  "--max-window-memory": [
+    "tests/cli/flag_effects_more_test.ts",
+    "--max-window-memory BYTES: windowed sends",
+  ],
   "--read-only": [
     "tests/features/uploads_test.ts",
     "the command: --read-only and --allow-overwrite",
@@ -97,7 +98,7 @@ const EFFECT_TESTS: Record<string, [string, string]> = {
     "the command: --per-client-root",
   ],
   "--max-sessions": [
-    "tests/cli/flag_effects_test.ts",
+    "tests/cli/flag_effects_more_test.ts",
     "--max-sessions N: request N+1",
   ],
   "--max-sessions-per-client": [
@@ -114,7 +115,7 @@ const EFFECT_TESTS: Record<string, [string, string]> = {
     "the command: --port-range and --single-port",
   ],
   "--workers": [
-    "tests/cli/flag_effects_test.ts",
+    "tests/cli/flag_effects_more_test.ts",
     "--workers: by default transfers run in",
   ],
   "--busy-poll-us": [
@@ -122,13 +123,13 @@ const EFFECT_TESTS: Record<string, [string, string]> = {
     "--busy-poll-us 0 turns it off",
   ],
   "-l": ["tests/cli/logging_test.ts", "-l FILE appends"],
-  "--file-log": ["tests/cli/flag_effects_test.ts", "--file-log is -l"],
+  "--file-log": ["tests/cli/flag_effects_more_test.ts", "--file-log is -l"],
   "--log-format": [
     "tests/features/logging_test.ts",
     "the command: --log-format json",
   ],
   "-v": ["tests/cli/logging_test.ts", "-v adds a debug line per packet"],
-  "--verbose": ["tests/cli/flag_effects_test.ts", "--verbose is -v"],
+  "--verbose": ["tests/cli/flag_effects_more_test.ts", "--verbose is -v"],
 };
 
 /** Flags in the first column of `--help`. */
@@ -342,142 +343,4 @@ Deno.test("--max-upload BYTES: ERROR 3 for a tsize above it and when the data pa
   assert.equal((await server.stop()).code, 0, server.stderr.text);
   assert.deepEqual(await listDir(dir.path), ["fits.bin"], "files left");
   assert.deepEqual(await Deno.readFile(`${dir.path}/fits.bin`), data(limit));
-});
-
-Deno.test("--max-sessions N: request N+1 gets ERROR 0 from the listen port while N run; a finished one frees its slot", async () => {
-  await using dir = await tempDir({ "a.bin": FILE });
-  await using server = await startServer(dir.path, {
-    args: ["--max-sessions", "1", "--ack-timeout", "10", "--timeout", "60"],
-  });
-  const listen = endpoint(server);
-  using first = RawClient.open();
-  await first.send(encodeRequest(Opcode.RRQ, "a.bin"), listen);
-  const data = await first.receive(5000);
-  assert.equal(data?.packet.op, Opcode.DATA);
-
-  using second = RawClient.open();
-  await second.send(encodeRequest(Opcode.RRQ, "a.bin"), listen);
-  const refused = await second.receive(5000);
-  assert.ok(refused, "no answer to the second request");
-  assert.equal(
-    refused.from.port,
-    server.port,
-    "refusal not from the listen port",
-  );
-  assert.equal(
-    describe(refused.packet),
-    "ERROR 0 server busy: too many transfers (limit 1)",
-  );
-  await server.waitForLine(
-    new RegExp(
-      `127\\.0\\.0\\.1:${second.addr.port} refused: 1 transfers in progress`,
-    ),
-  );
-
-  await first.send(encodeError(ErrorCode.NOT_DEFINED, "bye"), data!.from);
-  await server.waitForLine(
-    new RegExp(
-      `127\\.0\\.0\\.1:${first.addr.port} RRQ "a\\.bin" octet: aborted`,
-    ),
-  );
-  const third = await getFile(listen, "a.bin");
-  assert.equal(third.error, undefined);
-  assert.deepEqual(third.data, FILE);
-});
-
-/** Threads `--workers auto` starts on this machine. */
-const AUTO_WORKERS = Math.max(
-  2,
-  Math.min(navigator.hardwareConcurrency || 1, 8),
-);
-
-/**
- * Starts two transfers that stay open (no ACK) from two clients and returns
- * the ports they run on, sorted.
- */
-async function twoTransferPorts(server: ServerProcess): Promise<number[]> {
-  using a = RawClient.open();
-  using b = RawClient.open();
-  const ports: number[] = [];
-  for (const c of [a, b]) {
-    await c.send(encodeRequest(Opcode.RRQ, "a.bin"), endpoint(server));
-    const r = await c.receive(5000);
-    assert.equal(r?.packet.op, Opcode.DATA);
-    ports.push(r!.from.port);
-    // Ended at once, so that the next run starts from idle threads.
-    await c.send(encodeError(ErrorCode.NOT_DEFINED, "bye"), r!.from);
-  }
-  for (const c of [a, b]) {
-    await server.waitForLine(
-      new RegExp(`127\\.0\\.0\\.1:${c.addr.port} RRQ "a\\.bin" octet: aborted`),
-    );
-  }
-  return ports.sort((x, y) => x - y);
-}
-
-Deno.test("--workers: by default transfers run in worker threads; --workers 1 runs them in the main thread", async () => {
-  // Each thread binds transfer ports from its own offset into the range
-  // (thread i from 2i when the range is twice the thread count), so two
-  // transfers at once show on the wire which threads ran them.
-  await using dir = await tempDir({ "a.bin": FILE });
-  const [low, high] = freeUdpRange(2 * AUTO_WORKERS);
-  const range = ["--port-range", `${low}:${high}`];
-  {
-    await using server = await startServer(dir.path, {
-      args: ["-v", "--ack-timeout", "10", ...range],
-    });
-    assert.match(
-      server.lines[0],
-      new RegExp(`listening on .*, ${AUTO_WORKERS} worker threads$`),
-    );
-    await server.waitForLine(
-      new RegExp(`\\] ${AUTO_WORKERS} worker threads ready\\b`),
-    );
-    // The least busy thread gets each transfer: two threads, offsets 0, 2.
-    const ports = await twoTransferPorts(server);
-    assert.deepEqual(ports, [low, low + 2]);
-    assert.equal((await server.stop()).code, 0, server.stderr.text);
-  }
-  {
-    await using server = await startServer(dir.path, {
-      args: ["-v", "--ack-timeout", "10", "--workers", "1", ...range],
-    });
-    assert.match(server.lines[0], /listening on .*\(read-write\)$/);
-    // One thread: its allocator hands out the range in turn.
-    assert.deepEqual(await twoTransferPorts(server), [low, low + 1]);
-    assert.equal((await server.stop()).code, 0, server.stderr.text);
-    assert.ok(
-      !server.lines.some((l) => /worker thread/.test(l)),
-      server.stderr.text,
-    );
-  }
-});
-
-Deno.test("--port is -p, --file-log is -l, --verbose is -v", async () => {
-  await using dir = await tempDir({ "a.bin": FILE });
-  await using logs = await tempDir();
-  const file = `${logs.path}/tftpd.log`;
-  // startServer passes "-p" first; a later --port wins.
-  const port = freeUdpPort();
-  await using server = await startServer(dir.path, {
-    args: ["--port", String(port), "--file-log", file, "--verbose"],
-    permissions: [
-      "--allow-net",
-      `--allow-read=${dir.path},${file}`,
-      `--allow-write=${dir.path},${file}`,
-    ],
-  });
-  assert.match(
-    server.lines[0],
-    new RegExp(`listening on 127\\.0\\.0\\.1:${port},`),
-  );
-  const r = await getFile({ hostname: "127.0.0.1", port }, "a.bin");
-  assert.deepEqual(r.data, FILE);
-  await server.waitForLine(/ RRQ "a\.bin" octet: ok/);
-  assert.equal((await server.stop()).code, 0);
-  const logged = (await Deno.readTextFile(file)).trimEnd().split("\n");
-  assert.deepEqual(logged, server.lines);
-  assert.ok(
-    logged.some((l) => / \[DEBUG\] 127\.0\.0\.1:\d+ .*\bACK 4\b/.test(l)),
-  );
 });
