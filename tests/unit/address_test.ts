@@ -20,6 +20,7 @@ import {
 } from "../../src/protocol/packet.ts";
 import { encodeRequest } from "../../src/protocol/packet.ts";
 import { RawClient } from "../../testing/raw_client.ts";
+import { needs } from "../../testing/gates.ts";
 import { ipv6Available, startServer } from "../../testing/server.ts";
 import { startHarness } from "../hardening/harness.ts";
 
@@ -101,7 +102,7 @@ Deno.test("sameEndpoint() compares the address, whatever its spelling, and the p
 Deno.test({
   name:
     "normalizeHost(): the client library accepts replies from 0:0:0:0:0:0:0:1 when told ::1 written out",
-  ignore: !IPV6,
+  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", IPV6),
   fn: async () => {
     await using srv = await startServer({
       host: "::1",
@@ -123,7 +124,7 @@ Deno.test({
 Deno.test({
   name:
     "normalizeHost(): a server on :: counts ::ffff:127.0.0.1 as the client 127.0.0.1",
-  ignore: !IPV6,
+  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", IPV6),
   fn: async () => {
     await using h = await startHarness({
       host: "::",

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { PortAllocator } from "../../src/transport/ports.ts";
 import { freeUdpRange } from "../../testing/process.ts";
+import { needs } from "../../testing/gates.ts";
 import { ipv6Available } from "../../testing/server.ts";
 
 const HOST = "127.0.0.1";
@@ -233,7 +234,7 @@ Deno.test("open() passes on errors other than 'in use' at once", () => {
 
 Deno.test({
   name: "open() binds in the range on IPv6 too",
-  ignore: !ipv6Available(),
+  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", ipv6Available()),
   fn: () => {
     const [low, high] = freeUdpRange(2, "::1");
     using held = bind(low, "::1");
