@@ -75,6 +75,7 @@ export class NetasciiBlockSource implements BlockSource {
   #pending: Uint8Array = new Uint8Array(0);
   #eof = false;
   #chunk: Uint8Array;
+  #producing?: Promise<void>;
 
   /**
    * Creates an instance.
@@ -109,14 +110,22 @@ export class NetasciiBlockSource implements BlockSource {
   }
 
   /**
-   * Reads one block (converting on first use).
+   * Reads one block (converting on first use). Calls may overlap (a whole
+   * window at once): the conversion runs once, in order.
    *
    * @param block Absolute block number (from 1).
    * @param buf Destination, blksize bytes.
    * @returns Payload length.
    */
   async read(block: number, buf: Uint8Array): Promise<number> {
-    while (this.#produced < block) await this.#produce();
+    while (this.#produced < block) {
+      // One conversion at a time: callers reading a window at once would
+      // otherwise read the same offset twice and number blocks out of order.
+      this.#producing ??= this.#produce().finally(() => {
+        this.#producing = undefined;
+      });
+      await this.#producing;
+    }
     const data = this.#blocks.get(block);
     if (!data) throw new Error(`netascii block ${block} was released`);
     buf.set(data);
@@ -138,8 +147,17 @@ export class NetasciiBlockSource implements BlockSource {
 /**
  * Computes the netascii size of a handle's content by reading it through.
  *
+ * @example
+ * ```ts
+ * import { netasciiSize } from "./block_source.ts";
+ * import { BytesReadHandle } from "../storage/memory.ts";
+ * const text = new TextEncoder().encode("a\nb");
+ * if (await netasciiSize(new BytesReadHandle(text)) !== 4) throw new Error();
+ * ```
+ *
  * @param handle Content to measure.
- * @param limit Give up (return undefined) above this many local bytes.
+ * @param limit Give up (return undefined) above this many local bytes,
+ * known from the size or found while reading.
  * @returns Netascii size, or undefined when unknown or too large.
  */
 export async function netasciiSize(
@@ -155,6 +173,9 @@ export async function netasciiSize(
     if (typeof n !== "number") n = await n;
     if (n === 0) break;
     offset += n;
+    // The file may have grown since it was opened: the limit, not the size
+    // seen at open, bounds the work.
+    if (offset > limit) return undefined;
     total += netasciiLength(buf.subarray(0, n));
   }
   return total;

@@ -30,6 +30,8 @@ export class PortAllocator {
    * @param hostname Address to bind.
    * @param options `range`: inclusive port range; `start`: offset into the
    * range to try first (threads sharing a range start apart).
+   * @throws {Error} When the range is not whole port numbers, low to high,
+   * or `start` is not a whole number from 0.
    */
   constructor(
     hostname: string,
@@ -37,13 +39,20 @@ export class PortAllocator {
   ) {
     const range = options.range;
     if (
-      range && !(range[0] >= 1 && range[0] <= range[1] && range[1] <= 65535)
+      range &&
+      !(Number.isInteger(range[0]) && Number.isInteger(range[1]) &&
+        range[0] >= 1 && range[0] <= range[1] && range[1] <= 65535)
     ) {
       throw new Error(`invalid port range ${range[0]}:${range[1]}`);
     }
+    const start = options.start ?? 0;
+    // A negative offset would make the first ports fall below the range.
+    if (!Number.isInteger(start) || start < 0) {
+      throw new Error(`invalid port start ${start}`);
+    }
     this.hostname = hostname;
     this.range = range;
-    this.#next = options.start ?? 0;
+    this.#next = start;
   }
 
   /**

@@ -16,6 +16,7 @@ import {
   startServer,
 } from "../../testing/process.ts";
 import { endpoint, oneLine, tempDir } from "./common.ts";
+import { describe, silentTransfer } from "./silent_client.ts";
 
 /** The flags the README's "Command line" table documents. */
 async function documentedFlags(): Promise<string[]> {
@@ -196,14 +197,36 @@ Deno.test("--conn-timeout is an alias of --timeout", async () => {
   assert.equal((await server.stop()).code, 0);
 });
 
-Deno.test("a server started with valid flags serves files", async () => {
-  await using dir = await tempDir({ "hello.txt": "hello\n" });
+Deno.test("a server started with valid flags serves files and applies them", async () => {
+  const big = new Uint8Array(3000).map((_, i) => (i * 11) & 0xff);
+  await using dir = await tempDir({ "hello.txt": "hello\n", "big.bin": big });
   await using server = await startServer(dir.path, {
     args: ["--timeout", "5", "--retries", "3", "--max-blksize", "1468"],
   });
   const r = await getFile(endpoint(server), "hello.txt");
   assert.equal(r.error, undefined);
   assert.equal(new TextDecoder().decode(r.data), "hello\n");
+
+  // --max-blksize 1468: a larger request is granted 1468.
+  const clamped = await getFile(endpoint(server), "big.bin", {
+    options: { blksize: "8192" },
+  });
+  assert.equal(clamped.oack?.get("blksize"), "1468");
+  assert.deepEqual(clamped.lengths, [1468, 1468, 64]);
+  assert.deepEqual(clamped.data, big);
+
+  // --retries 3 (default 5): a client that never answers gets DATA 1 and
+  // three retransmits; the retries (4 x 0.5 s) end it before --timeout 5.
+  // What --timeout alone does: flag_effects_test.ts, "--timeout S: ...".
+  const silent = await silentTransfer(server, Opcode.RRQ, "hello.txt");
+  assert.deepEqual(
+    silent.packets.map((p) => describe(p.packet)),
+    Array(4).fill("DATA 1 (6)"),
+  );
+  assert.match(
+    silent.line,
+    /: timeout \(no ACK from client\), .*, 3 retransmits$/,
+  );
   assert.equal((await server.stop()).code, 0);
 });
 

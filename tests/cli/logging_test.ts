@@ -39,6 +39,7 @@ Deno.test("-l FILE appends: both runs' lines are in the file", async () => {
     `--allow-read=${dir.path},${file}`,
     `--allow-write=${dir.path},${file}`,
   ];
+  const runs: { port: number; lines: string[] }[] = [];
   for (const run of ["first", "second"]) {
     await using server = await startServer(dir.path, {
       args: ["-l", file],
@@ -48,15 +49,30 @@ Deno.test("-l FILE appends: both runs' lines are in the file", async () => {
     assert.equal(r.error, undefined, run);
     await server.waitForLine(/ RRQ "a\.txt" .*: ok/);
     assert.equal((await server.stop()).code, 0, run);
-    // What went to stderr also went to the file.
-    const text = await Deno.readTextFile(file);
-    for (const line of server.lines) assert.ok(text.includes(line), line);
+    runs.push({ port: server.port, lines: [...server.lines] });
   }
+  // The file holds exactly what each run wrote on stderr, the first run's
+  // lines first: appended, nothing lost, nothing added.
   const lines = (await Deno.readTextFile(file)).trimEnd().split("\n");
-  for (const line of lines) assert.match(line, LOG_LINE);
-  assert.equal(lines.filter((l) => /\blistening on /.test(l)).length, 2);
-  assert.equal(lines.filter((l) => / RRQ "a\.txt" .*: ok/.test(l)).length, 2);
-  assert.equal(lines.filter((l) => /shutting down/.test(l)).length, 2);
+  assert.deepEqual(lines, runs.flatMap((r) => r.lines));
+  const root = dir.path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  for (const { port, lines } of runs) {
+    for (const line of lines) assert.match(line, LOG_LINE);
+    assert.match(
+      lines[0],
+      new RegExp(
+        `\\[INFO\\] listening on 127\\.0\\.0\\.1:${port}, root ${root} \\(read-write\\)`,
+      ),
+    );
+    const ok = lines.filter((l) => / RRQ "a\.txt" /.test(l) && /: ok/.test(l));
+    assert.equal(ok.length, 1, lines.join("\n"));
+    assert.match(
+      ok[0],
+      /\[INFO\] 127\.0\.0\.1:\d+ RRQ "a\.txt" octet: ok, 6 bytes in \d+\.\d{3} s, \d+ retransmits$/,
+    );
+    assert.match(lines.at(-2)!, /\[INFO\] SIGTERM received: shutting down$/);
+    assert.match(lines.at(-1)!, /\[INFO\] stopped$/);
+  }
 });
 
 Deno.test("-v adds a debug line per packet; without it there are none", async () => {

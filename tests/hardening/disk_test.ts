@@ -116,7 +116,15 @@ Deno.test("disk: a commit that fails gets an ERROR instead of the last ACK and l
     storageFor: (root) => (storage = new FaultyStorage(root, { at: "commit" })),
   });
   const err = await upload(h.port, "eio.bin", 3 * 512 + 7);
-  assert.ok(err.code >= 0, `no ERROR from the server: ${err.message}`);
+  // ERROR 3 with the reason, where the ACK of the last block would be.
+  assert.equal(err.code, ErrorCode.DISK_FULL, err.message);
+  assert.equal(
+    err.message,
+    'server error 3: "could not store the upload: EIO: input/output error"',
+  );
+  const stats = await h.waitForTransfer((s) => s.filename === "eio.bin");
+  assert.equal(stats.outcome, "error");
+  assert.equal(stats.bytes, 3 * 512 + 7, "every block was taken");
   await h.server.close();
   assert.equal(storage!.calls.commit, 1);
   assert.ok(storage!.calls.abort >= 1, "abort was not called");
