@@ -113,7 +113,7 @@ Deno.test("ceiling stores an upload whole", async () => {
       data,
     });
     assert(r.ok, `failed: ${r.error}`);
-    // The file is written before the final ACK leaves.
+    // The file is closed before the final ACK leaves.
     assert(
       sha256(Deno.readFileSync(`${root}/up.bin`)) === sha256(data),
       "wrong file",
