@@ -1,6 +1,7 @@
 /**
- * Compares this server with atftpd and tftpd-hpa on the scenarios of issue 5
- * and writes bench/results/{results.md,results.json,chart.svg}.
+ * Compares this server with atftpd, tftpd-hpa and the ceiling (the least a
+ * Deno responder can do) on the scenarios of issues 5 and 13, and writes
+ * bench/results/{results.md,results.json,chart.svg}.
  *
  * ```sh
  * sh bench/setup_peers.sh            # once, as root: installs the peers
@@ -26,16 +27,20 @@ import {
   median,
   PROBE,
 } from "./runner.ts";
+import { renderSvg } from "./chart.ts";
+import { treeMemoryKb } from "./proc_stats.ts";
+import { renderMarkdown } from "./report.ts";
 import {
-  renderMarkdown,
-  renderSvg,
+  allRatios,
+  CEILING,
   type Report,
   type RunResult,
   type StartupResult,
-} from "./report.ts";
+} from "./report_core.ts";
 import { scenarios } from "./scenarios.ts";
 import {
   atftpdSpec,
+  ceilingSpec,
   denoSpec,
   hpaSpec,
   type RunningServer,
@@ -52,12 +57,21 @@ async function measureStartup(
   n: number,
 ): Promise<StartupResult> {
   const samples: number[] = [];
+  const mem: number[] = [];
   for (let i = 0; i < n; i++) {
     const s = await startServer(spec, root, { port, probeFile: PROBE });
     samples.push(s.startupMs);
+    // Let the probe's session end first, so this is the server at rest.
+    await new Promise((r) => setTimeout(r, 300));
+    mem.push((treeMemoryKb(s.pid) * 1024) / 1e6);
     await stopServer(s);
   }
-  return { server: spec.name, samplesMs: samples, medianMs: median(samples) };
+  return {
+    server: spec.name,
+    samplesMs: samples,
+    medianMs: median(samples),
+    idleMemMB: median(mem),
+  };
 }
 
 function machine(): Report["machine"] {
@@ -114,7 +128,7 @@ async function main(): Promise<void> {
     list = list.map((s) => ({ ...s, repeat: Number(values.repeat) }));
   }
   const denoArgs = values["deno-args"]!.split(" ").filter((a) => a !== "");
-  const all = [denoSpec([], denoArgs), atftpdSpec(), hpaSpec()];
+  const all = [denoSpec([], denoArgs), atftpdSpec(), hpaSpec(), ceilingSpec()];
   for (const [i, name] of ["atftpd", "tftpd-hpa"].entries()) {
     if (!all[i + 1]) log(`${name} not found: run sh bench/setup_peers.sh`);
   }
@@ -138,6 +152,8 @@ async function main(): Promise<void> {
     concurrency: 1,
     loss: undefined,
     spread: undefined,
+    rx: undefined,
+    capMs: undefined,
   };
   files.set(warm1m.file, ensureFile(root, warm1m.file, warm1m.size));
   for (const s of list) {
@@ -157,6 +173,10 @@ async function main(): Promise<void> {
       log("no C compiler: falling back to the TypeScript load generator");
       engineName = "deno";
     }
+  }
+  if (engineName !== "c" && list.some((s) => s.rx)) {
+    log("the small-buffer scenarios need the C load generator: skipped");
+    list = list.filter((s) => !s.rx);
   }
   const engine: Engine = bin
     ? (sc, port, remote) => loadC(bin!, sc, port, root, remote)
@@ -203,9 +223,14 @@ async function main(): Promise<void> {
       for (const server of running) {
         if (sc.windowsize && !server.spec.caps.windowsize) continue;
         const warm = `warm-${server.spec.name}-%d.bin`;
+        // The ceiling holds each file whole in memory, read at its first
+        // request: warm it with the scenario's own file, so its reading
+        // (slow on this disk) is not measured as per-block cost.
+        const own = server.spec.name === CEILING && sc.kind === "rrq";
         await engine(
           {
             ...warm1m,
+            ...(own ? { file: sc.file, size: sc.size } : {}),
             kind: sc.kind,
             blksize: sc.blksize,
             windowsize: sc.windowsize,
@@ -213,7 +238,7 @@ async function main(): Promise<void> {
             timeout: sc.timeout,
           },
           server.port,
-          sc.kind === "wrq" ? warm : warm1m.file,
+          sc.kind === "wrq" ? warm : own ? sc.file : warm1m.file,
         ).catch(() => {});
         try {
           Deno.removeSync(`${root}/${warm.replace("%d", "0")}`);
@@ -255,9 +280,11 @@ async function main(): Promise<void> {
                 : `${r.mbps.toFixed(1).padStart(7)} MB/s  p50 ${
                   r.p50Ms.toFixed(0)
                 } ms  fail ${r.failures}  cpu ${r.serverCpuS.toFixed(2)} s  ` +
-                  `mem ${r.peakMemMB.toFixed(1)} MB  gen ${
-                    r.genCpuS.toFixed(2)
-                  } s${r.reason ? `  (${r.reason})` : ""}`
+                  `mem ${r.idleMemMB.toFixed(1)}->${
+                    r.peakMemMB.toFixed(1)
+                  } MB  gen ${r.genCpuS.toFixed(2)} s${
+                    r.reason ? `  (${r.reason})` : ""
+                  }`
             }`,
           );
           await new Promise((r) => setTimeout(r, 200));
@@ -287,7 +314,11 @@ async function main(): Promise<void> {
   const report: Report = {
     date: new Date().toISOString(),
     mode: quick ? "quick" : "full",
-    machine: mach,
+    machine: {
+      ...mach,
+      loadavgAfter: Deno.readTextFileSync("/proc/loadavg").split(" ")
+        .slice(0, 3).join(" "),
+    },
     loadgen: engineName,
     servers: specs.map((s) => ({
       name: s.name,
@@ -299,6 +330,7 @@ async function main(): Promise<void> {
     startup,
     elapsedS: (performance.now() - t0) / 1000,
   };
+  report.ratios = allRatios(report);
   const out = values.out!;
   Deno.mkdirSync(out, { recursive: true });
   Deno.writeTextFileSync(

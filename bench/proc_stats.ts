@@ -133,6 +133,28 @@ export function pssKb(pid: number): number {
 }
 
 /**
+ * Memory of a process tree now, in kB: VmRSS of a lone process, or the sum
+ * of PSS over the root and its children (a forking server's transfers
+ * share most pages with it, so RSS would count them many times).
+ *
+ * @example
+ * ```ts
+ * import { treeMemoryKb } from "./proc_stats.ts";
+ * if (!(treeMemoryKb(Deno.pid) > 0)) throw new Error("no /proc");
+ * ```
+ *
+ * @param pid Root process id.
+ * @returns Kilobytes (0 when the process is gone).
+ */
+export function treeMemoryKb(pid: number): number {
+  const children = childPids(pid);
+  if (children.length === 0) return statusKb(pid, "VmRSS");
+  let kb = pssKb(pid);
+  for (const c of children) kb += pssKb(c);
+  return kb;
+}
+
+/**
  * Samples the memory of a process tree on a timer and keeps the peak.
  * A lone process is read with VmRSS (its VmHWM is read at the end too); a
  * tree with children is the sum of PSS over the root and its children.

@@ -1,147 +1,26 @@
 /**
- * Turns comparison results into results.md (tables, targets) and chart.svg.
+ * Turns comparison results into results.md: throughput with ours / best C
+ * and ours / ceiling, memory, details, start-up, the small-buffer family
+ * and the targets. (Types and ratios: report_core.ts; chart: chart.ts.)
  *
  * @module
  */
 
-import type { Scenario } from "./scenarios.ts";
-
-/** One server on one scenario (the median of its repeats). */
-export interface RunResult {
-  /** Server name. */
-  server: string;
-  /** Scenario id. */
-  scenario: string;
-  /** `ok` (all transfers verified), `failed` (some failed) or `n/a`. */
-  status: "ok" | "failed" | "n/a";
-  /** Why n/a, or the first failure. */
-  reason?: string;
-  /** Payload MB/s (10^6 bytes) over the wall time, successful bytes only. */
-  mbps: number;
-  /** Successful transfers per second of wall time. */
-  transfersPerSec: number;
-  /** Median transfer time, ms. */
-  p50Ms: number;
-  /** 99th percentile transfer time, ms. */
-  p99Ms: number;
-  /** Transfers in all. */
-  transfers: number;
-  /** Transfers that failed or delivered wrong bytes. */
-  failures: number;
-  /** Wall time of the scenario, ms. */
-  wallMs: number;
-  /** Server CPU seconds (user+system, children included). */
-  serverCpuS: number;
-  /** Server peak memory, MB (10^6 bytes; RSS, or PSS summed over a forking server's processes). */
-  peakMemMB: number;
-  /** Load generator CPU seconds. */
-  genCpuS: number;
-  /** Client retransmits. */
-  retransmits: number;
-  /** DATA packets dropped on purpose. */
-  dropped: number;
-  /** MB/s of every repeat, in run order. */
-  repeats: number[];
-}
-
-/** Start-up time of one server. */
-export interface StartupResult {
-  /** Server name. */
-  server: string;
-  /** Each spawn -> first DATA time, ms. */
-  samplesMs: number[];
-  /** Median, ms. */
-  medianMs: number;
-}
-
-/** Everything one comparison produced. */
-export interface Report {
-  /** ISO date of the run. */
-  date: string;
-  /** `full` or `quick`. */
-  mode: string;
-  /** Machine facts. */
-  machine: {
-    nproc: number;
-    cpu: string;
-    kernel: string;
-    deno: string;
-    loadavgBefore: string;
-  };
-  /** Which load generator ran (`c` or `deno`). */
-  loadgen: string;
-  /** Servers: name, version, notes. */
-  servers: { name: string; version: string; notes: string }[];
-  /** The scenarios. */
-  scenarios: Scenario[];
-  /** Results, one per server and scenario. */
-  results: RunResult[];
-  /** Start-up times. */
-  startup: StartupResult[];
-  /** Total run time, s. */
-  elapsedS: number;
-}
-
-/** Our server's name in the results. */
-export const OURS = "tftpd-deno";
-
-/**
- * The best peer on a scenario: highest MB/s among peers that ran it without
- * failures (or, when all failed some, among all that ran it).
- *
- * @param report The report.
- * @param scenario Scenario id.
- * @returns The best peer's result, or undefined when none could run it.
- */
-export function bestPeer(
-  report: Report,
-  scenario: string,
-): RunResult | undefined {
-  // Peers that completed every transfer come first; a peer that failed
-  // some is the reference only when no peer completed them all.
-  let best: RunResult | undefined;
-  for (const r of report.results) {
-    if (r.scenario !== scenario || r.server === OURS || r.status === "n/a") {
-      continue;
-    }
-    const better = !best ||
-      (r.status === "ok" && best.status !== "ok") ||
-      (r.status === best.status && r.mbps > best.mbps);
-    if (better) best = r;
-  }
-  return best;
-}
-
-/**
- * Ours / best peer throughput on a scenario.
- *
- * @param report The report.
- * @param scenario Scenario id.
- * @returns The ratio, or undefined (no peer, or ours n/a).
- */
-export function ratio(report: Report, scenario: string): number | undefined {
-  const ours = find(report, OURS, scenario);
-  const best = bestPeer(report, scenario);
-  if (!ours || ours.status === "n/a" || !best || best.mbps === 0) {
-    return undefined;
-  }
-  return ours.mbps / best.mbps;
-}
-
-function find(
-  report: Report,
-  server: string,
-  scenario: string,
-): RunResult | undefined {
-  return report.results.find((r) =>
-    r.server === server && r.scenario === scenario
-  );
-}
-
-function fmt(n: number, digits = 1): string {
-  if (!Number.isFinite(n)) return "-";
-  return n >= 100 ? n.toFixed(0) : n.toFixed(digits);
-}
+import {
+  bestPeer,
+  CEILING,
+  ceilingRatio,
+  find,
+  fmt,
+  isPeer,
+  OURS,
+  ratio,
+  type Report,
+  type RunResult,
+  times,
+} from "./report_core.ts";
+import { smallBufferRows, smallBufferSection } from "./report_small_buffer.ts";
+import { SMALL_BUFFER_GROUP } from "./scenarios.ts";
 
 function cell(r: RunResult | undefined): string {
   if (!r) return "-";
@@ -150,23 +29,47 @@ function cell(r: RunResult | undefined): string {
   return `${fmt(r.mbps)}${f}`;
 }
 
+function memCell(r: RunResult | undefined): string {
+  if (!r) return "-";
+  if (r.status === "n/a") return "n/a";
+  return `${fmt(r.idleMemMB)} / ${fmt(r.peakMemMB)} / ${
+    fmt(r.perTransferMB, 2)
+  }`;
+}
+
 /**
  * Renders results.md.
+ *
+ * @example
+ * ```ts
+ * import { renderMarkdown } from "./report.ts";
+ * import type { Report } from "./report_core.ts";
+ * const r = {
+ *   date: "2026-01-01T00:00:00Z", mode: "quick", loadgen: "c", elapsedS: 1,
+ *   machine: { nproc: 2, cpu: "x", kernel: "6", deno: "2", loadavgBefore: "0" },
+ *   servers: [], scenarios: [], results: [], startup: [],
+ * } as Report;
+ * if (!renderMarkdown(r).startsWith("# TFTP server comparison")) throw new Error();
+ * ```
  *
  * @param report The report.
  * @returns Markdown.
  */
 export function renderMarkdown(report: Report): string {
   const names = report.servers.map((s) => s.name);
-  const peers = names.filter((n) => n !== OURS);
+  const peers = names.filter(isPeer);
   const m = report.machine;
   const out: string[] = [];
   out.push(`# TFTP server comparison (${report.mode} mode)`);
   out.push("");
   out.push(
     `Date: ${report.date}. Machine: ${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}, ` +
-      `Deno ${m.deno}. Load average before the run: ${m.loadavgBefore}. ` +
-      `Run time: ${report.elapsedS.toFixed(0)} s.`,
+      `Deno ${m.deno}. Load average (1, 5, 15 min) before the run: ` +
+      `${m.loadavgBefore}${
+        m.loadavgAfter ? `; after: ${m.loadavgAfter}` : ""
+      } (other work shares these CPUs). Run time: ${
+        report.elapsedS.toFixed(0)
+      } s.`,
   );
   out.push("");
   out.push(
@@ -183,36 +86,67 @@ export function renderMarkdown(report: Report): string {
     out.push(`- ${s.name}: ${s.version}; ${s.notes}`);
   }
   out.push("");
-  out.push("## Throughput (MB/s, 10^6 bytes) and ratio ours / best peer");
+  out.push(
+    "## Throughput (MB/s, 10^6 bytes), ours / best C peer, ours / ceiling",
+  );
   out.push("");
   out.push(
-    `| scenario | ${names.join(" | ")} | ratio | best peer |`,
+    `| scenario | ${
+      names.join(" | ")
+    } | ours / best C | best C | ours / ceiling |`,
   );
-  out.push(`| --- | ${names.map(() => "---:").join(" | ")} | ---: | --- |`);
+  out.push(
+    `| --- | ${names.map(() => "---:").join(" | ")} | ---: | --- | ---: |`,
+  );
   for (const sc of report.scenarios) {
     const cells = names.map((n) => cell(find(report, n, sc.id)));
-    const r = ratio(report, sc.id);
-    const best = bestPeer(report, sc.id);
     out.push(
       `| ${sc.group}: ${sc.label} | ${cells.join(" | ")} | ${
-        r === undefined ? "n/a" : `${r.toFixed(2)}x`
-      } | ${best?.server ?? "none"} |`,
+        times(ratio(report, sc.id))
+      } | ${bestPeer(report, sc.id)?.server ?? "none"} | ${
+        times(ceilingRatio(report, sc.id))
+      } |`,
     );
   }
   out.push("");
   out.push(
     "Single-transfer scenarios are the median of their repeats; n/a: the " +
       "server did not grant the option the scenario is about (it is left " +
-      "out of the ratio).",
+      "out of the ratio). The ceiling is bench/ceiling.ts, the least a Deno " +
+      "responder can do (file in memory, one socket per transfer, no " +
+      "timers, no checks, one thread): it is not a peer, and it recovers " +
+      "from loss only through the client's retransmits.",
   );
   out.push("");
+  out.push("## Memory (MB, 10^6 bytes): idle / peak / per transfer");
+  out.push("");
+  out.push(
+    "Idle: the server's memory just before the run (after its warm-up " +
+      "transfer); peak: the most during the run (VmHWM reset at its start, " +
+      "or for a forking server the peak of PSS summed over its processes, " +
+      "sampled every 100 ms); per transfer: (peak - idle) / transfers in " +
+      "flight at once.",
+  );
+  out.push("");
+  out.push(`| scenario | at once | ${names.join(" | ")} |`);
+  out.push(`| --- | ---: | ${names.map(() => "---:").join(" | ")} |`);
+  for (const sc of report.scenarios) {
+    if (sc.group === SMALL_BUFFER_GROUP) continue;
+    out.push(
+      `| ${sc.id} | ${Math.min(sc.concurrency, sc.count)} | ${
+        names.map((n) => memCell(find(report, n, sc.id))).join(" | ")
+      } |`,
+    );
+  }
+  out.push("");
+  out.push(...smallBufferSection(report));
   out.push("## Details");
   out.push("");
   out.push(
-    "| scenario | server | transfers/s | p50 ms | p99 ms | failures | server CPU s | server peak MB | client CPU s | client retransmits | repeats MB/s |",
+    "| scenario | server | transfers/s | p50 ms | p99 ms | failures | server CPU s | idle MB | peak MB | per transfer MB | client CPU s | client retransmits | queue drops | repeats MB/s |",
   );
   out.push(
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   );
   for (const sc of report.scenarios) {
     for (const n of names) {
@@ -220,7 +154,7 @@ export function renderMarkdown(report: Report): string {
       if (!r) continue;
       if (r.status === "n/a") {
         out.push(
-          `| ${sc.id} | ${n} | n/a: ${r.reason ?? ""} | | | | | | | | |`,
+          `| ${sc.id} | ${n} | n/a: ${r.reason ?? ""} | | | | | | | | | | | |`,
         );
         continue;
       }
@@ -228,32 +162,38 @@ export function renderMarkdown(report: Report): string {
         `| ${sc.id} | ${n} | ${fmt(r.transfersPerSec, 2)} | ${fmt(r.p50Ms)} | ${
           fmt(r.p99Ms)
         } | ${r.failures}/${r.transfers} | ${r.serverCpuS.toFixed(2)} | ${
-          fmt(r.peakMemMB)
-        } | ${r.genCpuS.toFixed(2)} | ${r.retransmits} | ${
+          fmt(r.idleMemMB)
+        } | ${fmt(r.peakMemMB)} | ${fmt(r.perTransferMB, 2)} | ${
+          r.genCpuS.toFixed(2)
+        } | ${r.retransmits} | ${r.queueDropped} | ${
           r.repeats.map((x) => fmt(x)).join(", ")
         } |`,
       );
       if (r.reason && r.status === "failed") {
-        out.push(`| | | first failure: ${r.reason} | | | | | | | | |`);
+        out.push(`| | | first failure: ${r.reason} | | | | | | | | | | | |`);
       }
     }
   }
   out.push("");
-  out.push("## Start-up (spawn to first DATA served, ms)");
+  out.push("## Start-up (spawn to first DATA served, ms; memory then, MB)");
   out.push("");
-  out.push("| server | median | samples |");
-  out.push("| --- | ---: | --- |");
+  out.push("| server | median ms | samples ms | memory after start-up MB |");
+  out.push("| --- | ---: | --- | ---: |");
   for (const s of report.startup) {
     out.push(
       `| ${s.server} | ${fmt(s.medianMs)} | ${
         s.samplesMs.map((x) => fmt(x)).join(", ")
-      } |`,
+      } | ${s.idleMemMB === undefined ? "-" : fmt(s.idleMemMB)} |`,
     );
   }
   out.push("");
-  out.push("## Targets (issue 5)");
+  out.push("## Targets (issue 13)");
   out.push("");
   for (const line of targets(report)) out.push(`- ${line}`);
+  out.push("");
+  out.push("## Targets (issue 5, kept for comparison)");
+  out.push("");
+  for (const line of targetsIssue5(report)) out.push(`- ${line}`);
   out.push("");
   if (peers.length === 0) {
     out.push("No peer server was available: run bench/setup_peers.sh.");
@@ -267,35 +207,114 @@ function pass(ok: boolean): string {
 }
 
 /**
- * The issue's targets, each with PASS/FAIL and the measured figure.
+ * Issue 13's targets that one run can check, each with PASS/FAIL and the
+ * measured figure.
+ *
+ * @example
+ * ```ts
+ * import { targets } from "./report.ts";
+ * import type { Report } from "./report_core.ts";
+ * const r = { scenarios: [], results: [], servers: [], startup: [] } as unknown as Report;
+ * if (targets(r).length !== 0) throw new Error();
+ * ```
  *
  * @param report The report.
  * @returns One line per target.
  */
 export function targets(report: Report): string[] {
   const lines: string[] = [];
+  for (const id of ["d-storm-64", "d-scale-1000"]) {
+    const o = find(report, OURS, id);
+    if (!o) continue;
+    const r = ratio(report, id);
+    // Three decimals: 0.996 must not read as 1.00 beside a FAIL.
+    lines.push(
+      `${
+        pass(o.failures === 0 && r !== undefined && r >= 1)
+      }: ${id} >= 1.0x best C with 0 failures (${
+        r === undefined ? "n/a" : `${r.toFixed(3)}x`
+      }, ${o.failures}/${o.transfers} failed)`,
+    );
+    const c = find(report, CEILING, id);
+    if (c && c.status !== "n/a" && c.serverCpuS > 0) {
+      const cpu = o.serverCpuS / c.serverCpuS;
+      lines.push(
+        `${
+          pass(cpu <= 1.15)
+        }: ${id} server CPU within 1.15x of the ceiling's for the same blocks (${
+          cpu.toFixed(2)
+        }x: ${o.serverCpuS.toFixed(2)} s vs ${c.serverCpuS.toFixed(2)} s)`,
+      );
+    }
+  }
+  const st = report.startup.find((s) => s.server === OURS);
+  if (st?.idleMemMB !== undefined) {
+    lines.push(
+      `${pass(st.idleMemMB <= 50)}: idle <= 50 MB with the defaults (${
+        fmt(st.idleMemMB)
+      } MB after start-up)`,
+    );
+  }
+  for (const [id, extra] of [["d-storm-64", 24], ["d-scale-1000", 64]]) {
+    const o = find(report, OURS, id as string);
+    if (!o || o.status === "n/a") continue;
+    const grew = o.peakMemMB - o.idleMemMB;
+    lines.push(
+      `${pass(grew <= (extra as number))}: ${id} peak <= idle + ${extra} MB (${
+        fmt(o.idleMemMB)
+      } -> ${fmt(o.peakMemMB)} MB, +${fmt(grew)})`,
+    );
+  }
+  for (const row of smallBufferRows(report)) {
+    if (row.server !== OURS || !row.asked || row.asked.status === "n/a") {
+      continue;
+    }
+    const a = row.asked;
+    const ok = a.failures === 0 && a.wallMs < 1000 &&
+      row.ratio !== undefined && row.ratio >= 0.8;
+    lines.push(
+      `${pass(ok)}: K = ${row.k}, windowsize 64: 0 failures, under 1 s, ` +
+        `>= 0.80 of the best fixed windowsize (${
+          (a.wallMs / 1000).toFixed(2)
+        } s, ${a.failures} failed; best fixed ws ${row.best?.ws ?? "none"} ${
+          row.best ? (row.best.result.wallMs / 1000).toFixed(2) + " s" : ""
+        }; ${row.ratio === undefined ? "n/a" : row.ratio.toFixed(2)})`,
+    );
+  }
+  return lines;
+}
+
+/**
+ * Issue 5's targets, each with PASS/FAIL and the measured figure.
+ *
+ * @example
+ * ```ts
+ * import { targetsIssue5 } from "./report.ts";
+ * import type { Report } from "./report_core.ts";
+ * const r = { scenarios: [], results: [], servers: [], startup: [] } as unknown as Report;
+ * if (!targetsIssue5(r)[0].startsWith("PASS")) throw new Error();
+ * ```
+ *
+ * @param report The report.
+ * @returns One line per target.
+ */
+export function targetsIssue5(report: Report): string[] {
+  const lines: string[] = [];
   const below: string[] = [];
   let all = 0;
   for (const sc of report.scenarios) {
+    if (sc.group === SMALL_BUFFER_GROUP) continue;
     const r = ratio(report, sc.id);
     if (r === undefined) continue;
     all++;
     if (r < 1) below.push(`${sc.id} ${r.toFixed(2)}x`);
   }
   lines.push(
-    `${pass(below.length === 0)}: every scenario >= 1.0x best peer` +
+    `${
+      pass(below.length === 0)
+    }: every scenario (groups a-g, scale) >= 1.0x best peer` +
       (below.length ? ` (below: ${below.join(", ")})` : ` (${all} compared)`),
   );
-  for (const id of ["d-storm-64", "d-scale-1000"]) {
-    const o = find(report, OURS, id);
-    if (!o) continue;
-    lines.push(
-      `${
-        pass(o.status === "ok" && o.failures === 0)
-      }: ${id} without failures ` +
-        `(${o.failures}/${o.transfers} failed)`,
-    );
-  }
   const storm = find(report, OURS, "d-storm-64");
   if (storm) {
     lines.push(
@@ -311,9 +330,7 @@ export function targets(report: Report): string[] {
     if (!o) continue;
     lines.push(
       `${pass(o.failures === 0 && r !== undefined && r >= 2)}: ${id} >= 2x ` +
-        `best peer with zero failures (${
-          r === undefined ? "n/a" : r.toFixed(2) + "x"
-        }, ${o.failures} failed)`,
+        `best peer with zero failures (${times(r)}, ${o.failures} failed)`,
     );
   }
   const st = report.startup.find((s) => s.server === OURS);
@@ -326,112 +343,4 @@ export function targets(report: Report): string[] {
     );
   }
   return lines;
-}
-
-const COLORS: Record<string, string> = {
-  "tftpd-deno": "#2f6fdf",
-  "atftpd": "#e08a2c",
-  "tftpd-hpa": "#3aa45a",
-};
-
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-/**
- * Renders chart.svg: per scenario, each server's throughput relative to the
- * best peer (1.0 = best peer), as horizontal bars.
- *
- * @param report The report.
- * @returns SVG text.
- */
-export function renderSvg(report: Report): string {
-  const names = report.servers.map((s) => s.name);
-  const rowH = 12;
-  const gap = 14;
-  const left = 170;
-  const width = 800;
-  const plotW = width - left - 90;
-  let maxRel = 1.5;
-  const rows: { sc: Scenario; rel: (number | undefined)[] }[] = [];
-  for (const sc of report.scenarios) {
-    const best = bestPeer(report, sc.id);
-    const rel = names.map((n) => {
-      const r = find(report, n, sc.id);
-      if (!r || r.status === "n/a" || !best || best.mbps === 0) {
-        return undefined;
-      }
-      return r.mbps / best.mbps;
-    });
-    for (const v of rel) if (v !== undefined) maxRel = Math.max(maxRel, v);
-    rows.push({ sc, rel });
-  }
-  // Keep the axis readable: bars beyond 2.5 are cut and labelled.
-  maxRel = Math.min(2.5, Math.ceil(maxRel * 2) / 2);
-  const groupH = names.length * rowH + gap;
-  const top = 50;
-  const height = top + rows.length * groupH + 40;
-  const x = (v: number) => left + (Math.min(v, maxRel) / maxRel) * plotW;
-  const out: string[] = [];
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
-      `font-family="sans-serif" font-size="11">`,
-  );
-  out.push(`<rect width="100%" height="100%" fill="white"/>`);
-  out.push(
-    `<text x="10" y="18" font-size="14" font-weight="bold">Throughput relative to the best peer (1.0 = best peer; ${
-      esc(report.mode)
-    } mode, ${esc(report.date.slice(0, 10))})</text>`,
-  );
-  names.forEach((n, i) => {
-    const lx = 10 + i * 140;
-    out.push(
-      `<rect x="${lx}" y="28" width="10" height="10" fill="${
-        COLORS[n] ?? "#888"
-      }"/><text x="${lx + 14}" y="37">${esc(n)}</text>`,
-    );
-  });
-  for (let t = 0; t <= maxRel + 1e-9; t += 0.5) {
-    out.push(
-      `<line x1="${x(t)}" y1="${top - 5}" x2="${x(t)}" y2="${
-        height - 30
-      }" stroke="${t === 1 ? "#c00" : "#ddd"}" stroke-width="${
-        t === 1 ? 1.5 : 1
-      }"/>`,
-    );
-    out.push(
-      `<text x="${x(t)}" y="${height - 15}" text-anchor="middle">${
-        t.toFixed(1)
-      }</text>`,
-    );
-  }
-  rows.forEach((row, gi) => {
-    const y0 = top + gi * groupH;
-    out.push(
-      `<text x="${left - 8}" y="${
-        y0 + (names.length * rowH) / 2 + 4
-      }" text-anchor="end">${esc(row.sc.id)}</text>`,
-    );
-    row.rel.forEach((v, i) => {
-      const y = y0 + i * rowH;
-      if (v === undefined) {
-        out.push(
-          `<text x="${left + 4}" y="${y + rowH - 3}" fill="#888">n/a</text>`,
-        );
-        return;
-      }
-      out.push(
-        `<rect x="${left}" y="${y + 1}" width="${
-          Math.max(1, x(v) - left)
-        }" height="${rowH - 2}" fill="${COLORS[names[i]] ?? "#888"}"/>`,
-      );
-      out.push(
-        `<text x="${x(v) + 4}" y="${y + rowH - 3}">${v.toFixed(2)}${
-          v > maxRel ? " (axis cut)" : ""
-        }</text>`,
-      );
-    });
-  });
-  out.push("</svg>");
-  return out.join("\n") + "\n";
 }

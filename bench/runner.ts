@@ -8,8 +8,13 @@
 
 import { type BenchFile, sha256 } from "./dataset.ts";
 import { rrq, runPool, type TransferResult, wrq } from "./loadgen.ts";
-import { childPids, cpuSeconds, MemorySampler } from "./proc_stats.ts";
-import type { RunResult } from "./report.ts";
+import {
+  childPids,
+  cpuSeconds,
+  MemorySampler,
+  treeMemoryKb,
+} from "./proc_stats.ts";
+import type { RunResult } from "./report_core.ts";
 import type { Scenario } from "./scenarios.ts";
 import type { RunningServer } from "./servers.ts";
 
@@ -28,8 +33,12 @@ export interface Transfer {
   ms: number;
   /** Client retransmits. */
   retransmits: number;
-  /** DATA dropped on purpose. */
+  /** DATA dropped on purpose (loss, or the small receiver's full queue). */
   dropped: number;
+  /** DATA dropped because the small receiver's queue was full. */
+  queueDropped: number;
+  /** DATA datagrams that reached the client (the server's sends, dropped or not). */
+  dataRx: number;
   /** Granted windowsize (1 without the option). */
   windowsize: number;
   /** Granted blksize. */
@@ -158,6 +167,23 @@ export async function loadC(
   if (sc.loss) {
     args.push("--loss", String(sc.loss), "--seed", String(sc.seed ?? 1));
   }
+  if (sc.capMs) args.push("--max-ms", String(sc.capMs));
+  if (sc.rx) {
+    args.push(
+      "--rx-queue",
+      String(sc.rx.queue),
+      "--rx-link-mbps",
+      String(sc.rx.linkMbps),
+      "--rx-timeout-ms",
+      String(sc.rx.timeoutMs),
+      "--rx-mode",
+      sc.rx.mode,
+    );
+    if (sc.rx.serviceUs !== undefined) {
+      args.push("--rx-service-us", String(sc.rx.serviceUs));
+    }
+    if (sc.rx.gapAck) args.push("--rx-gap-ack");
+  }
   const out = await new Deno.Command(bin, {
     args,
     stdout: "piped",
@@ -185,6 +211,8 @@ export async function loadC(
         ms: j.ms,
         retransmits: j.retransmits,
         dropped: j.dropped,
+        queueDropped: j.queue_dropped ?? 0,
+        dataRx: j.data_rx ?? 0,
         windowsize: j.windowsize,
         blksize: j.blksize,
         error: j.error || undefined,
@@ -250,6 +278,8 @@ export async function loadDeno(
     ms: r.ms,
     retransmits: r.retransmits,
     dropped: r.dropped,
+    queueDropped: 0,
+    dataRx: 0,
     windowsize: Number(r.oack.windowsize ?? 1),
     blksize: Number(r.oack.blksize ?? 512),
     error: r.error,
@@ -338,6 +368,8 @@ export async function measure(
   const remote = sc.kind === "wrq"
     ? `up-${server.spec.name}-${sc.id}-${rep}-%d.bin`
     : sc.file;
+  // Idle: what the server holds between transfers (after its warm-up).
+  const idleKb = treeMemoryKb(server.pid);
   const sampler = new MemorySampler(server.pid);
   const cpu0 = server.cpu.seconds();
   const load = await engine(sc, server.port, remote);
@@ -363,6 +395,8 @@ export async function measure(
   const failures = Math.min(sc.count, errors.length);
   const bytes = okT.reduce((n, t) => n + t.bytes, 0);
   const times = okT.map((t) => t.ms);
+  const idleMemMB = (idleKb * 1024) / 1e6;
+  const peakMemMB = (Math.max(peakKb, idleKb) * 1024) / 1e6;
   return {
     ...base,
     status: failures ? "failed" : "ok",
@@ -375,10 +409,14 @@ export async function measure(
     failures,
     wallMs: load.wallMs,
     serverCpuS,
-    peakMemMB: (peakKb * 1024) / 1e6,
+    idleMemMB,
+    peakMemMB,
+    perTransferMB: (peakMemMB - idleMemMB) / Math.min(sc.concurrency, sc.count),
     genCpuS: load.genCpuS,
     retransmits: load.transfers.reduce((n, t) => n + t.retransmits, 0),
     dropped: load.transfers.reduce((n, t) => n + t.dropped, 0),
+    queueDropped: load.transfers.reduce((n, t) => n + t.queueDropped, 0),
+    dataRx: load.transfers.reduce((n, t) => n + t.dataRx, 0),
   };
 }
 
@@ -392,9 +430,13 @@ function empty() {
     failures: 0,
     wallMs: 0,
     serverCpuS: 0,
+    idleMemMB: 0,
     peakMemMB: 0,
+    perTransferMB: 0,
     genCpuS: 0,
     retransmits: 0,
     dropped: 0,
+    queueDropped: 0,
+    dataRx: 0,
   };
 }

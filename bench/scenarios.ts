@@ -7,6 +7,27 @@
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
+/**
+ * The small-buffer receiver of bench/loadgen.c (`--rx-*` flags): a queue of
+ * `queue` packets in front of a receiver that takes `serviceUs` per packet
+ * (default: the packet's time on a `linkMbps` Ethernet link); a DATA that
+ * arrives while the queue is full is dropped.
+ */
+export interface RxModel {
+  /** K: packets the receive queue holds. */
+  queue: number;
+  /** S: microseconds to process one packet; omitted: wire time at linkMbps. */
+  serviceUs?: number;
+  /** Link speed that sets the default S. @default 100 */
+  linkMbps: number;
+  /** The receiver's timeout: then it ACKs the last block it got in order. */
+  timeoutMs: number;
+  /** ACK the last in-order block on a gap (RFC mode; default: ignore). */
+  gapAck: boolean;
+  /** `rfc` (RFC 7440 windows counted from the last ACK) or `uboot`. */
+  mode: "rfc" | "uboot";
+}
+
 /** One load to put on each server. */
 export interface Scenario {
   /** Stable id (used in results.json). */
@@ -44,6 +65,10 @@ export interface Scenario {
   spread?: boolean;
   /** Runs per server (the median by MB/s is reported). */
   repeat: number;
+  /** The receiver is the small-buffer model (C load generator only). */
+  rx?: RxModel;
+  /** A transfer still running this long after its request fails. */
+  capMs?: number;
 }
 
 function sizeText(n: number): string {
@@ -221,7 +246,93 @@ export function scenarios(quick: boolean): Scenario[] {
       repeat: rep,
     },
   ];
+  list.push(...smallBufferFamily(q));
   return list.map((s) => ({ ...s, label: label(s) }));
+}
+
+/** Group of the small-buffer scenarios. */
+export const SMALL_BUFFER_GROUP = "h";
+
+/** Receive queue sizes (K) of the small-buffer family. */
+export const SMALL_BUFFER_KS = [4, 8, 16, 32];
+
+/** Fixed windowsizes tried at each K, besides the requested 64. */
+export const FIXED_WINDOWSIZES = [1, 2, 4, 8, 16, 32];
+
+/**
+ * Id of a small-buffer scenario.
+ *
+ * @param k Receive queue size.
+ * @param ws Requested windowsize (1: no option).
+ * @returns The id, e.g. `h-k16-w64`.
+ */
+export function smallBufferId(k: number, ws: number): string {
+  return `${SMALL_BUFFER_GROUP}-k${k}-w${ws}`;
+}
+
+/**
+ * A 4 MiB read into a receiver that holds K packets (RFC 7440 receiver,
+ * 100 Mb/s processing, 1 s timeout), with windowsize 64 requested and, for
+ * the comparison, every fixed windowsize; plus one U-Boot-like receiver.
+ * Each transfer is capped, so a server that pays the receiver's timeout on
+ * every window shows as a failure rather than taking minutes.
+ */
+function smallBufferFamily(quick: boolean): Omit<Scenario, "label">[] {
+  const ks = quick ? [16] : SMALL_BUFFER_KS;
+  const wss = quick ? [1, 16, 64] : [...FIXED_WINDOWSIZES, 64];
+  const capMs = quick ? 3000 : 5000;
+  const out: Omit<Scenario, "label">[] = [];
+  for (const k of ks) {
+    for (const ws of wss) {
+      out.push({
+        id: smallBufferId(k, ws),
+        group: SMALL_BUFFER_GROUP,
+        kind: "rrq",
+        file: "f4m.bin",
+        size: 4 * MiB,
+        count: 1,
+        concurrency: 1,
+        blksize: 1468,
+        // Windowsize 1 is lock-step: asked without the option, so servers
+        // without windowsize (tftpd-hpa) run it too.
+        windowsize: ws > 1 ? ws : undefined,
+        rx: {
+          queue: k,
+          linkMbps: 100,
+          timeoutMs: 1000,
+          gapAck: false,
+          mode: "rfc",
+        },
+        capMs,
+        repeat: 1,
+      });
+    }
+  }
+  if (!quick) {
+    out.push({
+      id: `${SMALL_BUFFER_GROUP}-uboot-k32-w64`,
+      group: SMALL_BUFFER_GROUP,
+      kind: "rrq",
+      file: "f4m.bin",
+      size: 4 * MiB,
+      count: 1,
+      concurrency: 1,
+      blksize: 1468,
+      windowsize: 64,
+      // U-Boot's default timeout is 5 s (and it sends the timeout option).
+      timeout: 5,
+      rx: {
+        queue: 32,
+        linkMbps: 100,
+        timeoutMs: 5000,
+        gapAck: false,
+        mode: "uboot",
+      },
+      capMs: 12000,
+      repeat: 1,
+    });
+  }
+  return out;
 }
 
 function label(s: Omit<Scenario, "label">): string {
@@ -241,5 +352,13 @@ function label(s: Omit<Scenario, "label">): string {
   if (s.tsize) parts.push("tsize");
   if (s.timeout) parts.push(`timeout ${s.timeout}`);
   if (s.loss) parts.push(`${s.loss * 100}% loss`);
+  if (s.rx) {
+    parts.push(
+      `${
+        s.rx.mode === "uboot" ? "U-Boot-like" : "RFC 7440"
+      } receiver holding ${s.rx.queue} packets`,
+    );
+  }
+  if (s.capMs) parts.push(`cap ${s.capMs / 1000} s`);
   return parts.join(", ");
 }

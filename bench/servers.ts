@@ -1,5 +1,6 @@
 /**
- * The servers under comparison: this one (Deno), atftpd and tftpd-hpa.
+ * The servers under comparison: this one (Deno), atftpd, tftpd-hpa, and the
+ * ceiling (bench/ceiling.ts, the least a Deno responder can do).
  * Each is started by the benchmark on a high loopback port, probed until it
  * serves its first datagram, and stopped by PID.
  *
@@ -49,6 +50,7 @@ export interface RunningServer {
 const here = new URL(".", import.meta.url).pathname;
 const repo = new URL("..", import.meta.url).pathname;
 const mainTs = new URL("../main.ts", import.meta.url).pathname;
+const ceilingTs = new URL("./ceiling.ts", import.meta.url).pathname;
 
 /** Where tftpd-hpa's in.tftpd is looked for (beside atftpd's package). */
 export const HPA_CANDIDATES = [
@@ -119,6 +121,46 @@ export function denoSpec(
       "--root",
       root,
       ...serverArgs,
+    ],
+  };
+}
+
+/**
+ * The ceiling: bench/ceiling.ts, run with the same V8 flags as ours so the
+ * two differ only in their code.
+ *
+ * @example
+ * ```ts
+ * import { ceilingSpec } from "./servers.ts";
+ * if (!ceilingSpec().command("/srv", 6969).includes("6969")) throw new Error();
+ * ```
+ *
+ * @returns The spec.
+ */
+export function ceilingSpec(): ServerSpec {
+  return {
+    name: "ceiling",
+    version: `deno ${Deno.version.deno}`,
+    caps: { windowsize: true },
+    notes: "bench/ceiling.ts: file in memory, one socket per transfer, " +
+      "no timers, no checks, one thread; --v8-flags=--max-semi-space-size=2 " +
+      "as ours",
+    command: (root, port) => [
+      Deno.execPath(),
+      "run",
+      "--v8-flags=--max-semi-space-size=2",
+      "--no-prompt",
+      "--unstable-net",
+      "--allow-net",
+      `--allow-read=${root}`,
+      `--allow-write=${root}`,
+      ceilingTs,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--root",
+      root,
     ],
   };
 }
