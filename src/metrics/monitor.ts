@@ -249,20 +249,24 @@ export class TransferMonitor {
   }
 
   /**
-   * Counts a refused request. With an id, also drops that admitted transfer
-   * without counting it as a transfer (a worker found no free port).
+   * Counts a refused request. With an id, withdraws that admitted transfer
+   * instead (a worker found no free port, or dropped a repeated request):
+   * it is counted as refused, not as a transfer, and only if it is still
+   * running, so calling this after {@linkcode TransferMonitor.ended} (a
+   * fallback when a transfer is done) changes nothing.
    *
    * @param reason Why (anything outside the fixed set counts as `other`).
    * @param id The admitted transfer it withdraws, if any.
    */
   refused(reason: RefusalReason, id?: number): void {
     const r = REFUSAL_REASONS.includes(reason) ? reason : "other";
+    if (id !== undefined) {
+      const a = this.#active.get(id);
+      if (!a) return;
+      this.#active.delete(id);
+      this.#bytes[a.info.direction] += a.maxBytes;
+    }
     this.#refusals[r]++;
-    if (id === undefined) return;
-    const a = this.#active.get(id);
-    if (!a) return;
-    this.#active.delete(id);
-    this.#bytes[a.info.direction] += a.maxBytes;
   }
 
   /**

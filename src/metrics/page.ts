@@ -122,9 +122,10 @@ th { background: #eef1f4; font-weight: 600; font-size: .9em; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.file { white-space: pre-wrap; overflow-wrap: anywhere; min-width: 14em; max-width: 28em; font-family: ui-monospace, monospace; font-size: .92em; }
 td.error { white-space: normal; max-width: 24em; color: var(--muted); }
+td.options { white-space: normal; max-width: 14em; color: var(--muted); font-size: .92em; }
 td.empty { color: var(--muted); text-align: center; padding: .8em; }
-th.progress, td.progress { width: 16em; }
-td.progress progress { width: 10em; height: .9em; vertical-align: middle; }
+th.progress, td.progress { width: 14em; }
+td.progress progress { width: 8em; height: .9em; vertical-align: middle; }
 td.progress span { margin-left: .4em; font-variant-numeric: tabular-nums; }
 .dir-read { color: var(--read); }
 .dir-write { color: var(--write); }

@@ -22,11 +22,11 @@ export const PAGE_SCRIPT = String.raw`"use strict";
   var OUTCOMES = ["ok", "error", "aborted", "probe", "timeout", "cancelled"];
   var FAILED = ["error", "timeout", "aborted", "cancelled"];
   var REASONS = {
-    busy: "server busy", per_client_limit: "per-client limit",
-    allow_list: "not in allow-list", no_port: "no transfer port",
-    malformed: "malformed request", unexpected_opcode: "unexpected packet",
-    duplicate: "repeated request", remap_deny: "denied by remap rule",
-    unsupported: "unsupported request", other: "other"
+    busy: "server busy", "per-client": "per-client limit",
+    "allow-list": "not in allow-list", "no-port": "no transfer port",
+    malformed: "malformed request", "not-a-request": "not a request",
+    duplicate: "repeated request", remap: "denied by remap rule",
+    name: "bad file name", refused: "refused by the server", other: "other"
   };
   var CODES = {
     "0": "not defined", "1": "file not found", "2": "access violation",

@@ -7,36 +7,40 @@
  */
 
 import type { Outcome } from "../server/session.ts";
+import type { RefusalReason as AdmissionRefusal } from "../server/admission.ts";
+
+const REFUSAL_SET: Record<RefusalReason, true> = {
+  "malformed": true,
+  "not-a-request": true,
+  "busy": true,
+  "per-client": true,
+  "remap": true,
+  "name": true,
+  "refused": true,
+  "no-port": true,
+  "allow-list": true,
+  "duplicate": true,
+  "other": true,
+};
 
 /**
- * Why a request did not become a transfer. These are the only values of
- * the `reason` label: a fixed set, never text from the network.
+ * Why a request did not become a transfer: admission's reasons
+ * (`malformed`, `not-a-request`, `busy`, `per-client`, `remap`, `name`,
+ * `refused`, `no-port`), plus `allow-list` (a source outside `--allow-from`,
+ * dropped silently), `duplicate` (a repeated request ignored while the
+ * peer's transfer runs) and `other`. These are the only values of the
+ * `reason` label: a fixed set, never text from the network.
  */
-export const REFUSAL_REASONS = [
-  /** The server-wide transfer limit was reached. */
-  "busy",
-  /** The client's own limit was reached. */
-  "per_client_limit",
-  /** The source address is not in `--allow-from` (dropped silently). */
-  "allow_list",
-  /** No transfer port could be opened (port range exhausted, socket error). */
-  "no_port",
-  /** The request could not be decoded. */
-  "malformed",
-  /** A packet other than RRQ/WRQ reached the listen port. */
-  "unexpected_opcode",
-  /** The peer asked again while its transfer runs (ignored). */
-  "duplicate",
-  /** A remap rule refused the file name. */
-  "remap_deny",
-  /** No session type serves the request (`selectProtocol` said no). */
-  "unsupported",
-  /** Anything else. */
-  "other",
-] as const;
+export const REFUSAL_REASONS: readonly RefusalReason[] = Object.keys(
+  REFUSAL_SET,
+) as RefusalReason[];
 
 /** One of {@linkcode REFUSAL_REASONS}. */
-export type RefusalReason = typeof REFUSAL_REASONS[number];
+export type RefusalReason =
+  | AdmissionRefusal
+  | "allow-list"
+  | "duplicate"
+  | "other";
 
 const OUTCOME_SET: Record<Outcome, true> = {
   ok: true,

@@ -117,25 +117,30 @@ Deno.test("TransferMonitor keeps tftp_bytes_total monotonic when final stats rep
   assert.equal(m.activeCount, 0);
 });
 
-Deno.test("TransferMonitor.refused() counts by reason; with an id it withdraws the transfer without counting it", () => {
+Deno.test("TransferMonitor.refused() counts by reason; with an id it withdraws a running transfer instead of counting it", () => {
   const m = new TransferMonitor();
   for (const r of REFUSAL_REASONS) m.refused(r);
   m.refused("busy");
   m.refused("made up" as never);
   const id = m.started(info("f"), { bytes: 0 });
-  m.refused("no_port", id);
+  m.refused("no-port", id);
   assert.equal(m.activeCount, 0);
   m.ended(id, stats("f"));
+  // Done after its outcome: a fallback refusal changes nothing.
+  const done = m.started(info("g"), { bytes: 0 });
+  m.ended(done, stats("g"));
+  m.refused("duplicate", done);
   const t = m.totals();
   assert.equal(t.refusals.busy, 2);
-  assert.equal(t.refusals.no_port, 2);
+  assert.equal(t.refusals["no-port"], 2);
+  assert.equal(t.refusals.duplicate, 1);
   assert.equal(t.refusals.other, 2);
-  assert.equal(t.outcomes.ok, 0, "a withdrawn transfer is not a transfer");
-  assert.equal(m.status().recent.length, 0);
+  assert.equal(t.outcomes.ok, 1, "a withdrawn transfer is not a transfer");
+  assert.deepEqual(m.status().recent.map((r) => r.file), ["g"]);
   const text = renderMetrics(m);
   assert.equal(sampleValue(text, 'tftp_refusals_total{reason="busy"}'), 2);
   assert.equal(
-    sampleValue(text, 'tftp_refusals_total{reason="per_client_limit"}'),
+    sampleValue(text, 'tftp_refusals_total{reason="per-client"}'),
     1,
   );
 });

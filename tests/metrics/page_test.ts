@@ -124,7 +124,7 @@ function scenario() {
   });
   finish("ipxe.efi", { bytes: 1_024_000, durationMs: 410, worker: 1 });
   for (let i = 0; i < 3; i++) monitor.refused("busy");
-  monitor.refused("per_client_limit");
+  monitor.refused("per-client");
   return { monitor, vmlinuz, vmlinuzId, initrd, hostile };
 }
 

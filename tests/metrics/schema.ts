@@ -70,15 +70,16 @@ const all = (...cs: Check[]): Check => (v, p, out) => {
 
 const OUTCOMES = ["ok", "error", "aborted", "probe", "timeout", "cancelled"];
 const REASONS = [
-  "busy",
-  "per_client_limit",
-  "allow_list",
-  "no_port",
   "malformed",
-  "unexpected_opcode",
+  "not-a-request",
+  "busy",
+  "per-client",
+  "remap",
+  "name",
+  "refused",
+  "no-port",
+  "allow-list",
   "duplicate",
-  "remap_deny",
-  "unsupported",
   "other",
 ];
 const CODES = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "other"];
