@@ -12,6 +12,7 @@ import {
   type ProgressReport,
   ProgressReporter,
 } from "../../src/metrics/progress.ts";
+import type { Session } from "../../src/server/session.ts";
 import { info, stats } from "./common.ts";
 
 interface FakeSession {
@@ -23,6 +24,12 @@ interface FakeSession {
 function session(options: [string, string][] = []): FakeSession {
   return { bytes: 0, negotiated: { oack: new Map(options) } };
 }
+
+Deno.test("liveSession() takes the server's own Session type", () => {
+  // Compile-time check: the server's sessions fit SessionLike as they are.
+  const view = (s: Session) => liveSession(s);
+  assert.equal(typeof view, "function");
+});
 
 Deno.test("liveSession() shows a local session's bytes and options as they are when asked", () => {
   const m = new TransferMonitor();
