@@ -7,7 +7,6 @@
  */
 
 import type { Outcome } from "../server/session.ts";
-import type { RefusalReason as AdmissionRefusal } from "../server/admission.ts";
 
 const REFUSAL_SET: Record<RefusalReason, true> = {
   "malformed": true,
@@ -37,7 +36,14 @@ export const REFUSAL_REASONS: readonly RefusalReason[] = Object.keys(
 
 /** One of {@linkcode REFUSAL_REASONS}. */
 export type RefusalReason =
-  | AdmissionRefusal
+  | "malformed"
+  | "not-a-request"
+  | "busy"
+  | "per-client"
+  | "remap"
+  | "name"
+  | "refused"
+  | "no-port"
   | "allow-list"
   | "duplicate"
   | "other";

@@ -8,6 +8,8 @@ import { TransferMonitor } from "../../src/metrics/monitor.ts";
 import { renderMetrics } from "../../src/metrics/collect.ts";
 import { REFUSAL_REASONS } from "../../src/metrics/types.ts";
 import type { Outcome } from "../../src/server/session.ts";
+import type { RefusalReason as AdmissionRefusal } from "../../src/server/admission.ts";
+import type { RefusalReason } from "../../src/metrics/types.ts";
 import {
   HOSTILE_NAMES,
   info,
@@ -143,6 +145,15 @@ Deno.test("TransferMonitor.refused() counts by reason; with an id it withdraws a
     sampleValue(text, 'tftp_refusals_total{reason="per-client"}'),
     1,
   );
+});
+
+Deno.test("every reason admission gives is one the monitor counts", () => {
+  // Compile-time check: admission's reasons are a subset of the monitor's,
+  // so the server passes verdict.reason as it is.
+  const fits = (r: AdmissionRefusal): RefusalReason => r;
+  const m = new TransferMonitor();
+  m.refused(fits("per-client"));
+  assert.equal(m.totals().refusals["per-client"], 1);
 });
 
 Deno.test("TransferMonitor maps unknown outcomes and error texts into its fixed sets", () => {
