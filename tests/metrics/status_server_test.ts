@@ -1,0 +1,251 @@
+/**
+ * The status listener over real HTTP on loopback: routes, headers,
+ * read-only methods, the JSON schema, server-sent events and their bounds.
+ */
+
+import assert from "node:assert/strict";
+import { TransferMonitor } from "../../src/metrics/monitor.ts";
+import { startStatusServer } from "../../src/metrics/status_server.ts";
+import { EventHub } from "../../src/metrics/sse.ts";
+import { HOSTILE_NAMES, info, type MutableLive, transfer } from "./common.ts";
+import { schemaProblems } from "./schema.ts";
+
+const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
+
+function base(server: { addr: Deno.NetAddr }): string {
+  return `http://127.0.0.1:${server.addr.port}`;
+}
+
+/** A monitor with a few transfers of each kind, hostile names included. */
+function populated(): TransferMonitor {
+  const m = new TransferMonitor({ version: "0.1.0", threads: 2 });
+  transfer(m, "pxelinux.0", { bytes: 42_000 });
+  transfer(m, HOSTILE_NAMES[0], {
+    outcome: "error",
+    error: "ERROR 1: File not found",
+  });
+  transfer(m, "up.bin", { direction: "write", outcome: "timeout", worker: 1 });
+  m.started(info("vmlinuz", { worker: 2 }), { bytes: 1000, size: 4000 });
+  m.started(info(HOSTILE_NAMES[1]), {
+    bytes: 10,
+    options: { blksize: "1468", windowsize: "16" },
+  });
+  m.refused("busy");
+  return m;
+}
+
+/** Reads server-sent events from a response body, one at a time. */
+class EventReader {
+  #reader: ReadableStreamDefaultReader<string>;
+  #buf = "";
+
+  constructor(body: ReadableStream<Uint8Array>) {
+    this.#reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  /** The next event with data (name and data), skipping `retry:` frames. */
+  async next(): Promise<{ event: string; data: string }> {
+    for (;;) {
+      const end = this.#buf.indexOf("\n\n");
+      if (end >= 0) {
+        const frame = this.#buf.slice(0, end);
+        this.#buf = this.#buf.slice(end + 2);
+        const fields = Object.fromEntries(
+          frame.split("\n").map((
+            l,
+          ) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 2)]),
+        );
+        if (fields.data !== undefined) {
+          return { event: fields.event, data: fields.data };
+        }
+        continue;
+      }
+      const { value, done } = await this.#reader.read();
+      if (done) throw new Error("event stream ended");
+      this.#buf += value;
+    }
+  }
+
+  async cancel(): Promise<void> {
+    await this.#reader.cancel();
+  }
+}
+
+Deno.test("status server: each path serves its content type with the security headers", async () => {
+  await using server = startStatusServer(LOOPBACK, populated());
+  const want: [string, number, RegExp][] = [
+    ["/", 200, /^text\/html/],
+    ["/status.js", 200, /^text\/javascript/],
+    ["/status.css", 200, /^text\/css/],
+    ["/metrics", 200, /^text\/plain; version=0\.0\.4/],
+    ["/api/status", 200, /^application\/json/],
+    ["/nope", 404, /^text\/plain/],
+    ["/metrics/", 404, /^text\/plain/],
+  ];
+  for (const [path, status, type] of want) {
+    const res = await fetch(base(server) + path);
+    await res.arrayBuffer();
+    assert.equal(res.status, status, path);
+    assert.match(res.headers.get("content-type") ?? "", type, path);
+    const csp = res.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /script-src 'self'/, path);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/, path);
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(res.headers.get("access-control-allow-origin"), null);
+  }
+  const icon = await fetch(base(server) + "/favicon.ico");
+  await icon.arrayBuffer();
+  assert.equal(icon.status, 204);
+});
+
+Deno.test("status server: the page has no inline script, handler or style, and carries no data", async () => {
+  await using server = startStatusServer(LOOPBACK, populated());
+  const html = await (await fetch(base(server) + "/")).text();
+  const scripts = [...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]);
+  assert.deepEqual(scripts, ['<script src="/status.js" defer>']);
+  assert.doesNotMatch(html, /<script>|\son[a-z]+=|\sstyle=|<style/i);
+  assert.doesNotMatch(html, /https?:\/\//, "no external asset");
+  for (const name of HOSTILE_NAMES) assert.ok(!html.includes(name));
+  const js = await (await fetch(base(server) + "/status.js")).text();
+  assert.doesNotMatch(
+    js,
+    /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/,
+  );
+  assert.doesNotMatch(js, /https?:\/\//);
+});
+
+Deno.test("status server: only GET and HEAD; every other method is 405 and changes nothing", async () => {
+  const monitor = populated();
+  await using server = startStatusServer(LOOPBACK, monitor);
+  const before = JSON.stringify(monitor.totals());
+  for (const method of ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PURGE"]) {
+    for (
+      const path of ["/", "/metrics", "/api/status", "/api/events", "/nope"]
+    ) {
+      const res = await fetch(base(server) + path, {
+        method,
+        body: method === "OPTIONS" ? undefined : "x=1",
+      });
+      await res.arrayBuffer();
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.get("allow"), "GET, HEAD");
+    }
+  }
+  assert.equal(JSON.stringify(monitor.totals()), before);
+  assert.equal(monitor.activeCount, 2);
+  const head = await fetch(base(server) + "/api/status", { method: "HEAD" });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), "");
+  const headEvents = await fetch(base(server) + "/api/events", {
+    method: "HEAD",
+  });
+  assert.equal(headEvents.status, 200);
+  assert.equal(await headEvents.text(), "");
+  assert.equal(server.streams, 0, "HEAD opens no event stream");
+});
+
+Deno.test("/api/status conforms to the schema, with running and finished transfers", async () => {
+  await using server = startStatusServer(LOOPBACK, populated());
+  const doc = await (await fetch(base(server) + "/api/status")).json();
+  assert.deepEqual(schemaProblems(doc), []);
+  assert.equal(doc.activeCount, 2);
+  assert.deepEqual(doc.active.map((a: { file: string }) => a.file), [
+    "vmlinuz",
+    HOSTILE_NAMES[1],
+  ]);
+  assert.equal(doc.active[0].percent, 25);
+  assert.equal(doc.active[0].worker, 2);
+  assert.deepEqual(doc.active[1].options, {
+    blksize: "1468",
+    windowsize: "16",
+  });
+  assert.deepEqual(doc.recent.map((r: { outcome: string }) => r.outcome), [
+    "timeout",
+    "error",
+    "ok",
+  ]);
+  assert.equal(
+    doc.recent[1].file,
+    HOSTILE_NAMES[0],
+    "names are data, unchanged",
+  );
+  assert.equal(doc.totals.refusals.busy, 1);
+  assert.deepEqual(doc.threads, { main: 1, "1": 0, "2": 1 });
+
+  // The checker itself rejects what does not conform.
+  assert.ok(schemaProblems({ ...doc, extra: 1 }).length > 0);
+  assert.ok(schemaProblems({ ...doc, activeCount: "2" }).length > 0);
+  const bad = structuredClone(doc);
+  bad.recent[0].outcome = "<b>";
+  assert.ok(schemaProblems(bad).length > 0);
+});
+
+Deno.test("/api/events pushes the status document at once and then every interval", async () => {
+  const monitor = new TransferMonitor();
+  await using server = startStatusServer(LOOPBACK, monitor, {
+    intervalMs: 250,
+  });
+  const res = await fetch(base(server) + "/api/events");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
+  const events = new EventReader(res.body!);
+  const first = await events.next();
+  assert.equal(first.event, "status");
+  assert.equal(JSON.parse(first.data).activeCount, 0);
+  assert.equal(server.streams, 1);
+  const live: MutableLive = { bytes: 0, size: 100 };
+  monitor.started(info("later.bin"), live);
+  live.bytes = 50;
+  // An update made before the change may already be queued: read on until
+  // the change shows (bounded by a count, each ~250 ms apart).
+  let second = JSON.parse((await events.next()).data);
+  for (let i = 0; i < 40 && second.activeCount === 0; i++) {
+    second = JSON.parse((await events.next()).data);
+  }
+  assert.deepEqual(schemaProblems(second), []);
+  assert.equal(second.activeCount, 1);
+  assert.equal(second.active[0].percent, 50);
+  await events.cancel();
+});
+
+Deno.test("/api/events: more streams than the limit get 503, and close() ends open streams", async () => {
+  const server = startStatusServer(LOOPBACK, new TransferMonitor(), {
+    streams: 2,
+  });
+  const open: EventReader[] = [];
+  for (let i = 0; i < 2; i++) {
+    const res = await fetch(base(server) + "/api/events");
+    assert.equal(res.status, 200);
+    const r = new EventReader(res.body!);
+    await r.next();
+    open.push(r);
+  }
+  const third = await fetch(base(server) + "/api/events");
+  assert.equal(third.status, 503);
+  assert.match(await third.text(), /too many/);
+  assert.equal(server.streams, 2);
+  await server.close();
+  for (const r of open) await assert.rejects(() => r.next());
+  assert.equal(server.streams, 0);
+});
+
+Deno.test("EventHub drops a reader that stopped reading instead of queueing without end", async () => {
+  const hub = new EventHub({ limit: 3, backlog: 2 });
+  const slow = hub.open()!;
+  const fast = hub.open()!.getReader();
+  assert.match(new TextDecoder().decode((await fast.read()).value), /^retry: /);
+  for (let i = 0; i < 10; i++) {
+    hub.broadcast("status", `{"n":${i}}`);
+    await fast.read();
+  }
+  assert.equal(hub.size, 1, "the slow one is gone");
+  await assert.rejects(() => slow.getReader().read());
+  const cancelled = hub.open()!;
+  await cancelled.cancel();
+  assert.equal(hub.size, 1, "a cancelled stream frees its slot");
+  hub.broadcast("status", "line1\nline2");
+  const framed = new TextDecoder().decode((await fast.read()).value);
+  assert.equal(framed, "event: status\ndata: line1 line2\n\n");
+  hub.close();
+  assert.equal(hub.size, 0);
+});
