@@ -74,8 +74,11 @@ export function clientDirName(hostname: string): string | undefined {
   const bytes = parseIp(host);
   if (!bytes) return undefined;
   if (bytes.length === 4) return [...bytes].join(".");
-  const pct = host.indexOf("%");
-  const zone = pct < 0 ? "" : host.slice(pct + 1).replace(/[^a-z0-9_.-]/g, "_");
+  // normalizeHost drops a zone (sockets report none): take it from the text.
+  const pct = hostname.indexOf("%");
+  const zone = pct < 0
+    ? ""
+    : hostname.slice(pct + 1).toLowerCase().replace(/[^a-z0-9_.-]/g, "_");
   return ipv6Groups(bytes).replaceAll(":", "-") + (zone ? `s${zone}` : "");
 }
 
