@@ -666,6 +666,63 @@ const rollover: Case[] = [
 const linger: Case[] = [
   {
     name:
+      "ReceiveTransfer (server) lingers after the final ACK, re-ACKs a repeated final block, then is done",
+    make: server({ lingerMs: 3000 }),
+    steps: [
+      START,
+      { at: 10, dg: data(1, 512), act: IN, sends: ["write 512", "ACK 1"] },
+      {
+        at: 20,
+        dg: data(2, 10),
+        act: DELIVER | FINAL | SEND,
+        sends: ["write 10", "commit", "ACK 2"],
+        state: { lingering: true, outcome: undefined, deadline: 3020 },
+      },
+      {
+        at: 30,
+        dg: data(2, 10),
+        act: SEND,
+        sends: ["ACK 2"],
+        state: { bytes: 522 },
+      },
+      { at: 40, dg: data(1, 512), act: NONE },
+      { at: 50, dg: data(3, 512), act: NONE, state: { blocksReceived: 2 } },
+      { at: 3019, timer: true, act: NONE },
+      { at: 3020, timer: true, act: DONE, state: { outcome: "ok" } },
+    ],
+  },
+  {
+    name:
+      "ReceiveTransfer counts the linger from the first final ACK: a repeated final block does not extend it",
+    make: server({ lingerMs: 3000 }),
+    steps: [
+      START,
+      {
+        at: 20,
+        dg: data(1, 10),
+        act: DELIVER | FINAL | SEND,
+        sends: ["write 10", "commit", "ACK 1"],
+        state: { deadline: 3020 },
+      },
+      {
+        at: 2000,
+        dg: data(1, 10),
+        act: SEND,
+        sends: ["ACK 1"],
+        state: { deadline: 3020 },
+      },
+      {
+        at: 3000,
+        dg: data(1, 10),
+        act: SEND,
+        sends: ["ACK 1"],
+        state: { deadline: 3020 },
+      },
+      { at: 3020, timer: true, act: DONE },
+    ],
+  },
+  {
+    name:
       "ReceiveTransfer starts the linger only when the final ACK is out, after the commit",
     make: server({ lingerMs: 3000 }),
     steps: [
