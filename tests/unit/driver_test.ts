@@ -240,6 +240,33 @@ Deno.test("driveSend sends nothing after the transfer ended, whatever arrives or
   assert.equal(clock.pending, 0);
 });
 
+Deno.test("driveSend sends no DATA after the peer's ERROR ended it during a block read", async () => {
+  const read = deferred<number>();
+  let reads = 0;
+  const source: BlockSource = {
+    read: (_block, buf) => {
+      reads++;
+      return read.promise.then((n) => {
+        buf.fill(1, 0, n);
+        return n;
+      });
+    },
+    release: () => {},
+  };
+  const { t, run, transport } = serverRead(new Uint8Array(0), {
+    source: () => source,
+  });
+  await settle();
+  assert.equal(reads, 1, "block 1 is being read");
+  transport.inject(encodeError(ErrorCode.NOT_DEFINED, "cancelled"), PEER);
+  await settle();
+  assert.equal(t.outcome, "aborted");
+  read.resolve(512);
+  await finished(run);
+  assert.deepEqual(transport.sent.map(what), [], "no DATA after the ERROR");
+  assert.equal(transport.sendsAfterClose, 0);
+});
+
 Deno.test("driveSend answers a stranger with ERROR 5, unless answerStranger refuses its host", async () => {
   for (const allowed of [true, false]) {
     const transport = new FakeTransport();
