@@ -14,6 +14,7 @@ import {
   encodeData,
   encodeError,
   ErrorCode,
+  TftpError,
 } from "../../src/protocol/packet.ts";
 import { SendTransfer } from "../../src/protocol/send_transfer.ts";
 import { ReceiveTransfer } from "../../src/protocol/receive_transfer.ts";
@@ -459,6 +460,72 @@ Deno.test("driveReceive sends the ACK of a block only once its write completed",
   assert.deepEqual(log, ["send ACK 0", "write 512", "send ACK 1"]);
   run.close();
 });
+
+const failures: {
+  name: string;
+  commit?: () => Promise<void>;
+  write?: () => void;
+  error: string;
+  log: string[];
+}[] = [
+  {
+    name: "driveReceive sends a failing commit's TftpError and no final ACK",
+    commit: () =>
+      Promise.reject(new TftpError(ErrorCode.FILE_EXISTS, "exists")),
+    error: "ERROR 6 exists",
+    log: ["write 10", "commit"],
+  },
+  {
+    name:
+      "driveReceive sends ERROR 3 for a commit failing otherwise, and no final ACK",
+    commit: () => Promise.reject(new Error("EIO")),
+    error: "ERROR 3 could not store: EIO",
+    log: ["write 10", "commit"],
+  },
+  {
+    name:
+      "driveReceive sends ERROR 3 for a failing write of the final block, and neither commit nor ACK",
+    write: () => {
+      throw new Error("ENOSPC");
+    },
+    error: "ERROR 3 write failed: ENOSPC",
+    log: ["write 10"],
+  },
+];
+
+/** Who receives: the failure must end the transfer for each of them. */
+const receivers = [
+  { label: "server", role: "server", lingerMs: 0 },
+  { label: "lingering server", role: "server", lingerMs: 3000 },
+  { label: "client", role: "client", lingerMs: 0 },
+] as const;
+
+for (const f of failures) {
+  for (const r of receivers) {
+    Deno.test(`${f.name} (${r.label})`, async () => {
+      const { t, run, transport, clock, log } = serverWrite({
+        role: r.role,
+        lingerMs: r.lingerMs,
+        commit: f.commit,
+        write: f.write,
+      });
+      await settle();
+      const from = r.role === "client" ? { ...PEER, port: 50001 } : PEER;
+      transport.inject(encodeData(1, pattern(10)), from);
+      await settle();
+      await elapse(clock, 60_000);
+      assert.equal(transport.closed, true, "the transfer ended");
+      await finished(run);
+      assert.deepEqual(log.slice(1), [...f.log, `send ${f.error}`]);
+      assert.equal(t.outcome, "error");
+      assert.equal(
+        `ERROR ${run.localError?.code} ${run.localError?.message}`,
+        f.error,
+      );
+      assert.equal(transport.sendsAfterClose, 0);
+    });
+  }
+}
 
 Deno.test("driveReceive (server): a timer firing while the commit runs does not end the transfer", async () => {
   const commit = deferred<void>();

@@ -799,6 +799,73 @@ const linger: Case[] = [
   },
 ];
 
+/**
+ * Without a linger the transfer is complete once the final ACK is out:
+ * until then the driver writes and publishes, and a failure there ends it.
+ */
+const completion: Case[] = [
+  {
+    name: "ReceiveTransfer (client) is ok only once the final ACK is out",
+    make: client(),
+    steps: [
+      { at: 0, start: true, act: REQUEST, sends: ["request"] },
+      {
+        at: 1,
+        dg: data(1, 100),
+        ackLater: true,
+        act: LAST,
+        sends: ["write 100", "commit"],
+        state: { outcome: undefined },
+      },
+      {
+        at: 2,
+        ackNow: true,
+        act: NONE,
+        sends: ["ACK 1"],
+        state: { outcome: "ok" },
+      },
+    ],
+  },
+  {
+    name:
+      "ReceiveTransfer (client) ends as an error when publishing the final block fails",
+    make: client(),
+    steps: [
+      { at: 0, start: true, act: REQUEST, sends: ["request"] },
+      {
+        at: 1,
+        dg: data(1, 100),
+        ackLater: true,
+        act: LAST,
+        sends: ["write 100", "commit"],
+      },
+      {
+        at: 2,
+        end: "error",
+        act: END,
+        state: { outcome: "error", error: "ended from outside" },
+      },
+    ],
+  },
+  {
+    name:
+      "ReceiveTransfer (server without linger) ends as an error when publishing the final block fails",
+    make: server(),
+    steps: [
+      START,
+      {
+        at: 1,
+        dg: data(1, 100),
+        ackLater: true,
+        act: LAST,
+        sends: ["write 100", "commit"],
+        state: { outcome: undefined },
+      },
+      { at: 2, end: "error", act: END, state: { outcome: "error" } },
+    ],
+  },
+];
+
 /** maxBytes (ERROR 3) and an oversized DATA (ERROR 4), with their farewells. */
 const limits: Case[] = [
   {
@@ -1340,6 +1407,7 @@ register([
   ...interval,
   ...rollover,
   ...linger,
+  ...completion,
   ...limits,
   ...peerError,
   ...strangers,
