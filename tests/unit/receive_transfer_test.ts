@@ -561,7 +561,10 @@ const interval: Case[] = [
   },
   {
     name: "ReceiveTransfer never changes a fixed (client-requested) interval",
-    make: server({ rto: { initialMs: 2000, fixed: true }, giveUpMs: 20_000 }),
+    make: server({
+      rto: { initialMs: 2000, minMs: 50, fixed: true },
+      giveUpMs: 20_000,
+    }),
     steps: [
       START,
       {

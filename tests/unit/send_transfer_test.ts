@@ -422,7 +422,10 @@ const interval: Case[] = [
   },
   {
     name: "SendTransfer never changes a fixed (client-requested) interval",
-    make: server({ rto: { initialMs: 2000, fixed: true }, giveUpMs: 20_000 }),
+    make: server({
+      rto: { initialMs: 2000, minMs: 50, fixed: true },
+      giveUpMs: 20_000,
+    }),
     steps: [
       { at: 0, start: true, act: SEND, sends: ["DATA 1"] },
       {
