@@ -80,6 +80,7 @@ export class ReceiveTransfer {
   #peerError?: ErrorInfo;
   #farewell?: ErrorInfo;
   #lingering = false;
+  #completing = false;
 
   /**
    * Creates the machine; call {@linkcode ReceiveTransfer.start} next.
@@ -150,7 +151,12 @@ export class ReceiveTransfer {
     return this.#lingering;
   }
 
-  /** How the transfer ended, once it has. */
+  /**
+   * How the transfer ended, once it has. Without a linger, a final block
+   * makes it `ok` only once its ACK is out ({@linkcode ReceiveTransfer.acked}):
+   * until then the driver writes and publishes it, and a failure there is
+   * the outcome (`end`).
+   */
   get outcome(): Outcome | undefined {
     return this.#outcome;
   }
@@ -222,6 +228,10 @@ export class ReceiveTransfer {
    */
   acked(now: number): void {
     this.#receiver?.acked(now);
+    if (this.#completing) {
+      this.#completing = false;
+      this.#outcome ??= "ok";
+    }
   }
 
   /**
@@ -273,7 +283,7 @@ export class ReceiveTransfer {
     if (flags & ReceiveFlag.FINAL) {
       act |= Act.FINAL;
       if (this.role === "client" || !this.#options.lingerMs) {
-        this.#outcome = "ok";
+        this.#completing = true;
         act |= Act.DONE;
       } else {
         this.#lingering = true;

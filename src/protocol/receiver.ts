@@ -183,7 +183,11 @@ export class Receiver {
    */
   acked(now: number): void {
     this.#ackedAt = now;
-    if (this.#finished) this.#lingerUntil = now + this.#lingerMs;
+    // From the first final ACK only: a repeated final block is re-ACKed but
+    // is no progress, so repeating it cannot hold the transfer open.
+    if (this.#finished && this.#lingerUntil === Infinity) {
+      this.#lingerUntil = now + this.#lingerMs;
+    }
   }
 
   /**

@@ -167,6 +167,7 @@ export abstract class Drive {
   }
 
   protected send(data: Uint8Array, to: Deno.NetAddr): Promise<number> {
+    if (this.closed) return Promise.resolve(0);
     return this.o.transport.send(data, to).catch(() => 0);
   }
 

@@ -149,6 +149,8 @@ export class SendDrive extends Drive {
         }
         let n = this.#source.read(block, pkt.subarray(4));
         if (typeof n !== "number") n = await n;
+        // The transfer may have ended while the block was being read.
+        if (this.closed) break;
         if (n < blksize) {
           t.setLast(block);
           this.#total = (block - 1) * blksize + n;

@@ -1,0 +1,585 @@
+/**
+ * The transfer driver (src/transport/driver.ts) on the fakes: a machine
+ * over a FakeTransport and a FakeClock, the peer played by the test. What
+ * is checked is what the driver owns: its one timer, the datagrams it
+ * sends (and never after close), the window buffers it takes from the
+ * Lane's BufferBudget, and on the receiving side the order of write,
+ * commit and the final ACK.
+ */
+
+import assert from "node:assert/strict";
+import {
+  decode,
+  encodeAck,
+  encodeData,
+  encodeError,
+  ErrorCode,
+  TftpError,
+} from "../../src/protocol/packet.ts";
+import { SendTransfer } from "../../src/protocol/send_transfer.ts";
+import { ReceiveTransfer } from "../../src/protocol/receive_transfer.ts";
+import { BytesReadHandle } from "../../src/storage/memory.ts";
+import { OctetBlockSource } from "../../src/transport/block_source.ts";
+import type { BlockSource } from "../../src/transport/block_source.ts";
+import { BufferBudget } from "../../src/transport/buffers.ts";
+import {
+  type Driven,
+  driveReceive,
+  driveSend,
+} from "../../src/transport/driver.ts";
+import type { Lane } from "../../src/transport/types.ts";
+import {
+  elapse,
+  FakeClock,
+  FakeTransport,
+  type SentDatagram,
+  settle,
+} from "../../testing/fake.ts";
+
+const PEER: Deno.NetAddr = {
+  transport: "udp",
+  hostname: "127.0.0.1",
+  port: 50000,
+};
+const OTHER: Deno.NetAddr = { ...PEER, port: 50001 };
+
+/** A FakeClock that counts the timers it was asked for. */
+class CountingClock extends FakeClock {
+  created = 0;
+  maxPending = 0;
+  override setTimeout(fn: () => void, ms: number): unknown {
+    this.created++;
+    const id = super.setTimeout(fn, ms);
+    this.maxPending = Math.max(this.maxPending, this.pending);
+    return id;
+  }
+}
+
+/** A FakeTransport whose sends complete only when the test releases them. */
+class HeldTransport extends FakeTransport {
+  #held: (() => void)[] = [];
+  override send(data: Uint8Array, addr: Deno.NetAddr): Promise<number> {
+    const p = super.send(data, addr);
+    if (this.closed) return p;
+    return new Promise((resolve) =>
+      this.#held.push(() => resolve(data.length))
+    );
+  }
+  /** Sends not yet completed. */
+  get held(): number {
+    return this.#held.length;
+  }
+  /** Completes every held send. */
+  release(): void {
+    for (const r of this.#held.splice(0)) r();
+  }
+}
+
+/** A promise and its resolvers. */
+function deferred<T>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** What a sent datagram is, as text ("DATA 3 (512)", "ACK 2", "ERROR 5"). */
+function what(d: SentDatagram): string {
+  const p = decode(d.data);
+  switch (p.op) {
+    case 3:
+      return `DATA ${p.block} (${p.data.length})`;
+    case 4:
+      return `ACK ${p.block}`;
+    case 5:
+      return `ERROR ${p.code} ${p.message}`;
+    case 6:
+      return "OACK";
+  }
+  return `opcode ${p.op}`;
+}
+
+function pattern(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 7 + (i >> 9)) & 0xff;
+  return out;
+}
+
+/** A server read of `file` over fakes, not started until `go()`. */
+function serverRead(
+  file: Uint8Array,
+  o: {
+    windowsize?: number;
+    transport?: FakeTransport;
+    clock?: FakeClock;
+    lane?: Lane;
+    source?: (blksize: number) => BlockSource;
+    giveUpMs?: number;
+  } = {},
+) {
+  const transport = o.transport ?? new FakeTransport();
+  const clock = o.clock ?? new CountingClock();
+  const t = new SendTransfer({
+    role: "server",
+    peer: PEER,
+    windowsize: o.windowsize ?? 1,
+    giveUpMs: o.giveUpMs,
+  }, clock.now());
+  const run = driveSend(t, {
+    transport,
+    clock,
+    lane: o.lane,
+    source: o.source ??
+      ((b) => new OctetBlockSource(new BytesReadHandle(file), b)),
+  });
+  return { t, run, transport, clock };
+}
+
+/**
+ * Plays a client that ACKs each window (every `w`-th block and the short
+ * one) as soon as it is sent, `stepMs` later, until the transfer ends.
+ * Returns the payload received.
+ */
+async function ackWindows(
+  transport: FakeTransport,
+  clock: FakeClock,
+  o: { w?: number; stepMs?: number; onRound?: () => void } = {},
+): Promise<Uint8Array> {
+  const w = o.w ?? 1;
+  const parts: Uint8Array[] = [];
+  let seen = 0;
+  for (let round = 0; round < 100_000 && !transport.closed; round++) {
+    await settle();
+    o.onRound?.();
+    const fresh = transport.sent.slice(seen);
+    seen = transport.sent.length;
+    for (const d of fresh) {
+      const p = decode(d.data);
+      if (p.op !== 3) continue;
+      parts.push(p.data.slice());
+      if (p.block % w === 0 || p.data.length < 512) {
+        if (o.stepMs) clock.advance(o.stepMs);
+        transport.inject(encodeAck(p.block), PEER);
+      }
+    }
+    if (fresh.length === 0 && transport.closed) break;
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+async function finished(run: Driven): Promise<void> {
+  await run.finished;
+  await settle();
+}
+
+Deno.test("driveSend keeps one timer for a whole lock-step transfer: each ACK moves the deadline", async () => {
+  const file = pattern(200 * 512 + 7);
+  const clock = new CountingClock();
+  const { t, run, transport } = serverRead(file, { clock });
+  const got = await ackWindows(transport, clock);
+  await finished(run);
+  assert.equal(t.outcome, "ok");
+  assert.deepEqual(got, file);
+  assert.equal(transport.sent.length, 201, "one DATA per block, no resend");
+  assert.equal(clock.created, 1, "one timer, armed at the start");
+  assert.equal(clock.maxPending, 1);
+  assert.equal(clock.pending, 0, "no timer left after the end");
+  assert.deepEqual(transport.violations, []);
+});
+
+Deno.test("driveSend re-arms its timer once per interval that passes, not once per block", async () => {
+  const file = pattern(300 * 512);
+  const clock = new CountingClock();
+  const { t, run, transport } = serverRead(file, { clock });
+  // 301 blocks, an ACK 10 ms after each: about 3 s at a 1000 ms interval.
+  await ackWindows(transport, clock, { stepMs: 10 });
+  await finished(run);
+  assert.equal(t.outcome, "ok");
+  assert.equal(t.retransmits, 0);
+  assert.equal(transport.sent.length, 301);
+  assert.ok(clock.created <= 5, `${clock.created} timers for 301 blocks`);
+  assert.equal(clock.maxPending, 1, "never two timers at once");
+  assert.equal(clock.pending, 0);
+});
+
+Deno.test("driveSend keeps one timer while it retransmits to a silent peer, and none after giving up", async () => {
+  const clock = new CountingClock();
+  const { t, run, transport } = serverRead(pattern(100), { clock });
+  await elapse(clock, 10_000);
+  await finished(run);
+  assert.equal(t.outcome, "timeout");
+  assert.deepEqual(transport.sent.map(what), [
+    "DATA 1 (100)",
+    "DATA 1 (100)",
+    "DATA 1 (100)",
+  ]);
+  assert.equal(clock.maxPending, 1);
+  assert.equal(clock.pending, 0);
+  assert.equal(transport.closed, true);
+});
+
+Deno.test("driveSend sends nothing after the transfer ended, whatever arrives or fires", async () => {
+  const clock = new CountingClock();
+  const { t, run, transport } = serverRead(pattern(10), { clock });
+  await transport.waitForSent(1);
+  transport.inject(encodeAck(1), PEER);
+  await finished(run);
+  assert.equal(t.outcome, "ok");
+  assert.equal(transport.inject(encodeAck(1), PEER), false);
+  await elapse(clock, 10_000);
+  assert.equal(transport.sent.length, 1);
+  assert.equal(transport.sendsAfterClose, 0);
+  assert.equal(clock.pending, 0);
+});
+
+Deno.test("driveSend sends no DATA after the peer's ERROR ended it during a block read", async () => {
+  const read = deferred<number>();
+  let reads = 0;
+  const source: BlockSource = {
+    read: (_block, buf) => {
+      reads++;
+      return read.promise.then((n) => {
+        buf.fill(1, 0, n);
+        return n;
+      });
+    },
+    release: () => {},
+  };
+  const { t, run, transport } = serverRead(new Uint8Array(0), {
+    source: () => source,
+  });
+  await settle();
+  assert.equal(reads, 1, "block 1 is being read");
+  transport.inject(encodeError(ErrorCode.NOT_DEFINED, "cancelled"), PEER);
+  await settle();
+  assert.equal(t.outcome, "aborted");
+  read.resolve(512);
+  await finished(run);
+  assert.deepEqual(transport.sent.map(what), [], "no DATA after the ERROR");
+  assert.equal(transport.sendsAfterClose, 0);
+});
+
+Deno.test("driveSend answers a stranger with ERROR 5, unless answerStranger refuses its host", async () => {
+  for (const allowed of [true, false]) {
+    const transport = new FakeTransport();
+    const clock = new FakeClock();
+    const t = new SendTransfer({ role: "server", peer: PEER }, clock.now());
+    const run = driveSend(t, {
+      transport,
+      clock,
+      answerStranger: () => allowed,
+      source: (b) => new OctetBlockSource(new BytesReadHandle(pattern(10)), b),
+    });
+    await transport.waitForSent(1);
+    transport.inject(encodeAck(1), OTHER);
+    await settle();
+    const sent = transport.sent.slice(1);
+    assert.deepEqual(
+      sent.map((d) => [what(d), d.addr.port]),
+      allowed ? [["ERROR 5 unknown transfer ID", OTHER.port]] : [],
+    );
+    assert.equal(t.outcome, undefined, "the transfer goes on");
+    transport.inject(encodeAck(1), PEER);
+    await finished(run);
+    assert.equal(t.outcome, "ok");
+  }
+});
+
+Deno.test("driveSend sends a window beyond the Lane's BufferBudget in bursts, and completes", async () => {
+  const file = pattern(16 * 512 + 100);
+  const transport = new HeldTransport();
+  const clock = new CountingClock();
+  // Room for two buffers beyond the transfer's own: three in flight.
+  const budget = new BufferBudget(2 * 516);
+  const lane: Lane = { active: 0, windowBuffers: budget };
+  const { t, run } = serverRead(file, {
+    windowsize: 8,
+    transport,
+    clock,
+    lane,
+  });
+  await settle();
+  assert.deepEqual(transport.sent.map(what), [
+    "DATA 1 (512)",
+    "DATA 2 (512)",
+    "DATA 3 (512)",
+  ], "as many DATA in flight as buffers");
+  assert.equal(budget.used, 2 * 516);
+  let bursts = 1;
+  const got = await ackWindows(transport, clock, {
+    w: 8,
+    onRound: () => {
+      if (transport.held > 0) {
+        assert.ok(transport.held <= 3, `${transport.held} sends in flight`);
+        bursts++;
+        transport.release();
+      }
+    },
+  });
+  await finished(run);
+  assert.equal(t.outcome, "ok");
+  assert.deepEqual(got, file);
+  assert.equal(transport.sent.length, 17, "no block sent twice");
+  assert.ok(bursts >= 6, `${bursts} bursts for 17 blocks of 3 buffers`);
+  assert.equal(budget.used, 0, "the budget is given back");
+});
+
+Deno.test("driveSend with an empty BufferBudget sends a window one block at a time, and completes", async () => {
+  const file = pattern(8 * 512 + 1);
+  const transport = new HeldTransport();
+  const budget = new BufferBudget(0);
+  const clock = new CountingClock();
+  const { t, run } = serverRead(file, {
+    windowsize: 4,
+    transport,
+    clock,
+    lane: { active: 0, windowBuffers: budget },
+  });
+  const got = await ackWindows(transport, clock, {
+    w: 4,
+    onRound: () => {
+      assert.ok(transport.held <= 1, `${transport.held} sends in flight`);
+      transport.release();
+    },
+  });
+  await finished(run);
+  assert.equal(t.outcome, "ok");
+  assert.deepEqual(got, file);
+  assert.equal(budget.used, 0);
+});
+
+Deno.test("driveSend takes window buffers only while the budget lasts, and gives them back however it ends", async () => {
+  const budget = new BufferBudget(100 * 516);
+  const lane: Lane = { active: 0, windowBuffers: budget };
+  // Two transfers share the budget; one is aborted by its peer, one times out.
+  const a = serverRead(pattern(64 * 512), { windowsize: 8, lane });
+  const b = serverRead(pattern(64 * 512), { windowsize: 8, lane });
+  await settle();
+  assert.equal(budget.used, 2 * 7 * 516, "seven buffers beyond the first each");
+  a.transport.inject(encodeError(ErrorCode.NOT_DEFINED, "stop"), PEER);
+  await finished(a.run);
+  assert.equal(a.t.outcome, "aborted");
+  assert.equal(budget.used, 7 * 516);
+  await elapse(b.clock as FakeClock, 10_000);
+  await finished(b.run);
+  assert.equal(b.t.outcome, "timeout");
+  assert.equal(budget.used, 0);
+});
+
+/** A server receiving an upload over fakes; `log` records the order of events. */
+function serverWrite(
+  o: {
+    lingerMs?: number;
+    role?: "server" | "client";
+    write?: (d: Uint8Array) => void | Promise<void>;
+    commit?: () => Promise<void>;
+  } = {},
+) {
+  const transport = new FakeTransport();
+  const clock = new CountingClock();
+  const log: string[] = [];
+  const client = o.role === "client";
+  const t = new ReceiveTransfer({
+    role: o.role ?? "server",
+    peer: client ? { hostname: PEER.hostname, port: 69 } : PEER,
+    lingerMs: o.lingerMs,
+  }, clock.now());
+  const origSend = transport.send.bind(transport);
+  transport.send = (data, addr) => {
+    log.push(`send ${what({ data, addr })}`);
+    return origSend(data, addr);
+  };
+  const run = driveReceive(t, {
+    transport,
+    clock,
+    maxBlksize: 512,
+    request: client
+      ? new Uint8Array([0, 1, 97, 0, 111, 99, 116, 101, 116, 0])
+      : undefined,
+    write: (d) => {
+      log.push(`write ${d.length}`);
+      return o.write?.(d);
+    },
+    commit: () => {
+      log.push("commit");
+      return o.commit?.() ?? Promise.resolve();
+    },
+  });
+  return { t, run, transport, clock, log };
+}
+
+Deno.test("driveReceive commits before it sends the final ACK", async () => {
+  const commit = deferred<void>();
+  const { t, run, transport, log } = serverWrite({
+    commit: () => commit.promise,
+  });
+  await settle();
+  transport.inject(encodeData(1, pattern(512)), PEER);
+  await settle();
+  transport.inject(encodeData(2, pattern(10)), PEER);
+  await settle();
+  assert.deepEqual(log, [
+    "send ACK 0",
+    "write 512",
+    "send ACK 1",
+    "write 10",
+    "commit",
+  ], "no final ACK while the commit runs");
+  commit.resolve();
+  await finished(run);
+  assert.equal(log.at(-1), "send ACK 2");
+  assert.equal(t.outcome, "ok");
+  assert.equal(run.bytes, 522);
+});
+
+Deno.test("driveReceive sends the ACK of a block only once its write completed", async () => {
+  const write = deferred<void>();
+  let first = true;
+  const { run, transport, log } = serverWrite({
+    write: () => {
+      if (!first) return;
+      first = false;
+      return write.promise;
+    },
+  });
+  await settle();
+  transport.inject(encodeData(1, pattern(512)), PEER);
+  await settle();
+  assert.deepEqual(log, ["send ACK 0", "write 512"]);
+  write.resolve();
+  await settle();
+  assert.deepEqual(log, ["send ACK 0", "write 512", "send ACK 1"]);
+  run.close();
+});
+
+const failures: {
+  name: string;
+  commit?: () => Promise<void>;
+  write?: () => void;
+  error: string;
+  log: string[];
+}[] = [
+  {
+    name: "driveReceive sends a failing commit's TftpError and no final ACK",
+    commit: () =>
+      Promise.reject(new TftpError(ErrorCode.FILE_EXISTS, "exists")),
+    error: "ERROR 6 exists",
+    log: ["write 10", "commit"],
+  },
+  {
+    name:
+      "driveReceive sends ERROR 3 for a commit failing otherwise, and no final ACK",
+    commit: () => Promise.reject(new Error("EIO")),
+    error: "ERROR 3 could not store: EIO",
+    log: ["write 10", "commit"],
+  },
+  {
+    name:
+      "driveReceive sends ERROR 3 for a failing write of the final block, and neither commit nor ACK",
+    write: () => {
+      throw new Error("ENOSPC");
+    },
+    error: "ERROR 3 write failed: ENOSPC",
+    log: ["write 10"],
+  },
+];
+
+/** Who receives: the failure must end the transfer for each of them. */
+const receivers = [
+  { label: "server", role: "server", lingerMs: 0 },
+  { label: "lingering server", role: "server", lingerMs: 3000 },
+  { label: "client", role: "client", lingerMs: 0 },
+] as const;
+
+for (const f of failures) {
+  for (const r of receivers) {
+    Deno.test(`${f.name} (${r.label})`, async () => {
+      const { t, run, transport, clock, log } = serverWrite({
+        role: r.role,
+        lingerMs: r.lingerMs,
+        commit: f.commit,
+        write: f.write,
+      });
+      await settle();
+      const from = r.role === "client" ? { ...PEER, port: 50001 } : PEER;
+      transport.inject(encodeData(1, pattern(10)), from);
+      await settle();
+      await elapse(clock, 60_000);
+      assert.equal(transport.closed, true, "the transfer ended");
+      await finished(run);
+      assert.deepEqual(log.slice(1), [...f.log, `send ${f.error}`]);
+      assert.equal(t.outcome, "error");
+      assert.equal(
+        `ERROR ${run.localError?.code} ${run.localError?.message}`,
+        f.error,
+      );
+      assert.equal(transport.sendsAfterClose, 0);
+    });
+  }
+}
+
+Deno.test("driveReceive (server): a timer firing while the commit runs does not end the transfer", async () => {
+  const commit = deferred<void>();
+  const { t, run, transport, clock, log } = serverWrite({
+    lingerMs: 3000,
+    commit: () => commit.promise,
+  });
+  await settle();
+  transport.inject(encodeData(1, pattern(10)), PEER);
+  await settle();
+  assert.equal(clock.pending, 1, "the retransmit timer is still armed");
+  await elapse(clock, 60_000);
+  assert.equal(transport.closed, false);
+  assert.equal(t.outcome, undefined);
+  assert.deepEqual(log, ["send ACK 0", "write 10", "commit"]);
+  commit.resolve();
+  await settle();
+  assert.equal(log.at(-1), "send ACK 1");
+  // The linger runs from the final ACK.
+  await elapse(clock, 2999);
+  assert.equal(transport.closed, false);
+  await elapse(clock, 1);
+  await finished(run);
+  assert.equal(t.outcome, "ok");
+  assert.equal(log.filter((l) => l.startsWith("send ERROR")).length, 0);
+});
+
+Deno.test("driveReceive (client): a timer firing while the commit runs does not end the transfer", async () => {
+  const commit = deferred<void>();
+  const { t, run, transport, clock, log } = serverWrite({
+    role: "client",
+    commit: () => commit.promise,
+  });
+  await settle();
+  transport.inject(encodeData(1, pattern(10)), { ...PEER, port: 50001 });
+  await settle();
+  await elapse(clock, 60_000);
+  assert.equal(transport.closed, false);
+  commit.resolve();
+  await finished(run);
+  assert.equal(t.outcome, "ok");
+  assert.deepEqual(log.slice(-3), ["write 10", "commit", "send ACK 1"]);
+});
+
+Deno.test("driveReceive sends nothing once closed during a write", async () => {
+  const write = deferred<void>();
+  const { t, run, transport } = serverWrite({ write: () => write.promise });
+  await settle();
+  transport.inject(encodeData(1, pattern(512)), PEER);
+  await settle();
+  t.end("cancelled", "shutdown");
+  run.close();
+  write.resolve();
+  await finished(run);
+  assert.deepEqual(transport.sent.map(what), ["ACK 0"]);
+  assert.equal(transport.sendsAfterClose, 0);
+});
