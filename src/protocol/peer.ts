@@ -93,16 +93,21 @@ export class PeerLock {
 
   /**
    * Classifies a datagram's source. An unlocked lock takes the first
-   * datagram from the peer's address as the peer's, and locks onto its port.
+   * datagram from the peer's address as the peer's, and locks onto its port
+   * (unless `lock` is false: that datagram cannot be a first reply).
    *
    * @param from Where the datagram came from.
+   * @param options `lock: false` to never lock on this datagram.
    * @returns {@linkcode Source.PEER}, `LOCKED` or `STRANGER`.
    */
-  check(from: Endpoint): Source {
+  check(from: Endpoint, options: { lock?: boolean } = {}): Source {
     if (this.#locked) {
       return sameEndpoint(from, this.#peer) ? Source.PEER : Source.STRANGER;
     }
-    if (normalizeHost(from.hostname) !== normalizeHost(this.#peer.hostname)) {
+    if (
+      options.lock === false ||
+      normalizeHost(from.hostname) !== normalizeHost(this.#peer.hostname)
+    ) {
       return Source.STRANGER;
     }
     this.#peer = { ...this.#peer, port: from.port };

@@ -234,12 +234,16 @@ export class SendTransfer {
    */
   onDatagram(data: Uint8Array, from: Endpoint, now: number): number {
     if (this.#outcome !== undefined) return Act.NONE;
-    const source = this.#lock.check(from);
-    const op = data.length >= 2 ? (data[0] << 8) | data[1] : -1;
+    const op = data.length >= 4 ? (data[0] << 8) | data[1] : -1;
+    // Only a reply a server can send first may lock a client's TID.
+    const source = this.#lock.check(from, {
+      lock: op === Opcode.DATA || op === Opcode.ACK || op === Opcode.OACK ||
+        op === Opcode.ERROR,
+    });
     if (source === Source.STRANGER) {
-      return this.#lock.answerStranger(op === Opcode.ERROR, now)
-        ? Act.STRANGER
-        : Act.NONE;
+      const error = data.length >= 2 && data[0] === 0 &&
+        data[1] === Opcode.ERROR;
+      return this.#lock.answerStranger(error, now) ? Act.STRANGER : Act.NONE;
     }
     if (op === Opcode.ACK && data.length >= 4 && this.#sender) {
       switch (this.#sender.onAck((data[2] << 8) | data[3], now)) {

@@ -54,7 +54,7 @@ export const systemClock: Clock = {
 export interface Lane {
   /** Transfers running in this thread now. */
   active: number;
-  /** Bytes for window buffers beyond each transfer's first (absent: none). */
+  /** Bytes for window buffers beyond each transfer's first (absent: no limit). */
   windowBuffers?: BufferBudget;
 }
 

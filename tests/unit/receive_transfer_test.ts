@@ -1443,3 +1443,20 @@ Deno.test("ReceiveTransfer.control is the OACK until block 1, then the ACK of th
   t.onDatagram(data(2, 512), CLIENT, 2);
   assert.deepEqual(t.control, new Uint8Array([0, 4, 0, 2]));
 });
+
+Deno.test("ReceiveTransfer (client) locks its TID only on a reply a server can send first", async () => {
+  const { ReceiveTransfer } = await import(
+    "../../src/protocol/receive_transfer.ts"
+  );
+  const { Act } = await import("../../src/protocol/transfer.ts");
+  const server = { hostname: "10.0.0.1", port: 69 };
+  for (const junk of [[0], [0, 3], [0, 4, 0], [0, 1, 0, 0], [0, 9, 0, 0]]) {
+    const t = new ReceiveTransfer({ role: "client", peer: server }, 0);
+    t.start(0);
+    t.onDatagram(new Uint8Array(junk), { hostname: "10.0.0.1", port: 5000 }, 1);
+    const data = new Uint8Array([0, 3, 0, 1, 65]);
+    const act = t.onDatagram(data, { hostname: "10.0.0.1", port: 6000 }, 2);
+    assert.ok(act & Act.DELIVER, `after ${junk}: DATA 1 from the real TID`);
+    assert.equal(t.peer.port, 6000, `after ${junk}`);
+  }
+});
