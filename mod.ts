@@ -7,7 +7,7 @@
  * subclass {@linkcode ReadSession} or {@linkcode WriteSession} to add an
  * option or change file handling, or plug in a {@linkcode Storage}). The
  * client is `./client`, the pure protocol core `./protocol`, the storages
- * `./storage`.
+ * `./storage`, the metrics and status page `./metrics`.
  *
  * @example Serve a directory
  * ```ts ignore

@@ -14,6 +14,7 @@ const ENTRIES = [
   "src/client/mod.ts",
   "src/protocol/mod.ts",
   "src/storage/mod.ts",
+  "src/metrics/mod.ts",
 ];
 
 interface DocTag {

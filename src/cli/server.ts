@@ -27,6 +27,15 @@ function portRange(text: string): [number, number] {
   return [lo, hi];
 }
 
+function tcpAddress(text: string): { hostname: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) {
+    throw new Error("expected HOST:PORT, e.g. 127.0.0.1:9169 or [::1]:9169");
+  }
+  return { hostname: m[1] ?? m[2], port };
+}
+
 function network(text: string): string {
   try {
     parseCidr(text);
@@ -260,6 +269,19 @@ export const SERVER_FLAGS = [
     defaultText: "ephemeral",
     help: "bind transfer sockets in this range",
     details: "when all are busy the request gets ERROR 0",
+    section: "Sockets and threads",
+  },
+  {
+    name: "metrics",
+    key: "metrics",
+    kind: "string",
+    value: "HOST:PORT",
+    parse: tcpAddress,
+    defaultText: "off",
+    help: "serve Prometheus metrics, a JSON status API and a live status " +
+      "page on this TCP address",
+    details: "no authentication: bind it to loopback or a management " +
+      "address (docs/metrics.md)",
     section: "Sockets and threads",
   },
   {

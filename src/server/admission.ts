@@ -37,6 +37,8 @@ export type Admission =
     kind: "ignore";
     /** Debug text for the log. */
     log: string;
+    /** A label for metrics. */
+    reason: "allow-list" | "not-a-request";
   }
   | {
     /** Answer with a TFTP ERROR from the listen port. */
@@ -188,7 +190,11 @@ export function admit(
 ): Admission {
   const key = peerKey(peer);
   if (!allowed(ctx.allowFrom, peer.hostname)) {
-    return { kind: "ignore", log: `${key} not in --allow-from: ignored` };
+    return {
+      kind: "ignore",
+      log: `${key} not in --allow-from: ignored`,
+      reason: "allow-list",
+    };
   }
   let p;
   try {
@@ -206,7 +212,9 @@ export function admit(
   if (p.op !== Opcode.RRQ && p.op !== Opcode.WRQ) {
     const log = `${key} opcode ${p.op} on the listen port`;
     // Never answer an ERROR: two servers would answer each other forever.
-    if (p.op === Opcode.ERROR) return { kind: "ignore", log };
+    if (p.op === Opcode.ERROR) {
+      return { kind: "ignore", log, reason: "not-a-request" };
+    }
     return refuse(
       ErrorCode.ILLEGAL_OPERATION,
       "expected RRQ or WRQ",

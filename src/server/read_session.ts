@@ -54,6 +54,11 @@ export class ReadSession extends Session {
     return "read";
   }
 
+  /** The file's size on the wire, when known. */
+  get size(): number | undefined {
+    return this.negotiated.tsize ?? this.handle?.size;
+  }
+
   /** Whether the client acknowledged anything yet. */
   get established(): boolean {
     return this.#machine?.established ?? false;

@@ -53,6 +53,14 @@ import {
 } from "./session.ts";
 import { type StartRequest, startTransfer, type ThreadEnv } from "./start.ts";
 import { type TransferHandle, TransferRegistry } from "./transfers.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+import { TransferMonitor } from "../metrics/monitor.ts";
+import {
+  startStatusServer,
+  type StatusServer,
+} from "../metrics/status_server.ts";
+import { liveSession } from "../metrics/progress.ts";
+import type { LiveSource } from "../metrics/types.ts";
 import { WorkerPool } from "./workers/pool.ts";
 
 /** Options of {@linkcode TftpServer}. */
@@ -138,10 +146,19 @@ export interface ServerOptions {
   clock?: Clock;
   /** Called after every transfer with its stats. */
   onTransferEnd?: (stats: TransferStats) => void;
+  /**
+   * Serve Prometheus metrics, a JSON status API and a live status page on
+   * this TCP address (off by default; bind it to loopback or a management
+   * address: it has no authentication). See docs/metrics.md.
+   */
+  metrics?: { hostname: string; port: number };
 }
 
 /** Milliseconds after listening before the worker threads start. */
 const WORKER_START_DELAY_MS = 100;
+
+/** How often worker threads report progress when a monitor listens, ms. */
+const PROGRESS_MS = 1000;
 
 /** Receives kept pending on the listen socket at once. */
 const LISTEN_RECEIVERS = 16;
@@ -189,6 +206,8 @@ export class TftpServer {
   #ports: PortAllocator;
   #lane: Lane;
   #pool?: WorkerPool;
+  #monitor?: TransferMonitor;
+  #status?: StatusServer;
   #poolStarting?: Promise<void>;
   #poolDelay?: Delay;
 
@@ -232,6 +251,12 @@ export class TftpServer {
       onHookError: (err) => this.log.error(`onTransferEnd failed: ${err}`),
     });
     this.#checkWorkers(options.workers ?? 1);
+    this.#monitor = options.metrics
+      ? new TransferMonitor({
+        version: denoJson.version,
+        threads: (options.workers ?? 1) > 1 ? options.workers : 0,
+      })
+      : undefined;
     this.#lane = {
       active: 0,
       windowBuffers: new BufferBudget(this.#windowMemory),
@@ -273,6 +298,11 @@ export class TftpServer {
   get addr(): Deno.NetAddr {
     if (!this.#conn) throw new Error("server is not listening");
     return this.#conn.addr as Deno.NetAddr;
+  }
+
+  /** The status listener's address, once listening with `metrics`. */
+  get metricsAddr(): Deno.NetAddr | undefined {
+    return this.#status?.addr;
   }
 
   /** Number of transfers in progress. */
@@ -330,6 +360,14 @@ export class TftpServer {
         elapsed ? this.#startWorkers(workers) : undefined
       );
     }
+    if (this.options.metrics && this.#monitor) {
+      this.#status = startStatusServer(this.options.metrics, this.#monitor, {
+        onError: (err) => this.log.error(`status page: ${err}`),
+      });
+      this.log.info(
+        `metrics and status page on http://${formatPeer(this.#status.addr)}/`,
+      );
+    }
     this.#loop = this.#serve();
     return addr;
   }
@@ -358,6 +396,7 @@ export class TftpServer {
       portRange: o.portRange,
       allowFrom: o.allowFrom,
       windowMemory: this.#windowMemory,
+      progressMs: this.#monitor ? PROGRESS_MS : 0,
       config: this.config,
       verbose: this.log.debugEnabled,
     }, { log: this.log }).then(
@@ -488,10 +527,12 @@ export class TftpServer {
     });
     if (verdict.kind === "ignore") {
       if (this.log.debugEnabled) this.log.debug(verdict.log);
+      this.#monitor?.refused(verdict.reason);
       return;
     }
     if (verdict.kind === "refuse") {
       this.log[verdict.level](verdict.log);
+      this.#monitor?.refused(verdict.reason);
       this.#reply(peer, verdict.code, verdict.message);
       return;
     }
@@ -514,11 +555,13 @@ export class TftpServer {
           clip(e.message)
         }`,
       );
+      this.#monitor?.refused(e.message.includes("remap") ? "remap" : "name");
       this.#reply(peer, e.code, e.message);
       return;
     }
     const cls = this.selectProtocol(request, peer);
     if (!cls) {
+      this.#monitor?.refused("refused");
       this.#reply(peer, ErrorCode.ILLEGAL_OPERATION, "request refused");
       return;
     }
@@ -527,8 +570,9 @@ export class TftpServer {
     if (repeatOf && !repeatOf.remote) {
       // Let the transfer's pending datagrams have their turn first.
       setTimeout(() => {
-        if (repeatOf.finished) this.#start(cls, start, client);
-        else if (this.log.debugEnabled) {
+        if (repeatOf.finished) return this.#start(cls, start, client);
+        this.#monitor?.refused("duplicate");
+        if (this.log.debugEnabled) {
           this.log.debug(
             `${key} repeated request ignored: transfer in progress`,
           );
@@ -554,11 +598,13 @@ export class TftpServer {
     });
     if (remote) {
       this.#registry.add(key, client, remote);
+      this.#watch(start, remote, remote.progress, remote.worker + 1);
       return;
     }
     try {
       const t = startTransfer(cls, start, this.#env());
       this.#registry.add(key, client, t);
+      this.#watch(start, t, liveSession(t.session));
       t.done.finally(() => {
         if (this.#shared.get(key) === t.session.transport) {
           this.#shared.delete(key);
@@ -566,12 +612,35 @@ export class TftpServer {
       });
     } catch (err) {
       this.log.error(`${key} cannot open a transfer socket: ${err}`);
+      this.#monitor?.refused("no-port");
       this.#reply(
         peer,
         ErrorCode.NOT_DEFINED,
         "no transfer port available, try again later",
       );
     }
+  }
+
+  /** Tells the monitor about a started transfer, and later its end. */
+  #watch(
+    start: StartRequest,
+    handle: TransferHandle,
+    live: LiveSource,
+    worker?: number,
+  ): void {
+    const monitor = this.#monitor;
+    if (!monitor) return;
+    const id = monitor.started({
+      peer: formatPeer(start.peer),
+      filename: start.request.filename,
+      direction: start.request.op === Opcode.RRQ ? "read" : "write",
+      mode: start.request.mode,
+      worker,
+    }, live);
+    handle.stats.then((stats) => monitor.ended(id, stats));
+    // A transfer a worker dropped (a repeated request, no free port) ends
+    // without stats: withdrawn, counted as refused.
+    handle.done.then(() => monitor.refused("duplicate", id));
   }
 
   #env(): ThreadEnv {
@@ -612,6 +681,7 @@ export class TftpServer {
     } catch { /* already closed */ }
     this.#poolDelay?.cancel();
     await this.#poolStarting;
+    await this.#status?.close();
     const closing = this.#registry.closeAll();
     await this.#pool?.close();
     await closing;

@@ -279,6 +279,12 @@ export abstract class Session {
     return this.driven?.bytes ?? 0;
   }
 
+  /**
+   * The transfer's size when known (a read's file size, an upload's
+   * announced tsize), for progress displays.
+   */
+  abstract get size(): number | undefined;
+
   /** Whether the outcome is known (an upload may still linger to re-ACK). */
   get finished(): boolean {
     return this.#outcome !== undefined || this.machineOutcome !== undefined;

@@ -44,6 +44,11 @@ export class WriteSession extends Session {
     return "write";
   }
 
+  /** The size the client announced (tsize), if it did. */
+  get size(): number | undefined {
+    return this.negotiated.tsize;
+  }
+
   /** Whether the client sent any DATA yet. */
   get established(): boolean {
     return this.#machine?.established ?? false;

@@ -129,6 +129,10 @@ const EFFECT_TESTS: Record<string, [string, string]> = {
     "the command: --log-format json",
   ],
   "-v": ["tests/cli/logging_test.ts", "-v adds a debug line per packet"],
+  "--metrics": [
+    "tests/metrics/server_test.ts",
+    "--metrics: transfers through the worker threads are counted",
+  ],
   "--verbose": ["tests/cli/flag_effects_more_test.ts", "--verbose is -v"],
 };
 

@@ -14,6 +14,7 @@ import { DEFAULT_SESSION_CONFIG } from "../../src/server/session.ts";
 const SETUP = {
   host: "127.0.0.1",
   windowMemory: 1 << 20,
+  progressMs: 0,
   config: DEFAULT_SESSION_CONFIG,
   verbose: false,
 };

@@ -17,6 +17,7 @@ import { openRootStorage } from "../../storage/fs_root.ts";
 import { parseCidr } from "../../net/cidr.ts";
 import { PortAllocator } from "../../transport/ports.ts";
 import { BufferBudget } from "../../transport/buffers.ts";
+import { ProgressReporter } from "../../metrics/progress.ts";
 import { allowed } from "../admission.ts";
 import { ReadSession } from "../read_session.ts";
 import { formatPeer } from "../session.ts";
@@ -62,10 +63,35 @@ class WorkerThread {
   #post: (m: FromWorker) => void;
   #env: ThreadEnv;
   #transfers = new Map<number, LocalTransfer>();
+  #progressMs: number;
+  #progress?: ReturnType<typeof setInterval>;
+  #reporter = new ProgressReporter();
 
-  constructor(env: ThreadEnv, post: (m: FromWorker) => void) {
+  constructor(
+    env: ThreadEnv,
+    post: (m: FromWorker) => void,
+    progressMs: number,
+  ) {
     this.#env = env;
     this.#post = post;
+    this.#progressMs = progressMs;
+  }
+
+  /** Posts running transfers' progress while any runs (for the monitor). */
+  #report(): void {
+    if (this.#progressMs <= 0 || this.#progress !== undefined) return;
+    this.#progress = setInterval(() => {
+      if (this.#transfers.size === 0) {
+        clearInterval(this.#progress);
+        this.#progress = undefined;
+        return;
+      }
+      const sessions = new Map(
+        [...this.#transfers].map(([id, t]) => [id, t.session]),
+      );
+      const report = this.#reporter.report(sessions);
+      if (report) this.#post(report);
+    }, this.#progressMs);
   }
 
   start(msg: Extract<ToWorker, { type: "start" }>): void {
@@ -118,6 +144,7 @@ class WorkerThread {
       return;
     }
     this.#transfers.set(id, t);
+    this.#report();
     t.stats.then((stats) => this.#post({ type: "stats", id, stats }));
     t.done.finally(() => {
       this.#transfers.delete(id);
@@ -130,6 +157,7 @@ class WorkerThread {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#progress);
     const all = [...this.#transfers.values()];
     for (const t of all) t.cancel();
     await Promise.allSettled(all.map((t) => t.done));
@@ -149,14 +177,18 @@ async function setUp(
   const allow = setup.allowFrom?.length
     ? setup.allowFrom.map((c) => parseCidr(c))
     : undefined;
-  return new WorkerThread({
-    storage,
-    config: setup.config,
-    log: new ForwardingLogger(setup.verbose, post),
-    lane: { active: 0, windowBuffers: new BufferBudget(setup.windowMemory) },
-    openTransport: () => ports.open(),
-    answerStranger: allow ? (host) => allowed(allow, host) : undefined,
-  }, post);
+  return new WorkerThread(
+    {
+      storage,
+      config: setup.config,
+      log: new ForwardingLogger(setup.verbose, post),
+      lane: { active: 0, windowBuffers: new BufferBudget(setup.windowMemory) },
+      openTransport: () => ports.open(),
+      answerStranger: allow ? (host) => allowed(allow, host) : undefined,
+    },
+    post,
+    setup.progressMs,
+  );
 }
 
 /** Serves the main thread's messages in this worker. */

@@ -14,6 +14,7 @@ import type { TransferStats } from "../session.ts";
 import type { StartRequest } from "../start.ts";
 import type { TransferHandle } from "../transfers.ts";
 import { WORKER_SOURCE } from "./bundle.ts";
+import { CachedProgress } from "../../metrics/progress.ts";
 import {
   failedStats,
   type FromWorker,
@@ -42,6 +43,8 @@ export class RemoteSession implements TransferHandle {
   readonly id: number;
   /** Its worker (0-based). */
   readonly worker: number;
+  /** Its progress, as the worker last reported it. */
+  readonly progress: CachedProgress = new CachedProgress();
 
   /**
    * Mirrors one transfer handed to a worker.
@@ -234,6 +237,11 @@ export class WorkerPool {
           case "stats":
             msg.stats.worker = index + 1;
             slot.active.get(msg.id)?.settle(msg.stats);
+            break;
+          case "progress":
+            for (const entry of msg.transfers) {
+              slot.active.get(entry[0])?.progress.apply(entry);
+            }
             break;
           case "established":
             slot.active.get(msg.id)?.establish();

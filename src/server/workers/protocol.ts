@@ -9,6 +9,7 @@ import type { LogLevel } from "../../log.ts";
 import type { RequestPacket } from "../../protocol/packet.ts";
 import type { RootOptions } from "../../storage/fs_root.ts";
 import type { SessionConfig, TransferStats } from "../session.ts";
+import type { ProgressReport } from "../../metrics/progress.ts";
 
 /** What a worker needs to serve transfers like the main thread would. */
 export interface WorkerSetup extends RootOptions {
@@ -18,6 +19,8 @@ export interface WorkerSetup extends RootOptions {
   portRange?: [number, number];
   /** Where in the range this worker starts looking for a free port. */
   portStart: number;
+  /** How often to post progress of running transfers, ms (0: never). */
+  progressMs: number;
   /** This thread's bytes for window buffers. */
   windowMemory: number;
   /** Networks allowed to get any reply (also at transfer ports). */
@@ -51,6 +54,7 @@ export type FromWorker =
   | { type: "ready" }
   | { type: "failed"; error: string }
   | { type: "established"; id: number }
+  | ProgressReport
   | { type: "stats"; id: number; stats: TransferStats }
   | { type: "refused"; id: number; code: number; message: string }
   | {
