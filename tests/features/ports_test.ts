@@ -147,6 +147,48 @@ for (const workers of [1, 2]) {
     assert.equal(ok.packet.op, Opcode.DATA);
     assert.equal(ok.from.port, range[0]);
   });
+
+  // Was a bug: a transfer ended by its timer was done (and the server
+  // idle) while its socket still held the port, until the receive pending
+  // on it settled a turn of the event loop later; the next request could
+  // then find the range used up.
+  Deno.test(`portRange${label}: when the server is idle, the transfer ports are free`, async () => {
+    const range = freeRange(1);
+    await using srv = await startFeatureServer({
+      portRange: range,
+      workers,
+      ackTimeout: 0.05,
+      retries: 1,
+      files: {
+        "small.txt": "one block",
+        ...Object.fromEntries([0, 2, 4].map((i) => [`f${i}.txt`, "x"])),
+      },
+    });
+    await srv.server.workersReady;
+    for (let i = 0; i < 6; i++) {
+      // A download nobody acknowledges, an upload that never sends DATA:
+      // both end when their timer gives up.
+      using silent = new RawPeer();
+      const op = i % 2 === 0 ? "RRQ" : "WRQ";
+      await silent.request(srv.addr, { op, name: `f${i}.txt` });
+      await srv.waitForTransfer((s) =>
+        s.peer === `127.0.0.1:${silent.port}` && s.outcome === "timeout"
+      );
+      await srv.server.whenIdle();
+      // The port is free: we can bind it, and the next request gets it.
+      Deno.listenDatagram({
+        transport: "udp",
+        hostname: "127.0.0.1",
+        port: range[0],
+      }).close();
+      using next = new RawPeer();
+      assert.equal(
+        (await fetchTid(next, srv.addr, "small.txt")).port,
+        range[0],
+      );
+      await srv.server.whenIdle();
+    }
+  });
 }
 
 Deno.test("singlePort: DATA comes from the listen port; concurrent transfers stay apart", async () => {
