@@ -141,6 +141,10 @@ for (const workers of [1, 2]) {
     assert.equal(second.packet.op, Opcode.DATA);
     await holder.ack(first.from, 2);
     await srv.waitForTransfer((s) => s.peer === `127.0.0.1:${holder.port}`);
+    // The outcome is logged before the transfer has closed its socket (in
+    // a worker thread, a message earlier): wait until every transfer is
+    // done, which is when the port is free.
+    await srv.server.whenIdle();
     using again = new RawPeer();
     await again.request(srv.addr, { op: "RRQ", name: "two.bin" });
     const ok = await again.receive();
