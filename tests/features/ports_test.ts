@@ -19,20 +19,16 @@ import {
 } from "./fixture.ts";
 
 /**
- * `n` consecutive UDP ports free right now on 127.0.0.1 (checked by binding
- * each; another process may take one later, which the tests would show as a
- * port-exhaustion error, never as a pass).
+ * `n` consecutive UDP ports free right now on 127.0.0.1, below Linux's
+ * ephemeral range (32768 and up): the kernel hands ports from that range
+ * to every socket bound to port 0, so a concurrent test run would take one
+ * of ours sooner or later. Checked by binding each; another program may
+ * still take one, which the tests would show as a port-exhaustion error,
+ * never as a pass.
  */
 function freeRange(n: number): [number, number] {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const probe = Deno.listenDatagram({
-      transport: "udp",
-      hostname: "127.0.0.1",
-      port: 0,
-    });
-    const base = (probe.addr as Deno.NetAddr).port;
-    probe.close();
-    if (base + n - 1 > 65535) continue;
+    const base = 20_000 + Math.floor(Math.random() * (12_768 - n));
     const held: Deno.DatagramConn[] = [];
     try {
       for (let p = base; p < base + n; p++) {
@@ -106,6 +102,35 @@ for (const workers of [1, 2]) {
       sha256(await Deno.readFile(`${srv.root}/up.bin`)),
       sha256(data),
     );
+  });
+
+  Deno.test(`portRange${label}: a taken port is skipped, by our transfers or another program`, async () => {
+    const range = freeRange(3);
+    await using srv = await startFeatureServer({
+      portRange: range,
+      workers,
+      files: { "two.bin": randomBytes(600) },
+    });
+    await srv.server.workersReady;
+    // Another program holds the first port of the range.
+    const squatter = Deno.listenDatagram({
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port: range[0],
+    });
+    using _close = { [Symbol.dispose]: () => squatter.close() };
+    // Two unfinished transfers at once: each on a port of its own, neither
+    // on the taken one.
+    using a = new RawPeer();
+    using b = new RawPeer();
+    await a.request(srv.addr, { op: "RRQ", name: "two.bin" });
+    const fromA = await a.receive();
+    await b.request(srv.addr, { op: "RRQ", name: "two.bin" });
+    const fromB = await b.receive();
+    assert.equal(fromA.packet.op, Opcode.DATA, JSON.stringify(fromA.packet));
+    assert.equal(fromB.packet.op, Opcode.DATA, JSON.stringify(fromB.packet));
+    const ports = [fromA.from.port, fromB.from.port].sort();
+    assert.deepEqual(ports, [range[0] + 1, range[0] + 2]);
   });
 
   Deno.test(`portRange exhausted${label}: the next request gets ERROR 0 about ports, then works again`, async () => {
