@@ -40,7 +40,10 @@ export interface Mutant {
   file: string;
   /** The changes, applied in order. */
   edits: Edit[];
-  /** Test files or directories to run (missing ones are skipped). */
+  /**
+   * Test files or directories to run (missing ones are skipped); `"all"`
+   * runs what `deno task test` runs, stopping at the first failure.
+   */
   tests: string[];
   /** Regenerate the worker bundle after planting (default: under src/). */
   rebundle?: boolean;
@@ -135,6 +138,9 @@ interface TestRun {
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
+/** What `deno task test` runs. */
+const SUITE = ["tests/", "src/", "testing/"];
+
 /** Copies the repository's files (tracked and untracked, not ignored). */
 async function scratchCopy(): Promise<string> {
   const out = await new Deno.Command("git", {
@@ -174,9 +180,22 @@ const decoder = new TextDecoder();
 /** Runs `deno test` on `paths` in `dir` and reads its JUnit report. */
 async function runTests(
   dir: string,
-  paths: string[],
+  tests: string[],
   timeoutMs: number,
 ): Promise<TestRun> {
+  const all = tests.includes("all");
+  const paths = all ? [...SUITE] : [];
+  if (!all) {
+    for (const p of tests) if (await exists(`${dir}/${p}`)) paths.push(p);
+  }
+  if (paths.length === 0) {
+    return {
+      failed: [],
+      broken: true,
+      tail: "none of its tests exist",
+      seconds: 0,
+    };
+  }
   const report = `${dir}/.mutate-junit.xml`;
   await Deno.remove(report).catch(() => {});
   const started = performance.now();
@@ -196,6 +215,7 @@ async function runTests(
         "--allow-sys",
         "--reporter=dot",
         `--junit-path=${report}`,
+        ...(all ? ["--fail-fast"] : []),
         ...paths,
       ],
       cwd: dir,
@@ -214,7 +234,8 @@ async function runTests(
   const xml = await Deno.readTextFile(report).catch(() => "");
   const ran = /<testcase /.test(xml);
   return {
-    failed: failedTests(xml),
+    // Doc tests are named by their URL, which holds the scratch directory.
+    failed: failedTests(xml).map((t) => t.replaceAll(`file://${dir}/`, "")),
     broken: !ran || out === undefined,
     tail,
     seconds,
@@ -330,10 +351,7 @@ async function mutateOne(
     const bundled = m.file !== "src/server/workers/bundle.ts" &&
       (m.rebundle ?? m.file.startsWith("src/"));
     if (bundled) await rebundle(dir);
-    const paths = [];
-    for (const p of m.tests) if (await exists(`${dir}/${p}`)) paths.push(p);
-    if (paths.length === 0) return done([], "none of its tests exist");
-    const run = await runTests(dir, paths, opts.timeoutMs);
+    const run = await runTests(dir, m.tests, opts.timeoutMs);
     const caught = run.failed.filter((t) => !opts.baselineFailed.has(t));
     if (run.broken) return done(caught, `the test run broke:\n${run.tail}`);
     return done(caught);
@@ -392,9 +410,7 @@ async function main(args: string[]): Promise<number> {
     const baselineFailed = new Set<string>();
     if (opts.baseline) {
       const all = [...new Set(mutants.flatMap((m) => m.tests))];
-      const paths = [];
-      for (const p of all) if (await exists(`${dir}/${p}`)) paths.push(p);
-      const run = await runTests(dir, paths, opts.timeoutMs);
+      const run = await runTests(dir, all, opts.timeoutMs);
       console.log(
         `baseline (unchanged copy): ${run.failed.length} failed ` +
           `(${run.seconds.toFixed(0)} s)`,
