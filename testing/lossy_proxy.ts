@@ -3,14 +3,21 @@
  * clients and a server and, per direction and with a fixed seed, drops,
  * duplicates, reorders and delays datagrams.
  *
- * Clients talk to the proxy's one port. Each client endpoint becomes a
- * {@linkcode ProxyFlow} with its own socket towards the server, so the
- * server sees one distinct peer per client. A flow sends requests (RRQ,
- * WRQ) to the server's listen port and everything else to the server's
- * transfer port once it has answered from one, so it follows the switch to
- * a transfer port. Replies reach the client from the proxy's port; since
- * that hides TID changes from the client, the proxy does the client's TID
- * check itself (see {@linkcode ProxyFlow.serverPort}).
+ * Clients send their requests to the proxy's one port. Each client
+ * endpoint becomes a {@linkcode ProxyFlow} with its own socket towards the
+ * server, so the server sees one distinct peer per client, and its own
+ * socket towards the client, from which replies reach the client (a
+ * transfer port, as a server's would be). A flow sends requests (RRQ, WRQ)
+ * to the server's listen port and everything else to the server's transfer
+ * port once it has answered from one, so it follows the switch to a
+ * transfer port. Since the client sees the flow's port and not the
+ * server's, the proxy does the client's TID check itself (see
+ * {@linkcode ProxyFlow.serverPort}).
+ *
+ * One socket per flow and direction matters under load: all flows sharing
+ * one client-facing socket (whose receive buffer holds some 200 KB) lost
+ * windows of many flows at once in the kernel whenever the event loop fell
+ * behind, faults nobody injected or counted.
  *
  * Every datagram the proxy sees is logged per flow and direction (opcode
  * and block number), before and after the faults, so tests can count what
@@ -329,10 +336,14 @@ class Lane {
 
 interface FlowState {
   flow: ProxyFlow;
+  /** Towards the server. */
   back: Deno.DatagramConn;
+  /** Towards the client (its replies come from here). */
+  face: Deno.DatagramConn;
   toServer: Lane;
   toClient: Lane;
   loop: Promise<void>;
+  faceLoop: Promise<void>;
 }
 
 /** The proxy. Construct it, point clients at {@linkcode LossyProxy.port}, close it. */
@@ -428,6 +439,11 @@ export class LossyProxy implements AsyncDisposable {
       hostname: opts.host ?? "127.0.0.1",
       port: 0,
     });
+    const face = Deno.listenDatagram({
+      transport: "udp",
+      hostname: opts.host ?? "127.0.0.1",
+      port: 0,
+    });
     const id = this.flows.length;
     const filename = requestName(first);
     const flow: ProxyFlow = {
@@ -466,21 +482,45 @@ export class LossyProxy implements AsyncDisposable {
       flow.toClient,
       (data) => {
         if (this.#closed) return;
-        this.#front.send(data, client).catch(() =>
-          void flow.toClient.sendErrors++
-        );
+        face.send(data, client).catch(() => void flow.toClient.sendErrors++);
       },
       this.#timers,
     );
     const state: FlowState = {
       flow,
       back,
+      face,
       toServer,
       toClient,
       loop: Promise.resolve(),
+      faceLoop: Promise.resolve(),
     };
     state.loop = this.#backLoop(state);
+    state.faceLoop = this.#faceLoop(state);
     return state;
+  }
+
+  /** What the client sends to the flow's port goes on to the server. */
+  async #faceLoop(state: FlowState): Promise<void> {
+    const buf = new Uint8Array(65536);
+    const client = state.flow.client;
+    while (!this.#closed) {
+      let data: Uint8Array;
+      let addr: Deno.Addr;
+      try {
+        [data, addr] = await state.face.receive(buf);
+      } catch {
+        if (this.#closed) return;
+        continue;
+      }
+      const from = addr as Deno.NetAddr;
+      if (from.port !== client.port || from.hostname !== client.hostname) {
+        // Not this flow's client: answer as a transfer port would.
+        state.face.send(UNKNOWN_TID, from).catch(() => {});
+        continue;
+      }
+      state.toServer.push(data.slice());
+    }
   }
 
   async #backLoop(state: FlowState): Promise<void> {
@@ -522,12 +562,14 @@ export class LossyProxy implements AsyncDisposable {
     } catch { /* closed */ }
     const all = [...this.#states.values(), ...this.#retired];
     for (const s of all) {
-      try {
-        s.back.close();
-      } catch { /* closed */ }
+      for (const conn of [s.back, s.face]) {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }
     }
     await this.#loop;
-    await Promise.all(all.map((s) => s.loop));
+    await Promise.all(all.flatMap((s) => [s.loop, s.faceLoop]));
   }
 
   /** Same as {@linkcode LossyProxy.close}. */

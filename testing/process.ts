@@ -236,6 +236,22 @@ export interface StartServerOptions {
   timeoutMs?: number;
   /** Fixed port instead of a free one (no retry). */
   port?: number;
+  /**
+   * Wait for the worker threads, when the server starts any (its
+   * "listening on" line ends with `, N worker threads`), before returning:
+   * until they run, every transfer is served in the main thread, which is
+   * not how the server runs for its users. Default true; false returns at
+   * the "listening on" line (tests of the start itself).
+   */
+  waitForWorkers?: boolean;
+}
+
+/** Where a server's transfers run once it has started. */
+export interface ServerThreads {
+  /** Worker threads started (0: every transfer runs in the main thread). */
+  count: number;
+  /** What the worker threads run (`undefined` without worker threads). */
+  source?: "sources" | "bundle";
 }
 
 /** A server started with {@linkcode startServer}. */
@@ -250,6 +266,12 @@ export class ServerProcess {
   readonly stderr: LineCollector;
   /** Its stdout, line by line. */
   readonly stdout: LineCollector;
+  /**
+   * Where its transfers run, known once {@linkcode startServer} has seen
+   * the worker threads ready (before that, or with `waitForWorkers: false`,
+   * `count` is 0).
+   */
+  threads: ServerThreads = { count: 0 };
   #status?: Promise<Deno.CommandStatus>;
 
   /**
@@ -385,11 +407,48 @@ export function spawnDeno(
 
 const IN_USE = /already in use/;
 const LISTENING = /listening on /;
+/** The end of the "listening on" line when worker threads will start. */
+const WILL_START = /listening on .*, (\d+) worker threads\b/;
+/** The line the server logs once its worker threads run, or its failure. */
+const WORKERS_READY =
+  /(\d+) worker threads ready \((sources|bundle)\)|worker threads failed to start/;
+
+/**
+ * Waits (event-driven, bounded) until the worker threads of a server that
+ * said it will start some are ready, and records where they run.
+ *
+ * @param server The server, past its "listening on" line.
+ * @param opts `timeoutMs`: bound (default {@linkcode DEFAULT_WAIT_MS}).
+ * @returns Where its transfers run.
+ * @throws {Error} With the server's stderr when the threads failed to
+ * start or did not report within the bound.
+ */
+export async function waitForWorkers(
+  server: ServerProcess,
+  opts: { timeoutMs?: number } = {},
+): Promise<ServerThreads> {
+  const listening = await server.waitForLine(LISTENING, opts);
+  const announced = listening.match(WILL_START);
+  if (!announced) return server.threads = { count: 0 };
+  const line = await server.waitForLine(WORKERS_READY, opts);
+  const ready = line.match(/(\d+) worker threads ready \((sources|bundle)\)/);
+  if (!ready) {
+    throw new Error(
+      `the worker threads did not start:\n${server.stderr.text}`,
+    );
+  }
+  return server.threads = {
+    count: Number(ready[1]),
+    source: ready[2] as "sources" | "bundle",
+  };
+}
 
 /**
  * Starts the server as a process serving `root` and waits (event-driven,
- * bounded) for its "listening on" line. Picks a free port and retries if it
- * was taken in the meantime.
+ * bounded) for its "listening on" line and then, when it starts worker
+ * threads (the default `--workers auto`), for the line saying they run
+ * (see {@linkcode waitForWorkers}). Picks a free port and retries if it was
+ * taken in the meantime.
  *
  * @param root Directory to serve.
  * @param opts Host, extra arguments, permissions.
@@ -417,11 +476,19 @@ export async function startServer(
     const server = new ServerProcess(child, { host, port });
     try {
       await server.waitForLine(LISTENING, { timeoutMs: opts.timeoutMs });
-      return server;
     } catch (err) {
       await server.stop("SIGKILL");
       lastError = err as Error;
       if (!server.lines.some((l) => IN_USE.test(l))) break;
+      continue;
+    }
+    if (opts.waitForWorkers === false) return server;
+    try {
+      await waitForWorkers(server, { timeoutMs: opts.timeoutMs });
+      return server;
+    } catch (err) {
+      await server.stop("SIGKILL");
+      throw err;
     }
   }
   throw lastError ?? new Error("server did not start");

@@ -121,6 +121,8 @@ export abstract class Drive {
   #poll: BusyPoll;
   #lockstep: () => boolean;
   #done!: () => void;
+  /** The receive waiting on the socket, if any. */
+  #receiving?: Promise<unknown>;
   readonly finished: Promise<void>;
 
   constructor(o: DriveOptions, lockstep: () => boolean) {
@@ -186,11 +188,15 @@ export abstract class Drive {
       while (!this.closed) {
         if (buf.length < this.rxSize()) buf = new Uint8Array(this.rxSize());
         let got: [Uint8Array, Deno.Addr];
+        const receiving = this.#receive(buf, lane);
+        this.#receiving = receiving;
         try {
-          got = await this.#receive(buf, lane);
+          got = await receiving;
         } catch (err) {
           if (this.closed) break;
           throw err;
+        } finally {
+          this.#receiving = undefined;
         }
         if (this.closed) break;
         const [data, addr] = got;
@@ -241,6 +247,12 @@ export abstract class Drive {
     try {
       this.o.transport.close();
     } catch { /* already closed */ }
-    this.#done();
+    // A socket closed under a pending receive keeps its port until that
+    // receive has settled; a finished transfer must have given it back (a
+    // port range may have no other).
+    const receiving = this.#receiving;
+    const done = () => this.#done();
+    if (receiving) receiving.then(done, done);
+    else done();
   }
 }

@@ -243,6 +243,7 @@ Deno.test("--workers 2 under --allow-read=ROOT only: serves, logs, stops cleanly
     server.lines.some((l) => /listening on .*, 2 worker threads$/.test(l)),
     server.stderr.text,
   );
+  assert.deepEqual(server.threads, { count: 2, source: "bundle" });
   const [a, b] = await Promise.all([
     getFile(endpoint(server), "hello.txt"),
     getFile(endpoint(server), "big.bin", { options: { blksize: "1428" } }),

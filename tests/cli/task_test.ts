@@ -12,6 +12,7 @@ import {
   REPO_ROOT,
   ServerProcess,
   spawnDeno,
+  waitForWorkers,
 } from "../../testing/process.ts";
 import { endpoint, listDir, tempDir } from "./common.ts";
 
@@ -78,6 +79,11 @@ Deno.test("deno task start serves the directory it is run from", async () => {
   }
   assert.ok(server, "the start task did not start");
   await using _stop = server;
+  // As its users run it: the transfers below run in the worker threads,
+  // from the bundle (the task lets it read only the directory it serves).
+  const threads = await waitForWorkers(server);
+  assert.ok(threads.count >= 2, server.stderr.text);
+  assert.equal(threads.source, "bundle", server.stderr.text);
 
   const listening = server.lines.find((l) => /listening on /.test(l))!;
   assert.ok(listening.includes(`root ${dir.path} `), listening);

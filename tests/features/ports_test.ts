@@ -19,20 +19,16 @@ import {
 } from "./fixture.ts";
 
 /**
- * `n` consecutive UDP ports free right now on 127.0.0.1 (checked by binding
- * each; another process may take one later, which the tests would show as a
- * port-exhaustion error, never as a pass).
+ * `n` consecutive UDP ports free right now on 127.0.0.1, below Linux's
+ * ephemeral range (32768 and up): the kernel hands ports from that range
+ * to every socket bound to port 0, so a concurrent test run would take one
+ * of ours sooner or later. Checked by binding each; another program may
+ * still take one, which the tests would show as a port-exhaustion error,
+ * never as a pass.
  */
 function freeRange(n: number): [number, number] {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const probe = Deno.listenDatagram({
-      transport: "udp",
-      hostname: "127.0.0.1",
-      port: 0,
-    });
-    const base = (probe.addr as Deno.NetAddr).port;
-    probe.close();
-    if (base + n - 1 > 65535) continue;
+    const base = 20_000 + Math.floor(Math.random() * (12_768 - n));
     const held: Deno.DatagramConn[] = [];
     try {
       for (let p = base; p < base + n; p++) {
@@ -108,6 +104,35 @@ for (const workers of [1, 2]) {
     );
   });
 
+  Deno.test(`portRange${label}: a taken port is skipped, by our transfers or another program`, async () => {
+    const range = freeRange(3);
+    await using srv = await startFeatureServer({
+      portRange: range,
+      workers,
+      files: { "two.bin": randomBytes(600) },
+    });
+    await srv.server.workersReady;
+    // Another program holds the first port of the range.
+    const squatter = Deno.listenDatagram({
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port: range[0],
+    });
+    using _close = { [Symbol.dispose]: () => squatter.close() };
+    // Two unfinished transfers at once: each on a port of its own, neither
+    // on the taken one.
+    using a = new RawPeer();
+    using b = new RawPeer();
+    await a.request(srv.addr, { op: "RRQ", name: "two.bin" });
+    const fromA = await a.receive();
+    await b.request(srv.addr, { op: "RRQ", name: "two.bin" });
+    const fromB = await b.receive();
+    assert.equal(fromA.packet.op, Opcode.DATA, JSON.stringify(fromA.packet));
+    assert.equal(fromB.packet.op, Opcode.DATA, JSON.stringify(fromB.packet));
+    const ports = [fromA.from.port, fromB.from.port].sort();
+    assert.deepEqual(ports, [range[0] + 1, range[0] + 2]);
+  });
+
   Deno.test(`portRange exhausted${label}: the next request gets ERROR 0 about ports, then works again`, async () => {
     const range = freeRange(1);
     await using srv = await startFeatureServer({
@@ -141,11 +166,57 @@ for (const workers of [1, 2]) {
     assert.equal(second.packet.op, Opcode.DATA);
     await holder.ack(first.from, 2);
     await srv.waitForTransfer((s) => s.peer === `127.0.0.1:${holder.port}`);
+    // The outcome is logged before the transfer has closed its socket (in
+    // a worker thread, a message earlier): wait until every transfer is
+    // done, which is when the port is free.
+    await srv.server.whenIdle();
     using again = new RawPeer();
     await again.request(srv.addr, { op: "RRQ", name: "two.bin" });
     const ok = await again.receive();
     assert.equal(ok.packet.op, Opcode.DATA);
     assert.equal(ok.from.port, range[0]);
+  });
+
+  // Was a bug: a transfer ended by its timer was done (and the server
+  // idle) while its socket still held the port, until the receive pending
+  // on it settled a turn of the event loop later; the next request could
+  // then find the range used up.
+  Deno.test(`portRange${label}: when the server is idle, the transfer ports are free`, async () => {
+    const range = freeRange(1);
+    await using srv = await startFeatureServer({
+      portRange: range,
+      workers,
+      ackTimeout: 0.05,
+      retries: 1,
+      files: {
+        "small.txt": "one block",
+        ...Object.fromEntries([0, 2, 4].map((i) => [`f${i}.txt`, "x"])),
+      },
+    });
+    await srv.server.workersReady;
+    for (let i = 0; i < 6; i++) {
+      // A download nobody acknowledges, an upload that never sends DATA:
+      // both end when their timer gives up.
+      using silent = new RawPeer();
+      const op = i % 2 === 0 ? "RRQ" : "WRQ";
+      await silent.request(srv.addr, { op, name: `f${i}.txt` });
+      await srv.waitForTransfer((s) =>
+        s.peer === `127.0.0.1:${silent.port}` && s.outcome === "timeout"
+      );
+      await srv.server.whenIdle();
+      // The port is free: we can bind it, and the next request gets it.
+      Deno.listenDatagram({
+        transport: "udp",
+        hostname: "127.0.0.1",
+        port: range[0],
+      }).close();
+      using next = new RawPeer();
+      assert.equal(
+        (await fetchTid(next, srv.addr, "small.txt")).port,
+        range[0],
+      );
+      await srv.server.whenIdle();
+    }
   });
 }
 

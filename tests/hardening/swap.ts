@@ -25,7 +25,9 @@ export interface SwapJob {
 /**
  * Runs `fn` while a worker swaps `root/name` with a symlink to `outside`;
  * the worker has made its first swap before `fn` starts and has stopped
- * when this returns.
+ * when this returns. `fn` is given the number of swaps so far, so it can go
+ * on until the race has really been run (a loaded machine may starve the
+ * worker's thread for a while).
  *
  * @param job What to swap.
  * @param fn The work to race against it.
@@ -33,9 +35,10 @@ export interface SwapJob {
  */
 export async function whileSwapping<T>(
   job: SwapJob,
-  fn: () => Promise<T>,
+  fn: (swapsSoFar: () => number) => Promise<T>,
 ): Promise<{ result: T; swaps: number }> {
-  const stop = new Int32Array(new SharedArrayBuffer(4));
+  // [0]: the stop flag; [1]: swaps so far (the worker counts them).
+  const stop = new Int32Array(new SharedArrayBuffer(8));
   const worker = new Worker(
     new URL("./swap_worker.ts", import.meta.url).href,
     { type: "module" },
@@ -58,7 +61,7 @@ export async function whileSwapping<T>(
   let result: T;
   try {
     await running;
-    result = await fn();
+    result = await fn(() => Atomics.load(stop, 1));
   } finally {
     Atomics.store(stop, 0, 1);
     await done.catch(() => {});

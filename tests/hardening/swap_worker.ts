@@ -9,7 +9,8 @@
  * its identity, which defeats checks that compare inodes).
  *
  * Message in: `{ root, name, outside, kind, stop }` where
- * `stop` is an `Int32Array` over a `SharedArrayBuffer`. Messages out:
+ * `stop` is an `Int32Array` over a `SharedArrayBuffer`: `stop[0]` set
+ * stops it, `stop[1]` counts the swaps as they happen. Messages out:
  * `{ started: true }` after the first swap, then `{ swaps }` when stopped,
  * or `{ error }` if a file operation failed.
  *
@@ -66,6 +67,7 @@ self.onmessage = (e: MessageEvent<Job>) => {
         Deno.renameSync(target, link);
         Deno.renameSync(old, target);
       }
+      if (stop.length > 1) Atomics.add(stop, 1, 1);
       if (swaps++ === 0) self.postMessage({ started: true });
     }
   }
@@ -90,6 +92,7 @@ self.onmessage = (e: MessageEvent<Job>) => {
         Deno.renameSync(target, link);
       }
       Deno.renameSync(real, target);
+      if (stop.length > 1) Atomics.add(stop, 1, 1);
       if (swaps++ === 0) self.postMessage({ started: true });
     }
   }

@@ -13,6 +13,7 @@ import {
   Opcode,
 } from "../../src/protocol/packet.ts";
 import { startServer } from "../../testing/server.ts";
+import { FakeClock, settle } from "../../testing/fake.ts";
 import {
   getFile,
   netasciiOf,
@@ -201,35 +202,67 @@ Deno.test("blksize 7 is ignored: no OACK, DATA 1 has 512 bytes", async () => {
   assert.deepEqual(await srv.readFile("up.bin"), data);
 });
 
+/**
+ * Waits until `clock` has `n` timers armed (each transfer arms one after
+ * sending). A bounded wait for a state, not a sleep: every turn lets the
+ * server's sends and reactions run.
+ */
+async function armed(clock: FakeClock, n: number): Promise<void> {
+  const bound = performance.now() + 20_000;
+  while (clock.pending !== n) {
+    if (performance.now() > bound) {
+      throw new Error(`${clock.pending} timers armed, expected ${n}`);
+    }
+    await settle();
+  }
+}
+
 Deno.test("timeout option: echoed, and the retransmit interval of that transfer", async () => {
-  // The server's own interval is 0.1 s; the client asks for 2 s. A second
-  // transfer without the option runs alongside as a reference clock: its
-  // resends must come before the first resend of the 1 s transfer.
+  // The server's own interval is 0.1 s; one client asks for 2 s, another
+  // for nothing. The server runs on a fake clock that the test moves from
+  // one due timer to the next, so the order of the resends is the order
+  // of their deadlines whatever the load.
+  const clock = new FakeClock();
   await using srv = await startServer({
     ackTimeout: 0.1,
     retries: 4,
     timeout: 10,
     files: { "a.bin": randomBytes(600) },
+    server: { clock },
   });
   using slow = RawClient.open();
   using ref = RawClient.open();
+  const start = clock.now();
   await slow.send(rrq("a.bin", [["timeout", "2"]]), srv.addr);
   const oack = await expectOp(slow, Opcode.OACK);
   if (oack.packet.op === Opcode.OACK) {
     assert.deepEqual([...oack.packet.options], [["timeout", "2"]]);
   }
   await ref.send(rrq("a.bin", []), srv.addr);
-  // Neither acknowledges. Wait for the 2 s transfer's resend.
-  const again = await expectOp(slow, Opcode.OACK, 6000);
-  assert.deepEqual(again.data, oack.data);
-  const refPackets = await ref.drain(50);
-  // The reference (0.1 s, 4 retries: 5 packets in 0.4 s) is all sent by now.
-  assert.equal(refPackets.length, 5);
-  assert.equal(
-    (await srv.waitForTransferEnd((s) => s.options.timeout === undefined))
-      .outcome,
-    "timeout",
+  await expectOp(ref, Opcode.DATA);
+  await armed(clock, 2);
+  // Neither acknowledges. The reference resends four times, then gives up,
+  // all before the 2 s transfer's first resend is due.
+  for (let resend = 1; resend <= 4; resend++) {
+    clock.advance(clock.nextAt()! - clock.now());
+    await expectOp(ref, Opcode.DATA);
+    await armed(clock, 2);
+    assert.equal(clock.now() - start, 100 * resend);
+  }
+  clock.advance(clock.nextAt()! - clock.now());
+  const refEnd = await srv.waitForTransferEnd((s) =>
+    s.options.timeout === undefined
   );
+  assert.equal(refEnd.outcome, "timeout");
+  assert.equal(refEnd.retransmits, 4);
+  await armed(clock, 1);
+  assert.equal(clock.now() - start, 500);
+  // The next timer due is the 2 s transfer's, at 2 s.
+  clock.advance(clock.nextAt()! - clock.now());
+  const again = await expectOp(slow, Opcode.OACK);
+  assert.equal(clock.now() - start, 2000);
+  assert.deepEqual(again.data, oack.data);
+  assert.deepEqual(await ref.drain(50), [], "the reference sent more");
   await slow.send(encodeError(0, "enough"), again.from);
   const s = await srv.waitForTransferEnd((s) => s.options.timeout === "2");
   assert.equal(s.outcome, "aborted");

@@ -1,12 +1,14 @@
 /**
  * Interop with the atftp client: get and put with each option it can ask
  * for (blksize 1468, windowsize 16, tsize 0), and a get on ::1. The server's
- * end-of-transfer log line must show the option as granted.
+ * end-of-transfer log line must show the option as granted. Every case runs
+ * with worker threads and with `--workers 1`.
  */
 
 import assert from "node:assert/strict";
-import { type ServerProcess, startServer } from "../../testing/process.ts";
+import type { ServerProcess } from "../../testing/process.ts";
 import {
+  assertCleanStop,
   assertFixturesAndUploads,
   assertSameFile,
   type ClientResult,
@@ -15,7 +17,9 @@ import {
   makeWorkspace,
   okLine,
   runClient,
+  startModeServer,
   stepPerFile,
+  THREAD_MODES,
   type Workspace,
 } from "./common.ts";
 
@@ -48,72 +52,96 @@ const CASES: { option: string; granted: (size: number) => string }[] = [
   { option: "tsize 0", granted: (size) => `tsize=${size}` },
 ];
 
-for (const { option, granted } of CASES) {
-  Deno.test(clientTest(`atftp get --option "${option}"`, "atftp", async (t) => {
-    await using ws = await makeWorkspace(fixtures);
-    await using server = await startServer(ws.root);
-    await stepPerFile(t, fixtures, async (name, data) => {
-      const local = `got_${name}`;
-      const r = await atftp(server, ws, {
-        op: "-g",
-        remote: name,
-        local,
-        option,
-      });
-      const line = await server.waitForLine(okLine("RRQ", name));
-      assert.ok(
-        line.includes(` ${granted(data.length)}`),
-        `server did not grant ${option}: ${line}`,
-      );
-      await assertSameFile(`${ws.client}/${local}`, data, r.output);
-    });
-    assert.equal((await server.stop()).code, 0);
-  }));
+for (const mode of THREAD_MODES) {
+  for (const { option, granted } of CASES) {
+    Deno.test(
+      clientTest(
+        `atftp get --option "${option}" (${mode.label})`,
+        "atftp",
+        async (t) => {
+          await using ws = await makeWorkspace(fixtures);
+          await using server = await startModeServer(ws.root, mode);
+          await stepPerFile(t, fixtures, async (name, data) => {
+            const local = `got_${name}`;
+            const r = await atftp(server, ws, {
+              op: "-g",
+              remote: name,
+              local,
+              option,
+            });
+            const line = await server.waitForLine(okLine("RRQ", name));
+            assert.ok(
+              line.includes(` ${granted(data.length)}`),
+              `server did not grant ${option}: ${line}`,
+            );
+            await assertSameFile(`${ws.client}/${local}`, data, r.output);
+          });
+          await assertCleanStop(server);
+        },
+      ),
+    );
 
-  Deno.test(clientTest(`atftp put --option "${option}"`, "atftp", async (t) => {
-    await using ws = await makeWorkspace(fixtures);
-    await using server = await startServer(ws.root);
-    await stepPerFile(t, fixtures, async (name, data) => {
-      const remote = `up_${name}`;
-      const r = await atftp(server, ws, {
-        op: "-p",
-        remote,
-        local: name,
-        option,
-      });
-      const line = await server.waitForLine(okLine("WRQ", remote));
-      assert.ok(
-        line.includes(` ${granted(data.length)}`),
-        `server did not grant ${option}: ${line}`,
-      );
-      await assertSameFile(`${ws.root}/${remote}`, data, r.output);
-    });
-    assert.equal((await server.stop()).code, 0);
-    await assertFixturesAndUploads(ws.root, fixtures);
-  }));
+    Deno.test(
+      clientTest(
+        `atftp put --option "${option}" (${mode.label})`,
+        "atftp",
+        async (t) => {
+          await using ws = await makeWorkspace(fixtures);
+          await using server = await startModeServer(ws.root, mode);
+          await stepPerFile(t, fixtures, async (name, data) => {
+            const remote = `up_${name}`;
+            const r = await atftp(server, ws, {
+              op: "-p",
+              remote,
+              local: name,
+              option,
+            });
+            const line = await server.waitForLine(okLine("WRQ", remote));
+            assert.ok(
+              line.includes(` ${granted(data.length)}`),
+              `server did not grant ${option}: ${line}`,
+            );
+            await assertSameFile(`${ws.root}/${remote}`, data, r.output);
+          });
+          await assertCleanStop(server);
+          await assertFixturesAndUploads(ws.root, fixtures);
+        },
+      ),
+    );
+  }
+
+  Deno.test(
+    clientTest(
+      `atftp get and put on ::1 (${mode.label})`,
+      "atftp",
+      async () => {
+        await using ws = await makeWorkspace(fixtures);
+        await using server = await startModeServer(ws.root, mode, {
+          host: "::1",
+        });
+        const data = fixtures.files.get("random.bin")!;
+        const got = await atftp(server, ws, {
+          op: "-g",
+          remote: "random.bin",
+          local: "got.bin",
+          option: "blksize 1468",
+        });
+        await server.waitForLine(okLine("RRQ", "random.bin"));
+        await assertSameFile(`${ws.client}/got.bin`, data, got.output);
+        const put = await atftp(server, ws, {
+          op: "-p",
+          remote: "up.bin",
+          local: "random.bin",
+          option: "windowsize 16",
+        });
+        await server.waitForLine(okLine("WRQ", "up.bin"));
+        await assertSameFile(`${ws.root}/up.bin`, data, put.output);
+        // The requests came over IPv6.
+        assert.ok(
+          server.lines.some((l) => / \[::1\]:\d+ WRQ "up\.bin"/.test(l)),
+        );
+        await assertCleanStop(server);
+      },
+    ),
+  );
 }
-
-Deno.test(clientTest("atftp get and put on ::1", "atftp", async () => {
-  await using ws = await makeWorkspace(fixtures);
-  await using server = await startServer(ws.root, { host: "::1" });
-  const data = fixtures.files.get("random.bin")!;
-  const got = await atftp(server, ws, {
-    op: "-g",
-    remote: "random.bin",
-    local: "got.bin",
-    option: "blksize 1468",
-  });
-  await server.waitForLine(okLine("RRQ", "random.bin"));
-  await assertSameFile(`${ws.client}/got.bin`, data, got.output);
-  const put = await atftp(server, ws, {
-    op: "-p",
-    remote: "up.bin",
-    local: "random.bin",
-    option: "windowsize 16",
-  });
-  await server.waitForLine(okLine("WRQ", "up.bin"));
-  await assertSameFile(`${ws.root}/up.bin`, data, put.output);
-  // The requests came over IPv6.
-  assert.ok(server.lines.some((l) => / \[::1\]:\d+ WRQ "up\.bin"/.test(l)));
-  assert.equal((await server.stop()).code, 0);
-}));

@@ -1,6 +1,7 @@
 /**
  * Shared parts of the real-client interop tests: fixture files, hashing,
- * finding and running client binaries.
+ * finding and running client binaries, and the two ways the server runs
+ * transfers (every case runs in both).
  *
  * A missing client binary fails the test when `CI` is set (so CI cannot
  * silently skip) and ignores it otherwise.
@@ -10,7 +11,12 @@
 
 import assert from "node:assert/strict";
 import { randomBytes, sha256 } from "../../testing/bytes.ts";
-import { DEFAULT_WAIT_MS } from "../../testing/process.ts";
+import {
+  DEFAULT_WAIT_MS,
+  type ServerProcess,
+  startServer,
+  type StartServerOptions,
+} from "../../testing/process.ts";
 import { needs } from "../../testing/gates.ts";
 
 export { randomBytes, sha256 } from "../../testing/bytes.ts";
@@ -40,31 +46,34 @@ export function findBinary(name: string): string | undefined {
 }
 
 /**
- * Test definition for a case needing a client binary: ignored when the
- * binary is missing outside CI; under CI it runs and fails.
+ * Test definition for a case needing client binaries: ignored when one is
+ * missing outside CI; under CI it runs and fails.
  *
  * @param name Test name.
- * @param binary Program it needs.
+ * @param binaries Program (or programs) it needs.
  * @param fn The test body.
  * @returns A definition for `Deno.test`.
  */
 export function clientTest(
   name: string,
-  binary: string,
+  binaries: string | readonly string[],
   fn: (t: Deno.TestContext) => Promise<void>,
 ): Deno.TestDefinition {
-  const path = findBinary(binary);
+  const all = typeof binaries === "string" ? [binaries] : binaries;
+  const missing = all.filter((b) => findBinary(b) === undefined);
   return {
     name,
     ignore: needs(
-      `${binary} on PATH (Debian package: see .ci/run)`,
-      path !== undefined,
+      `${all.join(", ")} on PATH (Debian package${
+        all.length > 1 ? "s" : ""
+      }: see .ci/run)`,
+      missing.length === 0,
     ),
     fn: async (t) => {
-      if (path === undefined) {
+      if (missing.length > 0) {
         throw new Error(
-          `${binary} is not installed (CI is set, so this is a failure; ` +
-            `.ci/run installs it with apt)`,
+          `${missing.join(", ")} not installed (CI is set, so this is a ` +
+            `failure; .ci/run installs it with apt)`,
         );
       }
       await fn(t);
@@ -283,4 +292,66 @@ export async function assertFixturesAndUploads(
 ): Promise<void> {
   const expected = [...fixtures.files.keys()].flatMap((n) => [n, `up_${n}`]);
   assert.deepEqual(await listDir(root), expected.sort());
+}
+
+/** How the server runs its transfers in a case. */
+export interface ThreadMode {
+  /** Test name suffix. */
+  label: string;
+  /** Server arguments that select it. */
+  args: string[];
+  /** Whether transfers run in worker threads. */
+  workers: boolean;
+}
+
+/**
+ * The two ways: as users run it (`--workers auto`, the default: every
+ * transfer in a worker thread once they are ready, which `startServer`
+ * waits for) and everything in the main thread (`--workers 1`).
+ */
+export const THREAD_MODES: readonly ThreadMode[] = [
+  { label: "worker threads", args: [], workers: true },
+  { label: "--workers 1", args: ["--workers", "1"], workers: false },
+];
+
+/**
+ * Starts the server for a case in `mode` and checks it runs its transfers
+ * where the mode says: in worker threads running the embedded bundle
+ * (the default permissions do not let it read its sources), or in the main
+ * thread.
+ *
+ * @param root Directory to serve.
+ * @param mode Where transfers run.
+ * @param opts More `startServer` options (`args` come after the mode's).
+ * @returns The running server.
+ */
+export async function startModeServer(
+  root: string,
+  mode: ThreadMode,
+  opts: StartServerOptions = {},
+): Promise<ServerProcess> {
+  const server = await startServer(root, {
+    ...opts,
+    args: [...mode.args, ...(opts.args ?? [])],
+  });
+  if (mode.workers) {
+    assert.ok(server.threads.count >= 2, server.stderr.text);
+    if (opts.permissions === undefined) {
+      assert.equal(server.threads.source, "bundle", server.stderr.text);
+    }
+  } else assert.equal(server.threads.count, 0, server.stderr.text);
+  return server;
+}
+
+/**
+ * Stops the server and checks it ended as it should: exit 0, no ERROR line
+ * (a worker thread that died, a crashed session) and no uncaught error.
+ *
+ * @param server The server.
+ */
+export async function assertCleanStop(server: ServerProcess): Promise<void> {
+  const status = await server.stop();
+  assert.equal(status.code, 0, server.stderr.text);
+  const bad = server.lines.filter((l) => /\[ERROR\]|Uncaught|panicked/.test(l));
+  assert.deepEqual(bad, [], server.stderr.text);
 }

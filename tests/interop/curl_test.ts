@@ -1,11 +1,13 @@
 /**
  * Interop with curl's TFTP support: download and upload (`-T`) with
- * `--tftp-blksize 8192`, over 127.0.0.1 and ::1.
+ * `--tftp-blksize 8192`, over 127.0.0.1 and ::1, with worker threads and with
+ * `--workers 1`.
  */
 
 import assert from "node:assert/strict";
-import { type ServerProcess, startServer } from "../../testing/process.ts";
+import type { ServerProcess } from "../../testing/process.ts";
 import {
+  assertCleanStop,
   assertFixturesAndUploads,
   assertSameFile,
   type ClientResult,
@@ -15,7 +17,9 @@ import {
   okLine,
   randomBytes,
   runClient,
+  startModeServer,
   stepPerFile,
+  THREAD_MODES,
   type Workspace,
 } from "./common.ts";
 
@@ -40,48 +44,55 @@ async function curl(
 // Plus a file that fills its last 8192-byte block exactly.
 const fixtures = makeFixtures({ "aligned8192.bin": randomBytes(8192 * 24) });
 
-for (const host of ["127.0.0.1", "::1"]) {
-  Deno.test(
-    clientTest(`curl get --tftp-blksize 8192 (${host})`, "curl", async (t) => {
-      await using ws = await makeWorkspace(fixtures);
-      await using server = await startServer(ws.root, { host });
-      await stepPerFile(t, fixtures, async (name, data) => {
-        const local = `got_${name}`;
-        // curl refuses an OACK with tsize=0 ("invalid tsize value in OACK
-        // packet", exit 71) from any server (atftpd too), so it can fetch
-        // an empty file only without options.
-        const empty = data.length === 0;
-        const r = await curl(ws, [
-          ...(empty ? ["--tftp-no-options"] : []),
-          "-o",
-          local,
-          url(server, name),
-        ]);
-        const line = await server.waitForLine(okLine("RRQ", name));
-        if (!empty) assert.match(line, / blksize=8192[ :]/);
-        await assertSameFile(`${ws.client}/${local}`, data, r.output);
-      });
-      assert.equal((await server.stop()).code, 0);
-    }),
-  );
+for (const mode of THREAD_MODES) {
+  for (const host of ["127.0.0.1", "::1"]) {
+    const label = `${host}, ${mode.label}`;
+    Deno.test(
+      clientTest(
+        `curl get --tftp-blksize 8192 (${label})`,
+        "curl",
+        async (t) => {
+          await using ws = await makeWorkspace(fixtures);
+          await using server = await startModeServer(ws.root, mode, { host });
+          await stepPerFile(t, fixtures, async (name, data) => {
+            const local = `got_${name}`;
+            // curl refuses an OACK with tsize=0 ("invalid tsize value in
+            // OACK packet", exit 71) from any server (atftpd too), so it can
+            // fetch an empty file only without options.
+            const empty = data.length === 0;
+            const r = await curl(ws, [
+              ...(empty ? ["--tftp-no-options"] : []),
+              "-o",
+              local,
+              url(server, name),
+            ]);
+            const line = await server.waitForLine(okLine("RRQ", name));
+            if (!empty) assert.match(line, / blksize=8192[ :]/);
+            await assertSameFile(`${ws.client}/${local}`, data, r.output);
+          });
+          await assertCleanStop(server);
+        },
+      ),
+    );
 
-  Deno.test(
-    clientTest(
-      `curl upload -T --tftp-blksize 8192 (${host})`,
-      "curl",
-      async (t) => {
-        await using ws = await makeWorkspace(fixtures);
-        await using server = await startServer(ws.root, { host });
-        await stepPerFile(t, fixtures, async (name, data) => {
-          const remote = `up_${name}`;
-          const r = await curl(ws, ["-T", name, url(server, remote)]);
-          const line = await server.waitForLine(okLine("WRQ", remote));
-          assert.match(line, / blksize=8192[ :]/);
-          await assertSameFile(`${ws.root}/${remote}`, data, r.output);
-        });
-        assert.equal((await server.stop()).code, 0);
-        await assertFixturesAndUploads(ws.root, fixtures);
-      },
-    ),
-  );
+    Deno.test(
+      clientTest(
+        `curl upload -T --tftp-blksize 8192 (${label})`,
+        "curl",
+        async (t) => {
+          await using ws = await makeWorkspace(fixtures);
+          await using server = await startModeServer(ws.root, mode, { host });
+          await stepPerFile(t, fixtures, async (name, data) => {
+            const remote = `up_${name}`;
+            const r = await curl(ws, ["-T", name, url(server, remote)]);
+            const line = await server.waitForLine(okLine("WRQ", remote));
+            assert.match(line, / blksize=8192[ :]/);
+            await assertSameFile(`${ws.root}/${remote}`, data, r.output);
+          });
+          await assertCleanStop(server);
+          await assertFixturesAndUploads(ws.root, fixtures);
+        },
+      ),
+    );
+  }
 }

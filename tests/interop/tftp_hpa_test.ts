@@ -4,12 +4,14 @@
  *
  * tftp-hpa exits 0 even after an error (and leaves an empty local file),
  * so every case also waits for the server's "ok" line and checks the client
- * printed no error.
+ * printed no error. Every case runs with worker threads and with
+ * `--workers 1`.
  */
 
 import assert from "node:assert/strict";
-import { type ServerProcess, startServer } from "../../testing/process.ts";
+import type { ServerProcess } from "../../testing/process.ts";
 import {
+  assertCleanStop,
   assertFixturesAndUploads,
   assertSameFile,
   type ClientResult,
@@ -18,7 +20,9 @@ import {
   makeWorkspace,
   okLine,
   runClient,
+  startModeServer,
   stepPerFile,
+  THREAD_MODES,
   type Workspace,
 } from "./common.ts";
 
@@ -64,36 +68,43 @@ async function hpaPut(
 
 const fixtures = makeFixtures();
 
-for (const family of ["ipv4", "ipv6"] as const) {
-  const host = family === "ipv4" ? "127.0.0.1" : "::1";
-  const ipv6 = family === "ipv6";
+for (const mode of THREAD_MODES) {
+  for (const family of ["ipv4", "ipv6"] as const) {
+    const host = family === "ipv4" ? "127.0.0.1" : "::1";
+    const ipv6 = family === "ipv6";
+    const label = `${host}, ${mode.label}`;
 
-  Deno.test(clientTest(`tftp-hpa binary get (${host})`, "tftp", async (t) => {
-    await using ws = await makeWorkspace(fixtures);
-    await using server = await startServer(ws.root, { host });
-    await stepPerFile(t, fixtures, async (name, data) => {
-      const local = `got_${name}`;
-      const r = await hpaGet(server, ws, { remote: name, local, ipv6 });
-      await server.waitForLine(okLine("RRQ", name));
-      assertNoClientError(r);
-      await assertSameFile(`${ws.client}/${local}`, data, r.output);
-    });
-    assert.equal((await server.stop()).code, 0);
-  }));
+    Deno.test(
+      clientTest(`tftp-hpa binary get (${label})`, "tftp", async (t) => {
+        await using ws = await makeWorkspace(fixtures);
+        await using server = await startModeServer(ws.root, mode, { host });
+        await stepPerFile(t, fixtures, async (name, data) => {
+          const local = `got_${name}`;
+          const r = await hpaGet(server, ws, { remote: name, local, ipv6 });
+          await server.waitForLine(okLine("RRQ", name));
+          assertNoClientError(r);
+          await assertSameFile(`${ws.client}/${local}`, data, r.output);
+        });
+        await assertCleanStop(server);
+      }),
+    );
 
-  Deno.test(clientTest(`tftp-hpa binary put (${host})`, "tftp", async (t) => {
-    await using ws = await makeWorkspace(fixtures);
-    await using server = await startServer(ws.root, { host });
-    await stepPerFile(t, fixtures, async (name, data) => {
-      const remote = `up_${name}`;
-      const r = await hpaPut(server, ws, { local: name, remote, ipv6 });
-      await server.waitForLine(okLine("WRQ", remote));
-      assertNoClientError(r);
-      await assertSameFile(`${ws.root}/${remote}`, data, r.output);
-    });
-    assert.equal((await server.stop()).code, 0);
-    await assertFixturesAndUploads(ws.root, fixtures);
-  }));
+    Deno.test(
+      clientTest(`tftp-hpa binary put (${label})`, "tftp", async (t) => {
+        await using ws = await makeWorkspace(fixtures);
+        await using server = await startModeServer(ws.root, mode, { host });
+        await stepPerFile(t, fixtures, async (name, data) => {
+          const remote = `up_${name}`;
+          const r = await hpaPut(server, ws, { local: name, remote, ipv6 });
+          await server.waitForLine(okLine("WRQ", remote));
+          assertNoClientError(r);
+          await assertSameFile(`${ws.root}/${remote}`, data, r.output);
+        });
+        await assertCleanStop(server);
+        await assertFixturesAndUploads(ws.root, fixtures);
+      }),
+    );
+  }
 }
 
 /** Length of `s` in netascii (every CR and LF becomes two bytes). */
@@ -123,21 +134,28 @@ function textWithLineEnds(): Uint8Array {
   return new TextEncoder().encode(s + "no newline at end");
 }
 
-Deno.test(
-  clientTest("tftp-hpa netascii get of CR/LF text", "tftp", async () => {
-    const text = textWithLineEnds();
-    const fx = makeFixtures({ "text.txt": text });
-    await using ws = await makeWorkspace(fx);
-    await using server = await startServer(ws.root);
-    const r = await hpaGet(server, ws, {
-      remote: "text.txt",
-      local: "got_text.txt",
-      mode: "netascii",
-    });
-    await server.waitForLine(/ RRQ "text.txt" netascii[^:]*: ok, /);
-    assertNoClientError(r);
-    // The client turns netascii back into local (Unix) text: the same bytes.
-    await assertSameFile(`${ws.client}/got_text.txt`, text, r.output);
-    assert.equal((await server.stop()).code, 0);
-  }),
-);
+for (const mode of THREAD_MODES) {
+  Deno.test(
+    clientTest(
+      `tftp-hpa netascii get of CR/LF text (${mode.label})`,
+      "tftp",
+      async () => {
+        const text = textWithLineEnds();
+        const fx = makeFixtures({ "text.txt": text });
+        await using ws = await makeWorkspace(fx);
+        await using server = await startModeServer(ws.root, mode);
+        const r = await hpaGet(server, ws, {
+          remote: "text.txt",
+          local: "got_text.txt",
+          mode: "netascii",
+        });
+        await server.waitForLine(/ RRQ "text.txt" netascii[^:]*: ok, /);
+        assertNoClientError(r);
+        // The client turns netascii back into local (Unix) text: the same
+        // bytes.
+        await assertSameFile(`${ws.client}/got_text.txt`, text, r.output);
+        await assertCleanStop(server);
+      },
+    ),
+  );
+}

@@ -1,0 +1,68 @@
+/**
+ * A file name in a log line is quoted so that a reader (or a log parser)
+ * gets back exactly what the client sent, whatever it holds: a `"` or `\`
+ * in the name is escaped, so a name cannot end its quotes early and write
+ * the rest of the line itself (a forged "ok" for a transfer that failed).
+ */
+
+import assert from "node:assert/strict";
+import {
+  CapturingLogger,
+  RawPeer,
+  startFeatureServer,
+  WAIT_MS,
+} from "./fixture.ts";
+
+/** A quoted name as the log writes it: `"` ... `"`, `\` escapes. */
+const QUOTED = /"((?:[^"\\]|\\.)*)"/;
+
+/** Reads back a quoted name (the escapes the log uses). */
+function unquote(body: string): string {
+  return body.replace(
+    /\\(x[0-9a-f]{2}|u[0-9a-f]{4}|.)/g,
+    (_, e: string) =>
+      e.length > 1
+        ? String.fromCharCode(parseInt(e.slice(1), 16))
+        : ({ n: "\n", r: "\r", t: "\t" } as Record<string, string>)[e] ?? e,
+  );
+}
+
+const NAMES = [
+  // Would read as a finished transfer if its quote were not escaped.
+  'x" octet: ok, 4096 bytes in 0.010 s, 0 retransmits',
+  'back\\slash\\" octet: ok',
+  'new\nline" octet: ok',
+];
+
+for (const name of NAMES) {
+  Deno.test(`log: the name ${JSON.stringify(name)} reads back exactly from every line`, async () => {
+    using peer = new RawPeer();
+    const mine: string[] = [];
+    // The request's outcome: a transfer's end, or a refusal of the name.
+    const { promise: ended, resolve } = Promise.withResolvers<void>();
+    const logger = new CapturingLogger({
+      onLine: (line) => {
+        if (!line.includes(`:${peer.port} RRQ "`)) return;
+        mine.push(line);
+        if (/\): error\b|" octet: error\b| octet: error\b/.test(line)) {
+          resolve();
+        }
+      },
+      onStats: () => {},
+    });
+    await using srv = await startFeatureServer({ logger });
+    await peer.request(srv.addr, { op: "RRQ", name });
+    const timer = setTimeout(resolve, WAIT_MS);
+    await ended;
+    clearTimeout(timer);
+    assert.ok(mine.some((l) => / octet: error\b/.test(l)), mine.join("\n"));
+    for (const line of mine) {
+      const quoted = line.slice(line.indexOf(' RRQ "') + 5).match(QUOTED);
+      assert.ok(quoted, line);
+      assert.equal(unquote(quoted[1]), name, line);
+      // What follows the name is the server's, not the client's.
+      const after = line.slice(line.indexOf(quoted[0]) + quoted[0].length);
+      assert.match(after, /^ octet(: error\b.*)?$/, line);
+    }
+  });
+}
