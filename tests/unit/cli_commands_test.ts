@@ -43,6 +43,7 @@ Deno.test("server: no arguments -> every default from defaults.ts", () => {
       singlePort: false,
       workers: AUTO_WORKERS,
       busyPollUs: d.busyPollUs,
+      metrics: undefined,
     },
     fileLog: undefined,
     logFormat: "text",
