@@ -153,7 +153,7 @@ export class Confined {
         tmp = randomTmp();
         fd = this.#call(() => this.#c.createNew(tmp), name);
       }
-      this.#stillThere(fd, here, name);
+      this.#stillThere(fd, here, { name, created: tmp });
       return {
         fd,
         dir,
@@ -215,19 +215,36 @@ export class Confined {
    * so such a change is refused instead of trusted (except one undone in
    * between, which only the lock prevents).
    */
-  #stillThere(fd: number, was: FsStat, name: string): void {
+  #stillThere(
+    fd: number,
+    was: FsStat,
+    opts: { name: string; created?: string },
+  ): void {
+    const c = this.#c;
     let now: FsStat | undefined;
     try {
-      now = this.#c.stat(".");
+      now = c.stat(".");
     } catch { /* checked below */ }
     if (!now || now.dev !== was.dev || now.ino !== was.ino) {
-      this.#c.close(fd);
+      // The file was just made wherever the other party had moved us: take
+      // it away again if it is still there (same inode), not leave it.
+      if (opts.created !== undefined) {
+        try {
+          const made = c.fstat(fd);
+          const there = c.lstat(opts.created);
+          if (made.dev === there.dev && made.ino === there.ino) {
+            c.remove(opts.created);
+          }
+        } catch { /* gone or moved again: nothing we can find */ }
+      }
+      c.close(fd);
       throw new TftpError(
         ErrorCode.NOT_DEFINED,
-        `${name}: working directory changed by someone else, try again`,
+        `${opts.name}: working directory changed by someone else, try again`,
       );
     }
   }
+
 
   /** A call whose failure is reported as a TFTP error about `name`. */
   #call<T>(fn: () => T, name: string): T {
@@ -326,7 +343,7 @@ export class Confined {
         if (kind === "missing") throw notFound(name);
         throw fsErrorToTftp(err, name);
       }
-      this.#stillThere(fd, here, name);
+      this.#stillThere(fd, here, { name });
       let f: FsStat;
       try {
         f = c.fstat(fd);

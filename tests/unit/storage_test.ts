@@ -231,6 +231,36 @@ Deno.test("FsStorage: a FIFO swapped in after the check is opened without blocki
   });
 });
 
+Deno.test("FsStorage: an upload whose working directory is moved by someone else meanwhile leaves no file anywhere", async () => {
+  await withRoot(async (root, outside) => {
+    await Deno.mkdir(`${root}/d`);
+    const real = realFsCalls();
+    // Someone outside the lock (another isolate of the process) changes
+    // the working directory just before the temporary file is made.
+    const calls: FsCalls = {
+      ...real,
+      createNew: (p) => {
+        Deno.chdir(outside);
+        return real.createNew(p);
+      },
+    };
+    const home = Deno.cwd();
+    const s = new FsStorage(root, { calls, writable: true });
+    try {
+      const err = await s.openWrite("d/up.bin").then(() => undefined, (e) => e);
+      assert.ok(err instanceof TftpError, String(err));
+      assert.equal(err.code, ErrorCode.NOT_DEFINED);
+      assert.match(err.message, /working directory changed/);
+    } finally {
+      Deno.chdir(home);
+    }
+    const left = async (dir: string) =>
+      (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+    assert.deepEqual(await left(outside), []);
+    assert.deepEqual(await left(`${root}/d`), []);
+  });
+});
+
 Deno.test("removeStaleUploads(): reserved regular files inside the root only, never through a symlink", async () => {
   await withRoot(async (root, outside) => {
     const t = ".tftp-upload-0123456789abcdef";
