@@ -17,6 +17,11 @@
 export const SERVER_DEFAULTS = {
   /** Address to listen on. */
   host: "0.0.0.0",
+  /**
+   * Seconds between looks at the local addresses when a wildcard host is
+   * served per address (a new address is served within this long).
+   */
+  rescanInterval: 5,
   /** UDP port (the standard 69 needs CAP_NET_BIND_SERVICE). */
   port: 9069,
   /** Directory served: the current directory. */

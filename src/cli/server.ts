@@ -27,6 +27,15 @@ function portRange(text: string): [number, number] {
   return [lo, hi];
 }
 
+function listenHost(text: string): string {
+  if (/[\s\[\]\/]/.test(text) || text.startsWith("-")) {
+    throw new Error(
+      "expected an address (0.0.0.0, ::, 192.0.2.1, fe80::1%eth0)",
+    );
+  }
+  return text;
+}
+
 function network(text: string): string {
   try {
     parseCidr(text);
@@ -52,10 +61,17 @@ export const SERVER_FLAGS = [
   {
     name: "host",
     key: "host",
-    kind: "string",
+    kind: "repeatable",
     value: "HOST",
-    default: D.host,
+    parse: listenHost,
+    default: [D.host],
+    defaultText: `\`${D.host}\``,
     help: "address to listen on; `::` serves IPv4 and IPv6",
+    details: "a wildcard (`0.0.0.0`, `::`) gets one socket per local " +
+      "address, so replies leave from the address the client sent to " +
+      "(needs `--allow-sys=networkInterfaces`; without it, one socket " +
+      `and a warning); addresses are looked up again every ` +
+      `${D.rescanInterval} s`,
     section: "Listening",
   },
   {
@@ -376,7 +392,7 @@ export interface CliOptions {
  * ```ts
  * import { parseCli } from "./server.ts";
  * const o = parseCli(["--host", "::", "-p", "69", "--root", "/srv/tftp"]);
- * if (o.server.port !== 69 || o.server.host !== "::") throw new Error();
+ * if (o.server.port !== 69 || String(o.server.host) !== "::") throw new Error();
  * ```
  *
  * @param args Arguments (without the program name).

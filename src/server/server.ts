@@ -28,11 +28,11 @@ import {
 import type { Storage } from "../storage/types.ts";
 import { type Cidr, parseCidr } from "../net/cidr.ts";
 import { normalizeHost } from "../net/address.ts";
+import { isWildcard } from "../net/local_addresses.ts";
 import { PortAllocator } from "../transport/ports.ts";
 import { SharedTransport } from "../transport/shared_port.ts";
 import { BufferBudget } from "../transport/buffers.ts";
 import {
-  type Clock,
   type Lane,
   receiveBufferBytes,
   type Transport,
@@ -40,6 +40,7 @@ import {
 import { SERVER_DEFAULTS } from "../defaults.ts";
 import { admit, allowed, peerKey } from "./admission.ts";
 import { Delay } from "./delay.ts";
+import { type Listener, ListenSockets } from "./listeners.ts";
 import type { RemapRule } from "./remap.ts";
 import { resolveName } from "./names.ts";
 import { ReadSession } from "./read_session.ts";
@@ -49,96 +50,13 @@ import {
   formatPeer,
   type SessionClass,
   type SessionConfig,
-  type TransferStats,
 } from "./session.ts";
 import { type StartRequest, startTransfer, type ThreadEnv } from "./start.ts";
 import { type TransferHandle, TransferRegistry } from "./transfers.ts";
 import { WorkerPool } from "./workers/pool.ts";
+import type { ServerOptions } from "./options.ts";
 
-/** Options of {@linkcode TftpServer}. */
-export interface ServerOptions {
-  /** Address to listen on (default `0.0.0.0`; `::` serves IPv4 and IPv6). */
-  host?: string;
-  /** UDP port (default 9069; 0 picks a free one). */
-  port?: number;
-  /** Directory to serve (default: current directory). Ignored with `storage`. */
-  root?: string;
-  /** Custom storage instead of the file system under `root`. */
-  storage?: Storage;
-  /** Retransmit interval in seconds (default 0.5). */
-  ackTimeout?: number;
-  /** Seconds without progress before giving up on a transfer (default 3). */
-  timeout?: number;
-  /** Retransmit rounds without progress before giving up (default 5). */
-  retries?: number;
-  /**
-   * Longest time in seconds a transfer may go without progress, whatever
-   * timeout option the client asks for (default 30).
-   */
-  maxIdle?: number;
-  /**
-   * Floor in ms of the adaptive retransmit interval used when the client
-   * sets no timeout option (default 50; 0 keeps `ackTimeout` fixed).
-   */
-  minRtoMs?: number;
-  /**
-   * Longest busy-poll spin in µs while a lock-step transfer is alone in its
-   * thread (default 50; 0 off): after sending, the thread spins briefly so
-   * a fast client's reply is taken without a sleep and wake-up.
-   */
-  busyPollUs?: number;
-  /** Largest blksize granted (default 65464). */
-  maxBlksize?: number;
-  /** Largest windowsize granted (default 64). */
-  maxWindowsize?: number;
-  /** Largest upload in bytes (default: no limit). */
-  maxUpload?: number;
-  /**
-   * Bytes for the packet buffers of windowed sends, for the whole server
-   * (default 64 MiB): a transfer beyond the budget sends its window in
-   * bursts instead of holding a buffer per block.
-   */
-  maxWindowMemory?: number;
-  /** Refuse all uploads. */
-  readOnly?: boolean;
-  /** Let uploads replace existing regular files (default: ERROR 6). */
-  allowOverwrite?: boolean;
-  /** `\\` to `/` and leading `/` stripped from names (default true). */
-  normalizeNames?: boolean;
-  /** Find names case-insensitively when the exact name does not exist. */
-  ignoreCase?: boolean;
-  /** Serve `ROOT/<client ip>/` to a client when that directory exists. */
-  perClientRoot?: boolean;
-  /** Remap rules applied to names before the root check. */
-  remap?: RemapRule[];
-  /** Most transfers at once (default 2048). */
-  maxSessions?: number;
-  /** Most transfers at once from one client (IPv4 address or IPv6 /64; default 128). */
-  maxSessionsPerClient?: number;
-  /** Only clients in these networks (CIDR) get any reply, at any port. */
-  allowFrom?: string[];
-  /** Bind transfer sockets in this inclusive port range. */
-  portRange?: [number, number];
-  /** Run every transfer on the listen port (for NAT and strict firewalls). */
-  singlePort?: boolean;
-  /**
-   * Threads that run transfers (default 1: all in the main thread). With
-   * more, the main thread admits requests and hands each transfer to the
-   * least busy worker thread, so a boot storm uses every CPU and no
-   * thread's event loop holds hundreds of sockets. Needs the file-system
-   * root (no custom `storage`), per-transfer ports (no `singlePort`), the
-   * stock session classes (no `selectProtocol` or `createTransport`
-   * override) and the real clock: anything else is refused here, since it
-   * could not run in the threads.
-   */
-  workers?: number;
-  /** Logger (default: INFO to stderr). */
-  logger?: Logger;
-  /** Clock for sessions (tests). */
-  clock?: Clock;
-  /** Called after every transfer with its stats. */
-  onTransferEnd?: (stats: TransferStats) => void;
-}
+export type { ServerOptions } from "./options.ts";
 
 /** Milliseconds after listening before the worker threads start. */
 const WORKER_START_DELAY_MS = 100;
@@ -180,11 +98,10 @@ export class TftpServer {
   readonly config: SessionConfig;
   /** Storage (set by `listen` when not given). */
   storage?: Storage;
-  #conn?: Deno.DatagramConn;
+  #sockets?: ListenSockets;
   #registry: TransferRegistry;
   #shared = new Map<string, SharedTransport>();
   #closing = false;
-  #loop?: Promise<void>;
   #allow?: Cidr[];
   #ports: PortAllocator;
   #lane: Lane;
@@ -224,7 +141,7 @@ export class TftpServer {
     if (options.allowFrom?.length) {
       this.#allow = options.allowFrom.map((c) => parseCidr(c));
     }
-    this.#ports = new PortAllocator(options.host ?? SERVER_DEFAULTS.host, {
+    this.#ports = new PortAllocator(this.#hosts[0], {
       range: options.portRange,
     });
     this.#registry = new TransferRegistry({
@@ -262,6 +179,13 @@ export class TftpServer {
     }
   }
 
+  /** The configured listen hosts (at least one). */
+  get #hosts(): string[] {
+    const h = this.options.host;
+    if (typeof h === "string") return [h];
+    return h?.length ? [...h] : [SERVER_DEFAULTS.host];
+  }
+
   /** Each thread's share of the window-buffer budget. */
   get #windowMemory(): number {
     const total = this.options.maxWindowMemory ??
@@ -269,10 +193,29 @@ export class TftpServer {
     return Math.floor(total / Math.max(1, this.options.workers ?? 1));
   }
 
-  /** The bound address (after `listen`). */
+  /**
+   * The first listen address and the port (after `listen`). A wildcard
+   * host served per local address is reported as the wildcard itself.
+   */
   get addr(): Deno.NetAddr {
-    if (!this.#conn) throw new Error("server is not listening");
-    return this.#conn.addr as Deno.NetAddr;
+    const sockets = this.#sockets;
+    if (!sockets) throw new Error("server is not listening");
+    const first = this.#hosts[0];
+    if (sockets.expanded && isWildcard(first)) {
+      return { transport: "udp", hostname: first, port: sockets.port };
+    }
+    const l = sockets.all[0];
+    return l ? l.conn.addr as Deno.NetAddr : this.addrs[0];
+  }
+
+  /**
+   * Every listen socket's address (after `listen`): one per host, or per
+   * local address for a wildcard host; link-local IPv6 ones with their
+   * scope (`fe80::1%2`).
+   */
+  get addrs(): Deno.NetAddr[] {
+    if (!this.#sockets) throw new Error("server is not listening");
+    return this.#sockets.all.map((l) => l.addr);
   }
 
   /** Number of transfers in progress. */
@@ -303,10 +246,18 @@ export class TftpServer {
     if (!this.storage) {
       this.storage = await openRootStorage(this.options, this.log);
     }
-    this.#conn = Deno.listenDatagram({
-      transport: "udp",
-      hostname: this.options.host ?? SERVER_DEFAULTS.host,
+    // Several receives per socket: when a rack boots at once, hundreds of
+    // requests queue while hundreds of transfers keep the event loop busy,
+    // and with one receive they were admitted one per turn. In single-port
+    // mode the socket also carries transfer packets, whose order matters.
+    this.#sockets = ListenSockets.open({
+      hosts: this.#hosts,
       port: this.options.port ?? SERVER_DEFAULTS.port,
+      log: this.log,
+      receivers: this.options.singlePort ? 1 : LISTEN_RECEIVERS,
+      rescanSeconds: this.options.rescanInterval ??
+        SERVER_DEFAULTS.rescanInterval,
+      onDatagram: (data, peer, on) => this.#onDatagram(data, peer, on),
     });
     const addr = this.addr;
     const fs = this.storage instanceof PerClientStorage
@@ -318,9 +269,8 @@ export class TftpServer {
       : "read-write";
     const workers = this.options.workers ?? 1;
     const threads = workers > 1 ? `, ${workers} worker threads` : "";
-    this.log.info(
-      `listening on ${formatPeer(addr)}, root ${root} (${rw})${threads}`,
-    );
+    const where = this.#sockets.all.map((l) => formatPeer(l.addr)).join(", ");
+    this.log.info(`listening on ${where}, root ${root} (${rw})${threads}`);
     if (workers > 1) {
       // Threads starting compete for the CPUs: let the first requests of a
       // fresh server be answered first (start-up 31 ms without workers, 60
@@ -330,7 +280,6 @@ export class TftpServer {
         elapsed ? this.#startWorkers(workers) : undefined
       );
     }
-    this.#loop = this.#serve();
     return addr;
   }
 
@@ -354,7 +303,7 @@ export class TftpServer {
       allowOverwrite: o.allowOverwrite,
       perClientRoot: o.perClientRoot,
       cwdLock: sharedCwdLock(),
-      host: o.host ?? SERVER_DEFAULTS.host,
+      host: this.#hosts[0],
       portRange: o.portRange,
       allowFrom: o.allowFrom,
       windowMemory: this.#windowMemory,
@@ -394,69 +343,45 @@ export class TftpServer {
   }
 
   /**
-   * Opens the socket for one transfer (an ephemeral port on the listen
-   * address, or the next free port of `portRange`). Override to bind
+   * Opens the socket for one transfer: an ephemeral port, or the next free
+   * port of `portRange`, on the address the request arrived on (so the
+   * replies leave from the address the client sent to). Override to bind
    * differently.
    *
    * @param peer The client.
+   * @param local The listen address the request arrived on (absent when
+   * called from outside the server).
    * @returns A transport.
    */
-  createTransport(peer: Deno.NetAddr): Transport {
+  createTransport(peer: Deno.NetAddr, local?: Deno.NetAddr): Transport {
     if (this.options.singlePort) {
-      const t = new SharedTransport(this.#conn!);
-      this.#shared.set(peerKey(peer), t);
+      const on = local ? this.#sockets?.find(local.hostname) : undefined;
+      const listener = on ?? this.#sockets!.all[0];
+      const t = new SharedTransport(listener.conn);
+      this.#shared.set(sharedKey(listener, peer), t);
       return t;
     }
-    return this.#ports.open();
+    return this.#ports.open(local?.hostname);
   }
 
-  #serve(): Promise<void> {
-    // Each pending receive yields one datagram per event-loop turn. When a
-    // rack boots at once, hundreds of requests queue on the listen socket
-    // while hundreds of transfers keep the loop busy: with one receive they
-    // were admitted one per turn and clients gave up before being served.
-    // Several receives drain the queue as fast as the transfers progress.
-    // (Their order does not matter for requests; in single-port mode the
-    // listen socket also carries transfer packets, so it keeps one.)
-    const receivers = this.options.singlePort ? 1 : LISTEN_RECEIVERS;
-    const loops: Promise<void>[] = [];
-    for (let i = 0; i < receivers; i++) loops.push(this.#receiveLoop());
-    return Promise.all(loops).then(() => {});
-  }
-
-  async #receiveLoop(): Promise<void> {
-    const conn = this.#conn!;
-    const buf = new Uint8Array(65536);
-    while (!this.#closing) {
-      let data: Uint8Array;
-      let addr: Deno.Addr;
-      try {
-        [data, addr] = await conn.receive(buf);
-      } catch (err) {
-        if (this.#closing) break;
-        this.log.error(`receive failed: ${err}`);
-        continue;
-      }
-      try {
-        this.#onDatagram(data, addr as Deno.NetAddr);
-      } catch (err) {
-        this.log.error(`failed to handle a datagram: ${err}`);
-      }
-    }
-  }
-
-  #reply(addr: Deno.NetAddr, code: number, message: string): void {
-    this.#conn?.send(encodeError(code, message), addr).catch(() => {});
+  #reply(
+    on: Listener,
+    addr: Deno.NetAddr,
+    code: number,
+    message: string,
+  ): void {
+    if (on.closed) return;
+    on.conn.send(encodeError(code, message), addr).catch(() => {});
   }
 
   #allowed = (hostname: string): boolean => allowed(this.#allow, hostname);
 
   /** Single-port mode: hands a transfer's datagram to its transfer. */
-  #route(data: Uint8Array, peer: Deno.NetAddr): boolean {
-    const key = peerKey(peer);
+  #route(data: Uint8Array, peer: Deno.NetAddr, on: Listener): boolean {
+    const key = sharedKey(on, peer);
     const t = this.#shared.get(key);
     if (!t) return false;
-    const handle = this.#registry.get(key);
+    const handle = this.#registry.get(peerKey(peer));
     const isRequest = data.length >= 2 && data[0] === 0 &&
       (data[1] === Opcode.RRQ || data[1] === Opcode.WRQ);
     if (!handle || t.closed) {
@@ -472,9 +397,9 @@ export class TftpServer {
     return false;
   }
 
-  #onDatagram(data: Uint8Array, peer: Deno.NetAddr): void {
+  #onDatagram(data: Uint8Array, peer: Deno.NetAddr, on: Listener): void {
     if (this.options.singlePort && this.#allowed(peer.hostname)) {
-      if (this.#route(data, peer)) return;
+      if (this.#route(data, peer, on)) return;
     }
     const registry = this.#registry;
     const verdict = admit(data, peer, {
@@ -492,7 +417,7 @@ export class TftpServer {
     }
     if (verdict.kind === "refuse") {
       this.log[verdict.level](verdict.log);
-      this.#reply(peer, verdict.code, verdict.message);
+      this.#reply(on, peer, verdict.code, verdict.message);
       return;
     }
     const { request, client } = verdict;
@@ -514,20 +439,20 @@ export class TftpServer {
           clip(e.message)
         }`,
       );
-      this.#reply(peer, e.code, e.message);
+      this.#reply(on, peer, e.code, e.message);
       return;
     }
     const cls = this.selectProtocol(request, peer);
     if (!cls) {
-      this.#reply(peer, ErrorCode.ILLEGAL_OPERATION, "request refused");
+      this.#reply(on, peer, ErrorCode.ILLEGAL_OPERATION, "request refused");
       return;
     }
-    const start: StartRequest = { request, name, peer };
+    const start: StartRequest = { request, name, peer, local: on.addr };
     const repeatOf = verdict.repeatOf;
     if (repeatOf && !repeatOf.remote) {
       // Let the transfer's pending datagrams have their turn first.
       setTimeout(() => {
-        if (repeatOf.finished) this.#start(cls, start, client);
+        if (repeatOf.finished) this.#start(cls, start, client, on);
         else if (this.log.debugEnabled) {
           this.log.debug(
             `${key} repeated request ignored: transfer in progress`,
@@ -536,13 +461,14 @@ export class TftpServer {
       }, 0);
       return;
     }
-    this.#start(cls, start, client, repeatOf);
+    this.#start(cls, start, client, on, repeatOf);
   }
 
   #start(
     cls: SessionClass,
     start: StartRequest,
     client: string,
+    on: Listener,
     repeatOf?: TransferHandle,
   ): void {
     if (this.#closing) return;
@@ -550,7 +476,7 @@ export class TftpServer {
     const key = peerKey(peer);
     const remote = this.#pool?.run(start, {
       repeatOf,
-      refuse: (code, message) => this.#reply(peer, code, message),
+      refuse: (code, message) => this.#reply(on, peer, code, message),
     });
     if (remote) {
       this.#registry.add(key, client, remote);
@@ -559,14 +485,16 @@ export class TftpServer {
     try {
       const t = startTransfer(cls, start, this.#env());
       this.#registry.add(key, client, t);
+      const shared = sharedKey(on, peer);
       t.done.finally(() => {
-        if (this.#shared.get(key) === t.session.transport) {
-          this.#shared.delete(key);
+        if (this.#shared.get(shared) === t.session.transport) {
+          this.#shared.delete(shared);
         }
       });
     } catch (err) {
       this.log.error(`${key} cannot open a transfer socket: ${err}`);
       this.#reply(
+        on,
         peer,
         ErrorCode.NOT_DEFINED,
         "no transfer port available, try again later",
@@ -580,7 +508,7 @@ export class TftpServer {
       config: this.config,
       log: this.log,
       lane: this.#lane,
-      openTransport: (peer) => this.createTransport(peer),
+      openTransport: (peer, local) => this.createTransport(peer, local),
       clock: this.options.clock,
       answerStranger: this.#allow ? this.#allowed : undefined,
     };
@@ -607,14 +535,17 @@ export class TftpServer {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    try {
-      this.#conn?.close();
-    } catch { /* already closed */ }
+    const listening = this.#sockets?.close();
     this.#poolDelay?.cancel();
     await this.#poolStarting;
     const closing = this.#registry.closeAll();
     await this.#pool?.close();
     await closing;
-    await this.#loop;
+    await listening;
   }
+}
+
+/** Single-port mode: a transfer is its listen socket and its peer. */
+function sharedKey(on: Listener, peer: Deno.NetAddr): string {
+  return `${on.addr.hostname} ${peerKey(peer)}`;
 }

@@ -20,7 +20,7 @@ Deno.test("server: no arguments -> every default from defaults.ts", () => {
   const d = SERVER_DEFAULTS;
   const want: CliOptions = {
     server: {
-      host: d.host,
+      host: [d.host],
       port: d.port,
       root: d.root,
       ackTimeout: d.ackTimeout,
@@ -56,9 +56,12 @@ Deno.test("server: no arguments -> every default from defaults.ts", () => {
 
 const SERVER_PARSES: [string[], Partial<CliOptions["server"]>][] = [
   [["--host", "::", "-p", "69", "--root", "/srv"], {
-    host: "::",
+    host: ["::"],
     port: 69,
     root: "/srv",
+  }],
+  [["--host", "192.0.2.1", "--host", "fe80::1%eth0"], {
+    host: ["192.0.2.1", "fe80::1%eth0"],
   }],
   [["--ack-timeout", "1", "--conn-timeout", "0.2", "--retries", "0"], {
     ackTimeout: 1,
@@ -161,6 +164,10 @@ const SERVER_ERRORS: [string[], string][] = [
     'invalid --busy-poll-us "1001": expected an integer from 0 to 1000',
   ],
   [["--host", ""], 'invalid --host "": expected a value'],
+  [
+    ["--host", "[::1]"],
+    'invalid --host "[::1]": expected an address (0.0.0.0, ::, 192.0.2.1, fe80::1%eth0)',
+  ],
   [
     ["--log-format", "xml"],
     'invalid --log-format "xml": expected text or json',

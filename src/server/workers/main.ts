@@ -86,11 +86,11 @@ class WorkerThread {
   }
 
   #run(msg: Extract<ToWorker, { type: "start" }>): void {
-    const { id, request, name, peer } = msg;
+    const { id, request, name, peer, local } = msg;
     const cls = request.op === Opcode.RRQ ? ReadSession : WriteSession;
     let t: LocalTransfer;
     try {
-      t = startTransfer(cls, { request, name, peer }, {
+      t = startTransfer(cls, { request, name, peer, local }, {
         ...this.#env,
         onEstablished: () => this.#post({ type: "established", id }),
       });
@@ -154,7 +154,7 @@ async function setUp(
     config: setup.config,
     log: new ForwardingLogger(setup.verbose, post),
     lane: { active: 0, windowBuffers: new BufferBudget(setup.windowMemory) },
-    openTransport: () => ports.open(),
+    openTransport: (_peer, local) => ports.open(local?.hostname),
     answerStranger: allow ? (host) => allowed(allow, host) : undefined,
   }, post);
 }

@@ -332,7 +332,7 @@ export class WorkerPool {
       repeatOf?: TransferHandle;
     },
   ): RemoteSession | undefined {
-    const { request, name, peer } = start;
+    const { request, name, peer, local } = start;
     const repeat = options.repeatOf instanceof RemoteSession
       ? options.repeatOf
       : undefined;
@@ -369,6 +369,11 @@ export class WorkerPool {
           ? repeat.id
           : undefined,
         peer: { transport: "udp", hostname: peer.hostname, port: peer.port },
+        local: local && {
+          transport: "udp",
+          hostname: local.hostname,
+          port: local.port,
+        },
       } satisfies ToWorker,
     );
     return remote;

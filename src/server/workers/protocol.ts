@@ -12,7 +12,7 @@ import type { SessionConfig, TransferStats } from "../session.ts";
 
 /** What a worker needs to serve transfers like the main thread would. */
 export interface WorkerSetup extends RootOptions {
-  /** Address transfer sockets bind to. */
+  /** Address transfer sockets bind to when a start message names none. */
   host: string;
   /** Inclusive transfer port range, if any. */
   portRange?: [number, number];
@@ -42,6 +42,8 @@ export type ToWorker =
      */
     repeatOf?: number;
     peer: Deno.NetAddr;
+    /** The listen address the request arrived on: the transfer binds to it. */
+    local?: Deno.NetAddr;
   }
   | { type: "cancel"; id: number; reason?: string }
   | { type: "close" };
