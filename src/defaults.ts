@@ -65,6 +65,28 @@ export const SERVER_DEFAULTS = {
   logFormat: "text",
 } as const;
 
+/**
+ * Defaults of the HTTP origin storage (`--origin-*`, `openOriginStorage`),
+ * in milliseconds and bytes. With worker threads, `maxConcurrent` and
+ * `cacheMemoryBytes` are split between the threads.
+ */
+export const ORIGIN_DEFAULTS = {
+  /** From asking (queueing included) to the response headers, ms. */
+  timeoutMs: 5_000,
+  /** Longest silence within a body, ms. */
+  idleTimeoutMs: 10_000,
+  /** Origin requests at once (bodies being read included). */
+  maxConcurrent: 16,
+  /** Same-origin redirects followed. */
+  maxRedirects: 3,
+  /** Largest body served, bytes (held in memory while it is read). */
+  maxObjectBytes: 256 * 1024 * 1024,
+  /** Memory cache, bytes (0: none). */
+  cacheMemoryBytes: 64 * 1024 * 1024,
+  /** Directory cache bound, bytes. */
+  cacheDirBytes: 1024 * 1024 * 1024,
+} as const;
+
 /** Defaults of the client (library and `client.ts`). */
 export const CLIENT_DEFAULTS = {
   /** Server address. */

@@ -120,13 +120,36 @@ export class ListenSockets {
       }
     }
     let plan = listenPlan(opts.hosts, found);
-    if (plan.expanded && plan.addresses.length === 0) {
-      plan = listenPlan(opts.hosts, undefined);
+    let denied: ListenAddress[] = [];
+    if (plan.expanded) {
+      denied = plan.addresses.filter((a) =>
+        !a.explicit && !netGranted(a.hostname, opts.port)
+      );
+      const kept = plan.addresses.filter((a) => !denied.includes(a));
+      const names = denied.map((a) => a.hostname).join(", ");
+      if (!kept.some((a) => !a.explicit)) {
+        plan = listenPlan(opts.hosts, undefined);
+        if (denied.length) {
+          opts.log.warn(
+            `no --allow-net for any local address (${names}): listening ` +
+              `on ${plan.addresses[0].hostname} as one socket, so replies ` +
+              `may leave from another local address than the one a client ` +
+              `sent to`,
+          );
+        }
+      } else {
+        if (denied.length) {
+          const them = denied.length > 1 ? "them" : "it";
+          opts.log.warn(`not serving ${names}: no --allow-net for ${them}`);
+        }
+        plan = { ...plan, addresses: kept };
+      }
     }
     const conns = bindAll(plan.addresses, opts);
     const port = (conns[0][1].addr as Deno.NetAddr).port;
     const sockets = new ListenSockets(opts, port, plan.expanded);
     for (const [a, conn] of conns) sockets.#add(a.hostname, conn);
+    for (const a of denied) sockets.#failed.add(a.hostname.toLowerCase());
     if (plan.expanded) {
       const hosts = plan.addresses.filter((a) => !a.explicit).length;
       opts.log.info(
@@ -246,6 +269,13 @@ export class ListenSockets {
       const key = a.hostname.toLowerCase();
       if (this.#by.has(key)) continue;
       const at = { hostname: a.hostname, port: this.#port };
+      if (!netGranted(a.hostname, this.#port)) {
+        if (!this.#failed.has(key)) {
+          this.#failed.add(key);
+          log.warn(`not serving ${a.hostname}: no --allow-net for it`);
+        }
+        continue;
+      }
       try {
         this.#add(a.hostname, bind(a.hostname, this.#port));
         this.#failed.delete(key);
@@ -275,6 +305,19 @@ export class ListenSockets {
     }
     await Promise.all([...this.#loops]);
   }
+}
+
+/**
+ * Whether Deno lets this program bind `hostname` (a wildcard's addresses
+ * need their own grant: `--allow-net=0.0.0.0` covers only the wildcard).
+ */
+function netGranted(hostname: string, port: number): boolean {
+  const bare = hostname.replace(/%.*$/, "");
+  const host = bare.includes(":") ? `[${bare}]` : bare;
+  return Deno.permissions.querySync({
+    name: "net",
+    host: port ? `${host}:${port}` : host,
+  }).state === "granted";
 }
 
 function bind(hostname: string, port: number): Deno.DatagramConn {

@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from "../log.ts";
+import type { OriginSettings } from "../storage/origin.ts";
 import type { Storage } from "../storage/types.ts";
 import type { Clock } from "../transport/types.ts";
 import type { RemapRule } from "./remap.ts";
@@ -33,6 +34,15 @@ export interface ServerOptions {
   root?: string;
   /** Custom storage instead of the file system under `root`. */
   storage?: Storage;
+  /**
+   * An HTTP(S) origin for names not found under `root` (or for every name,
+   * with `only`): see docs/origin.md. Plain data, not a storage: the server
+   * builds the storage (one per thread, bounds split between them) and
+   * closes it on `close()`. With worker threads, requests are routed by a
+   * hash of the name, so concurrent requests for one name meet in one
+   * thread and make one origin request. Excludes `storage`.
+   */
+  origin?: OriginSettings;
   /** Retransmit interval in seconds (default 0.5). */
   ackTimeout?: number;
   /** Seconds without progress before giving up on a transfer (default 3). */

@@ -15,38 +15,32 @@ import {
   type RequestPacket,
   TftpError,
 } from "../protocol/packet.ts";
-import { MAX_BLKSIZE, MAX_WINDOWSIZE } from "../protocol/options.ts";
 import { Logger, quote } from "../log.ts";
 import { clip } from "../escape.ts";
-import { FsStorage } from "../storage/files.ts";
-import { PerClientStorage } from "../storage/per_client.ts";
+import { openRootStorage, sharedCwdLock } from "../storage/fs_root.ts";
 import {
-  openRootStorage,
-  rootWritable,
-  sharedCwdLock,
-} from "../storage/fs_root.ts";
+  type ClosableStorage,
+  describeStorage,
+  openOriginStorage,
+  originOptions,
+  originShare,
+} from "../storage/origin.ts";
 import type { Storage } from "../storage/types.ts";
 import { type Cidr, parseCidr } from "../net/cidr.ts";
 import { normalizeHost } from "../net/address.ts";
 import { isWildcard } from "../net/local_addresses.ts";
 import { PortAllocator } from "../transport/ports.ts";
-import { SharedTransport } from "../transport/shared_port.ts";
 import { BufferBudget } from "../transport/buffers.ts";
-import {
-  type Lane,
-  receiveBufferBytes,
-  type Transport,
-} from "../transport/types.ts";
+import type { Lane, Transport } from "../transport/types.ts";
 import { SERVER_DEFAULTS } from "../defaults.ts";
 import { admit, allowed, peerKey } from "./admission.ts";
 import { Delay } from "./delay.ts";
 import { type Listener, ListenSockets } from "./listeners.ts";
-import type { RemapRule } from "./remap.ts";
+import { SharedRoutes } from "./single_port.ts";
 import { resolveName } from "./names.ts";
 import { ReadSession } from "./read_session.ts";
 import { WriteSession } from "./write_session.ts";
 import {
-  DEFAULT_SESSION_CONFIG,
   formatPeer,
   type SessionClass,
   type SessionConfig,
@@ -54,6 +48,12 @@ import {
 import { type StartRequest, startTransfer, type ThreadEnv } from "./start.ts";
 import { type TransferHandle, TransferRegistry } from "./transfers.ts";
 import { WorkerPool } from "./workers/pool.ts";
+import {
+  sessionConfig,
+  windowShare,
+  workerSetup,
+  workersRefusal,
+} from "./setup.ts";
 import type { ServerOptions } from "./options.ts";
 
 export type { ServerOptions } from "./options.ts";
@@ -99,8 +99,10 @@ export class TftpServer {
   /** Storage (set by `listen` when not given). */
   storage?: Storage;
   #sockets?: ListenSockets;
+  /** The storage this server built (the origin's), closed with it. */
+  #own?: ClosableStorage;
   #registry: TransferRegistry;
-  #shared = new Map<string, SharedTransport>();
+  #shared = new SharedRoutes();
   #closing = false;
   #allow?: Cidr[];
   #ports: PortAllocator;
@@ -118,26 +120,14 @@ export class TftpServer {
   constructor(options: ServerOptions = {}) {
     this.options = options;
     this.log = options.logger ?? new Logger();
-    const d = DEFAULT_SESSION_CONFIG;
-    this.config = {
-      ackTimeout: options.ackTimeout ?? d.ackTimeout,
-      connTimeout: options.timeout ?? d.connTimeout,
-      maxRetries: options.retries ?? d.maxRetries,
-      maxIdle: options.maxIdle ?? d.maxIdle,
-      minRtoMs: options.minRtoMs ?? d.minRtoMs,
-      // In single-port mode the reply reaches the session through the main
-      // thread's listen loop, which a spin would only hold up.
-      busyPollUs: options.singlePort ? 0 : options.busyPollUs ?? d.busyPollUs,
-      maxBlksize: Math.min(options.maxBlksize ?? d.maxBlksize, MAX_BLKSIZE),
-      maxWindowsize: Math.min(
-        options.maxWindowsize ?? d.maxWindowsize,
-        MAX_WINDOWSIZE,
-      ),
-      maxUpload: options.maxUpload,
-      receiveBuffer: receiveBufferBytes(),
-      guessableTid: !!options.singlePort || !!options.portRange,
-    };
+    this.config = sessionConfig(options);
     this.storage = options.storage;
+    if (options.storage && options.origin) {
+      throw new Error(
+        "origin and storage exclude each other: pass the origin's settings " +
+          "(the server builds the storage) or a storage you built",
+      );
+    }
     if (options.allowFrom?.length) {
       this.#allow = options.allowFrom.map((c) => parseCidr(c));
     }
@@ -148,35 +138,17 @@ export class TftpServer {
       onEnd: options.onTransferEnd,
       onHookError: (err) => this.log.error(`onTransferEnd failed: ${err}`),
     });
-    this.#checkWorkers(options.workers ?? 1);
+    const refusal = workersRefusal(options, {
+      selectProtocol:
+        this.selectProtocol !== TftpServer.prototype.selectProtocol,
+      createTransport:
+        this.createTransport !== TftpServer.prototype.createTransport,
+    });
+    if (refusal) throw new Error(refusal);
     this.#lane = {
       active: 0,
-      windowBuffers: new BufferBudget(this.#windowMemory),
+      windowBuffers: new BufferBudget(windowShare(options)),
     };
-  }
-
-  #checkWorkers(workers: number): void {
-    if (!Number.isInteger(workers) || workers < 1) {
-      throw new Error(`invalid number of workers ${workers}`);
-    }
-    if (workers === 1) return;
-    const why = this.options.storage
-      ? "custom storage"
-      : this.options.singlePort
-      ? "single-port mode"
-      : this.options.clock
-      ? "a custom clock"
-      : this.selectProtocol !== TftpServer.prototype.selectProtocol
-      ? "a custom selectProtocol"
-      : this.createTransport !== TftpServer.prototype.createTransport
-      ? "a custom createTransport"
-      : undefined;
-    if (why) {
-      throw new Error(
-        `workers: ${workers} cannot be combined with ${why}: worker threads ` +
-          `run the stock sessions on the file-system root; use workers: 1`,
-      );
-    }
   }
 
   /** The configured listen hosts (at least one). */
@@ -184,13 +156,6 @@ export class TftpServer {
     const h = this.options.host;
     if (typeof h === "string") return [h];
     return h?.length ? [...h] : [SERVER_DEFAULTS.host];
-  }
-
-  /** Each thread's share of the window-buffer budget. */
-  get #windowMemory(): number {
-    const total = this.options.maxWindowMemory ??
-      SERVER_DEFAULTS.maxWindowMemory;
-    return Math.floor(total / Math.max(1, this.options.workers ?? 1));
   }
 
   /**
@@ -243,34 +208,42 @@ export class TftpServer {
    * read permission, port in use).
    */
   async listen(): Promise<Deno.NetAddr> {
-    if (!this.storage) {
-      this.storage = await openRootStorage(this.options, this.log);
+    const origin = this.options.origin;
+    if (!this.storage && origin) {
+      const share = originShare(origin, this.options.workers ?? 1);
+      this.#own = await openOriginStorage(
+        originOptions(share, this.options),
+        this.log,
+      );
+      this.storage = this.#own;
     }
-    // Several receives per socket: when a rack boots at once, hundreds of
-    // requests queue while hundreds of transfers keep the event loop busy,
-    // and with one receive they were admitted one per turn. In single-port
-    // mode the socket also carries transfer packets, whose order matters.
-    this.#sockets = ListenSockets.open({
-      hosts: this.#hosts,
-      port: this.options.port ?? SERVER_DEFAULTS.port,
-      log: this.log,
-      receivers: this.options.singlePort ? 1 : LISTEN_RECEIVERS,
-      rescanSeconds: this.options.rescanInterval ??
-        SERVER_DEFAULTS.rescanInterval,
-      onDatagram: (data, peer, on) => this.#onDatagram(data, peer, on),
-    });
+    this.storage ??= await openRootStorage(this.options, this.log);
+    try {
+      // Several receives per socket: when a rack boots at once, hundreds of
+      // requests queue while hundreds of transfers keep the event loop
+      // busy, and with one receive they were admitted one per turn. In
+      // single-port mode the socket also carries transfer packets, whose
+      // order matters.
+      this.#sockets = ListenSockets.open({
+        hosts: this.#hosts,
+        port: this.options.port ?? SERVER_DEFAULTS.port,
+        log: this.log,
+        receivers: this.options.singlePort ? 1 : LISTEN_RECEIVERS,
+        rescanSeconds: this.options.rescanInterval ??
+          SERVER_DEFAULTS.rescanInterval,
+        onDatagram: (data, peer, on) => this.#onDatagram(data, peer, on),
+      });
+    } catch (err) {
+      await this.#own?.close();
+      throw err;
+    }
     const addr = this.addr;
-    const fs = this.storage instanceof PerClientStorage
-      ? this.storage.base
-      : this.storage;
-    const root = fs instanceof FsStorage ? fs.root : "(custom storage)";
-    const rw = fs instanceof FsStorage && !rootWritable(fs)
-      ? "read-only"
-      : "read-write";
     const workers = this.options.workers ?? 1;
     const threads = workers > 1 ? `, ${workers} worker threads` : "";
     const where = this.#sockets.all.map((l) => formatPeer(l.addr)).join(", ");
-    this.log.info(`listening on ${where}, root ${root} (${rw})${threads}`);
+    this.log.info(
+      `listening on ${where}, ${describeStorage(this.storage)}${threads}`,
+    );
     if (workers > 1) {
       // Threads starting compete for the CPUs: let the first requests of a
       // fresh server be answered first (start-up 31 ms without workers, 60
@@ -295,21 +268,17 @@ export class TftpServer {
 
   #startWorkers(count: number): Promise<void> {
     const o = this.options;
-    return WorkerPool.start(count, {
-      root: o.root,
-      readOnly: o.readOnly,
-      normalizeNames: o.normalizeNames,
-      ignoreCase: o.ignoreCase,
-      allowOverwrite: o.allowOverwrite,
-      perClientRoot: o.perClientRoot,
+    const setup = workerSetup(o, {
+      count,
       cwdLock: sharedCwdLock(),
       host: this.#hosts[0],
-      portRange: o.portRange,
-      allowFrom: o.allowFrom,
-      windowMemory: this.#windowMemory,
       config: this.config,
       verbose: this.log.debugEnabled,
-    }, { log: this.log }).then(
+    });
+    return WorkerPool.start(count, setup, {
+      log: this.log,
+      byName: !!o.origin,
+    }).then(
       async (pool) => {
         if (this.#closing) return await pool.close();
         this.#pool = pool;
@@ -357,9 +326,7 @@ export class TftpServer {
     if (this.options.singlePort) {
       const on = local ? this.#sockets?.find(local.hostname) : undefined;
       const listener = on ?? this.#sockets!.all[0];
-      const t = new SharedTransport(listener.conn);
-      this.#shared.set(sharedKey(listener, peer), t);
-      return t;
+      return this.#shared.open(listener, peer);
     }
     return this.#ports.open(local?.hostname);
   }
@@ -376,30 +343,10 @@ export class TftpServer {
 
   #allowed = (hostname: string): boolean => allowed(this.#allow, hostname);
 
-  /** Single-port mode: hands a transfer's datagram to its transfer. */
-  #route(data: Uint8Array, peer: Deno.NetAddr, on: Listener): boolean {
-    const key = sharedKey(on, peer);
-    const t = this.#shared.get(key);
-    if (!t) return false;
-    const handle = this.#registry.get(peerKey(peer));
-    const isRequest = data.length >= 2 && data[0] === 0 &&
-      (data[1] === Opcode.RRQ || data[1] === Opcode.WRQ);
-    if (!handle || t.closed) {
-      this.#shared.delete(key);
-      return false;
-    }
-    if (!isRequest) {
-      t.deliver(data, peer);
-      return true;
-    }
-    // A request after the transfer ended is a new one (admission decides).
-    if (handle.finished) this.#shared.delete(key);
-    return false;
-  }
-
   #onDatagram(data: Uint8Array, peer: Deno.NetAddr, on: Listener): void {
     if (this.options.singlePort && this.#allowed(peer.hostname)) {
-      if (this.#route(data, peer, on)) return;
+      const handle = this.#registry.get(peerKey(peer));
+      if (this.#shared.route(data, { peer, on }, handle)) return;
     }
     const registry = this.#registry;
     const verdict = admit(data, peer, {
@@ -485,12 +432,7 @@ export class TftpServer {
     try {
       const t = startTransfer(cls, start, this.#env());
       this.#registry.add(key, client, t);
-      const shared = sharedKey(on, peer);
-      t.done.finally(() => {
-        if (this.#shared.get(shared) === t.session.transport) {
-          this.#shared.delete(shared);
-        }
-      });
+      t.done.finally(() => this.#shared.release(on, peer, t.session.transport));
     } catch (err) {
       this.log.error(`${key} cannot open a transfer socket: ${err}`);
       this.#reply(
@@ -542,10 +484,6 @@ export class TftpServer {
     await this.#pool?.close();
     await closing;
     await listening;
+    await this.#own?.close();
   }
-}
-
-/** Single-port mode: a transfer is its listen socket and its peer. */
-function sharedKey(on: Listener, peer: Deno.NetAddr): string {
-  return `${on.addr.hostname} ${peerKey(peer)}`;
 }

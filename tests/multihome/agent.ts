@@ -14,8 +14,15 @@
  *   rescan has seen them, and a removed one loses its socket;
  * - `no-permission` (run without `--allow-sys`): one warning, one `::`
  *   socket, IPv4 clients still served;
+ * - `net-partial` (run with `--allow-net=192.0.2.0/24`): only the granted
+ *   addresses get a socket, the others are named once;
+ * - `net-none` (run with `--allow-net=0.0.0.0`, on `0.0.0.0`): no address
+ *   granted, so the wildcard is one socket, with a warning;
  * - `cli`: `main.ts` with `--host` given twice, then with `--host 0.0.0.0`
- *   with and without `--allow-sys=networkInterfaces`.
+ *   with and without `--allow-sys=networkInterfaces`;
+ * - `artifact-store` (addresses {@linkcode STORE_NS}): the README's "front
+ *   an HTTP artifact store" command, its permission flags exactly, against
+ *   an origin on 127.0.0.1 in the namespace.
  *
  * @module
  */
@@ -33,7 +40,9 @@ import { RawClient } from "../../testing/raw_client.ts";
 import { concat } from "../../testing/bytes.ts";
 import { startServer, type TestServer } from "../../testing/server.ts";
 import {
-  type ServerProcess,
+  CHILD_ENV,
+  MAIN_TS,
+  ServerProcess,
   startServer as startProcess,
 } from "../../testing/process.ts";
 
@@ -45,6 +54,13 @@ export const NS = [
   "2001:db8::2/64",
   "fe80::2/64",
   "fe80::3/64",
+];
+
+/** The `artifact-store` scenario's addresses: two of the server's, a client. */
+export const STORE_NS = [
+  "192.168.10.1/24",
+  "192.168.10.2/24",
+  "192.168.10.23/24",
 ];
 
 /** Client address and server address of each checked transfer. */
@@ -86,6 +102,10 @@ export interface Report {
   workers?: number[];
   /** Listen sockets after a removal (`rescan`). */
   after?: string[];
+  /** `artifact-store`: the origin requests, as `path client`. */
+  origin?: string[];
+  /** `artifact-store`: entries in the cache directory. */
+  cached?: number;
 }
 
 const FILE = new Uint8Array(1500).map((_, i) => (i * 7 + 3) & 0xff);
@@ -187,7 +207,8 @@ async function everyTarget(srv: TestServer, tag: string): Promise<Seen[]> {
 
 function interesting(lines: string[]): string[] {
   return lines.filter((l) =>
-    /listening on|local address|network interfaces|serving each/.test(l)
+    /listening on|local address|network interfaces|serving each|allow-net/
+      .test(l)
   );
 }
 
@@ -197,7 +218,7 @@ async function inProcess(scenario: string): Promise<Report> {
     files: FILES,
     retries: 3,
     server: {
-      host: "::",
+      host: scenario === "net-none" ? "0.0.0.0" : "::",
       workers: scenario === "workers" ? 2 : 1,
       singlePort: scenario === "single-port",
       portRange: scenario === "port-range" ? range : undefined,
@@ -217,7 +238,9 @@ async function inProcess(scenario: string): Promise<Report> {
   if (scenario === "rescan") {
     report.seen.push(...await rescan(srv));
     report.after = srv.server.addrs.map(key);
-  } else if (scenario === "no-permission") {
+  } else if (scenario === "net-none") {
+    // Nothing to send: no client address is granted either.
+  } else if (scenario === "no-permission" || scenario === "net-partial") {
     report.seen.push(
       await transfer("RRQ", "192.0.2.1", {
         hostname: "192.0.2.2",
@@ -380,6 +403,66 @@ async function cli(): Promise<Report> {
   return report;
 }
 
+/** The README's artifact-store command, with a local origin. */
+async function artifactStore(): Promise<Report> {
+  const root = await Deno.makeTempDir({ prefix: "tftpd-store-root-" });
+  const cache = await Deno.makeTempDir({ prefix: "tftpd-store-cache-" });
+  await Deno.mkdir(`${root}/ipxe`);
+  await Deno.writeFile(`${root}/ipxe/local.kpxe`, FILE);
+  const seenByOrigin: string[] = [];
+  const origin = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => {
+      const url = new URL(req.url);
+      seenByOrigin.push(`${url.pathname} ${req.headers.get("x-tftp-client")}`);
+      return new Response(FILE, {
+        headers: { "cache-control": "max-age=600" },
+      });
+    },
+  );
+  const o = `127.0.0.1:${origin.addr.port}`;
+  const report: Report = { port: 69, listening: [], seen: [], lines: [] };
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--unstable-net",
+      `--allow-net=192.168.10.0/24,${o}`,
+      "--allow-sys=networkInterfaces",
+      `--allow-read=${root},${cache}`,
+      `--allow-write=${cache}`,
+      MAIN_TS,
+      ...["--host", "0.0.0.0", "-p", "69", "--root", root, "--read-only"],
+      ...["--origin", `http://${o}/netboot/`],
+      ...["--origin-cache-dir", cache, "--origin-cache-dir-size", "2147483648"],
+    ],
+    env: CHILD_ENV,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const srv = new ServerProcess(child, { host: "0.0.0.0", port: 69 });
+  try {
+    await srv.waitForLine(/worker threads ready \(bundle\)/);
+    const to = { hostname: "192.168.10.2", port: 69 };
+    report.seen.push(
+      await transfer("RRQ", "192.168.10.23", to, "ipxe/local.kpxe"),
+      await transfer("RRQ", "192.168.10.23", to, "ipxe/undionly.kpxe"),
+      await transfer("RRQ", "192.168.10.23", to, "ipxe/undionly.kpxe"),
+      await transfer("WRQ", "192.168.10.23", to, "up.bin"),
+    );
+  } finally {
+    await srv.stop();
+    await origin.shutdown();
+    report.lines = srv.lines;
+    report.origin = seenByOrigin;
+    report.cached = [...Deno.readDirSync(cache)].length;
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(cache, { recursive: true });
+  }
+  return report;
+}
+
 if (import.meta.main) {
   const scenario = Deno.args[0];
   const known = [
@@ -389,11 +472,18 @@ if (import.meta.main) {
     "port-range",
     "rescan",
     "no-permission",
+    "net-partial",
+    "net-none",
     "cli",
+    "artifact-store",
   ];
   if (!known.includes(scenario)) {
     throw new Error(`usage: agent.ts ${known.join("|")}`);
   }
-  const report = scenario === "cli" ? await cli() : await inProcess(scenario);
+  const report = scenario === "cli"
+    ? await cli()
+    : scenario === "artifact-store"
+    ? await artifactStore()
+    : await inProcess(scenario);
   console.log(JSON.stringify(report));
 }

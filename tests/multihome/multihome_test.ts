@@ -11,15 +11,19 @@
 import assert from "node:assert/strict";
 import { runAgent } from "../../testing/netns.ts";
 import { needs } from "../../testing/gates.ts";
-import { NS, type Report, type Seen, TARGETS } from "./agent.ts";
+import { NS, type Report, type Seen, STORE_NS, TARGETS } from "./agent.ts";
 
 const AGENT = "tests/multihome/agent.ts";
 const ROOT = Deno.uid() === 0;
 const ignore = needs("root (network namespaces: unshare -n)", ROOT);
 
-function run(scenario: string, permissions?: string[]): Promise<Report> {
+function run(
+  scenario: string,
+  permissions?: string[],
+  addresses = NS,
+): Promise<Report> {
   return runAgent<Report>(AGENT, [scenario], {
-    addresses: NS,
+    addresses,
     permissions,
     timeoutMs: 90_000,
   });
@@ -175,6 +179,52 @@ Deno.test({
 
 Deno.test({
   name:
+    "multihome: only the local addresses --allow-net grants get a socket; the others are named once",
+  ignore,
+  fn: async () => {
+    const r = await run("net-partial", [
+      "--allow-net=192.0.2.0/24",
+      "--allow-read",
+      "--allow-write",
+      "--allow-sys=networkInterfaces",
+    ]);
+    assert.deepEqual(r.listening, [
+      `192.0.2.1:${r.port}`,
+      `192.0.2.2:${r.port}`,
+    ]);
+    const skipped = r.lines.filter((l) => /not serving/.test(l));
+    assert.equal(skipped.length, 1, r.lines.join("\n"));
+    assert.match(
+      skipped[0],
+      /\[WARNING\] not serving 127\.0\.0\.1, .*fe80::2%1.*: no --allow-net for them$/,
+    );
+    assertFromTarget(r.seen, r);
+  },
+});
+
+Deno.test({
+  name:
+    "multihome: with no local address granted (--allow-net=0.0.0.0) the wildcard is one socket, with a warning",
+  ignore,
+  fn: async () => {
+    const r = await run("net-none", [
+      "--allow-net=0.0.0.0",
+      "--allow-read",
+      "--allow-write",
+      "--allow-sys=networkInterfaces",
+    ]);
+    assert.deepEqual(r.listening, [`0.0.0.0:${r.port}`]);
+    const text = r.lines.join("\n");
+    assert.match(
+      text,
+      /\[WARNING\] no --allow-net for any local address \(127\.0\.0\.1, 192\.0\.2\.1, 192\.0\.2\.2\): listening on 0\.0\.0\.0 as one socket/,
+    );
+    assert.doesNotMatch(text, /serving each local address/);
+  },
+});
+
+Deno.test({
+  name:
     "multihome: main.ts with --host twice, and --host 0.0.0.0 with and without --allow-sys=networkInterfaces",
   ignore,
   fn: async () => {
@@ -200,5 +250,28 @@ Deno.test({
     }
     const warnings = r.lines.filter((l) => /no permission to list/.test(l));
     assert.equal(warnings.length, 1, text);
+  },
+});
+
+Deno.test({
+  name:
+    "multihome: the README's artifact-store command, its permission flags exactly: root first, origin, cache, replies from the address asked",
+  ignore,
+  fn: async () => {
+    const r = await run("artifact-store", undefined, STORE_NS);
+    const text = JSON.stringify(r, null, 1);
+    const [local, fetched, again, upload] = r.seen;
+    assertFromTarget([local, fetched, again], r);
+    assert.equal(upload.error?.split(" ")[0], "2", text);
+    // The override from the root; the rest from the origin once, then from
+    // the cache directory; the origin told who asked.
+    assert.deepEqual(r.origin, ["/netboot/ipxe/undionly.kpxe 192.168.10.23"]);
+    assert.equal(r.cached, 1, text);
+    const lines = r.lines.join("\n");
+    assert.match(
+      lines,
+      /listening on 192\.168\.10\.1:69, 192\.168\.10\.2:69, 192\.168\.10\.23:69, root \S+ \(read-only\), origin http:\/\/127\.0\.0\.1:\d+\/netboot\/, \d+ worker threads/,
+    );
+    assert.match(lines, /not serving 127\.0\.0\.1: no --allow-net for it/);
   },
 });

@@ -14,6 +14,13 @@
 import { Logger, type LogLevel } from "../../log.ts";
 import { ErrorCode, Opcode } from "../../protocol/packet.ts";
 import { openRootStorage } from "../../storage/fs_root.ts";
+import {
+  type ClosableStorage,
+  CompositeStorage,
+  openOriginStorage,
+  originOptions,
+} from "../../storage/origin.ts";
+import type { Storage } from "../../storage/types.ts";
 import { parseCidr } from "../../net/cidr.ts";
 import { PortAllocator } from "../../transport/ports.ts";
 import { BufferBudget } from "../../transport/buffers.ts";
@@ -62,10 +69,16 @@ class WorkerThread {
   #post: (m: FromWorker) => void;
   #env: ThreadEnv;
   #transfers = new Map<number, LocalTransfer>();
+  #origin?: ClosableStorage;
 
-  constructor(env: ThreadEnv, post: (m: FromWorker) => void) {
+  constructor(
+    env: ThreadEnv,
+    post: (m: FromWorker) => void,
+    origin?: ClosableStorage,
+  ) {
     this.#env = env;
     this.#post = post;
+    this.#origin = origin;
   }
 
   start(msg: Extract<ToWorker, { type: "start" }>): void {
@@ -133,6 +146,7 @@ class WorkerThread {
     const all = [...this.#transfers.values()];
     for (const t of all) t.cancel();
     await Promise.allSettled(all.map((t) => t.done));
+    await this.#origin?.close();
     this.#post({ type: "closed" });
   }
 }
@@ -141,7 +155,25 @@ async function setUp(
   setup: WorkerSetup,
   post: (m: FromWorker) => void,
 ): Promise<WorkerThread> {
-  const storage = await openRootStorage(setup);
+  const log = new ForwardingLogger(setup.verbose, post);
+  // The root opens quietly (the main thread has said what it lacks); the
+  // origin logs its failures from here.
+  let origin: ClosableStorage | undefined;
+  let storage: Storage;
+  if (setup.origin) {
+    const only = { ...setup.origin, only: true };
+    origin = await openOriginStorage(originOptions(only, setup), log);
+    try {
+      storage = setup.origin.only
+        ? origin
+        : new CompositeStorage(await openRootStorage(setup), origin);
+    } catch (err) {
+      await origin.close();
+      throw err;
+    }
+  } else {
+    storage = await openRootStorage(setup);
+  }
   const ports = new PortAllocator(setup.host, {
     range: setup.portRange,
     start: setup.portStart,
@@ -149,14 +181,18 @@ async function setUp(
   const allow = setup.allowFrom?.length
     ? setup.allowFrom.map((c) => parseCidr(c))
     : undefined;
-  return new WorkerThread({
-    storage,
-    config: setup.config,
-    log: new ForwardingLogger(setup.verbose, post),
-    lane: { active: 0, windowBuffers: new BufferBudget(setup.windowMemory) },
-    openTransport: (_peer, local) => ports.open(local?.hostname),
-    answerStranger: allow ? (host) => allowed(allow, host) : undefined,
-  }, post);
+  return new WorkerThread(
+    {
+      storage,
+      config: setup.config,
+      log,
+      lane: { active: 0, windowBuffers: new BufferBudget(setup.windowMemory) },
+      openTransport: (_peer, local) => ports.open(local?.hostname),
+      answerStranger: allow ? (host) => allowed(allow, host) : undefined,
+    },
+    post,
+    origin,
+  );
 }
 
 /** Serves the main thread's messages in this worker. */

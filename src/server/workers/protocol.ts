@@ -8,6 +8,7 @@
 import type { LogLevel } from "../../log.ts";
 import type { RequestPacket } from "../../protocol/packet.ts";
 import type { RootOptions } from "../../storage/fs_root.ts";
+import type { OriginSettings } from "../../storage/origin.ts";
 import type { SessionConfig, TransferStats } from "../session.ts";
 
 /** What a worker needs to serve transfers like the main thread would. */
@@ -20,6 +21,8 @@ export interface WorkerSetup extends RootOptions {
   portStart: number;
   /** This thread's bytes for window buffers. */
   windowMemory: number;
+  /** The origin behind (or instead of) the root, with this thread's bounds. */
+  origin?: OriginSettings;
   /** Networks allowed to get any reply (also at transfer ports). */
   allowFrom?: string[];
   /** Session timeouts and limits. */
