@@ -108,14 +108,19 @@ export class ListenSockets {
     const wildcard = listenPlan(opts.hosts, []).expanded;
     let found: InterfaceAddress[] | undefined;
     if (wildcard) {
-      found = interfaces();
+      let why = "no permission to list network interfaces " +
+        "(--allow-sys=networkInterfaces)";
+      try {
+        found = interfaces();
+      } catch (err) {
+        // A sandbox without netlink sockets, say.
+        why = `cannot list network interfaces (${err})`;
+      }
       if (!found) {
         const host = listenPlan(opts.hosts, undefined).addresses[0].hostname;
         opts.log.warn(
-          `no permission to list network interfaces ` +
-            `(--allow-sys=networkInterfaces): listening on ${host} as one ` +
-            `socket, so replies may leave from another local address than ` +
-            `the one a client sent to`,
+          `${why}: listening on ${host} as one socket, so replies may ` +
+            `leave from another local address than the one a client sent to`,
         );
       }
     }
