@@ -14,7 +14,7 @@ import {
   type ListenAddress,
   listenPlan,
 } from "../net/local_addresses.ts";
-import { formatPeer } from "./session.ts";
+import { normalizeHost } from "../net/address.ts";
 
 /** One listen socket. */
 export interface Listener {
@@ -43,6 +43,29 @@ export interface ListenOptions {
   rescanSeconds: number;
   /** Called for each datagram, with the socket it arrived on. */
   onDatagram: (data: Uint8Array, peer: Deno.NetAddr, on: Listener) => void;
+}
+
+/**
+ * A listen address as log lines show it: like a peer (`192.0.2.1:69`,
+ * `[2001:db8::1]:69`), but a link-local address keeps its scope
+ * (`[fe80::1%2]:69`), which tells apart one address on two interfaces.
+ *
+ * @example
+ * ```ts
+ * import { listenText } from "./listeners.ts";
+ * if (listenText({ hostname: "FE80::1%2", port: 69 }) !== "[fe80::1%2]:69") {
+ *   throw new Error();
+ * }
+ * ```
+ *
+ * @param addr The bound address and port.
+ * @returns The text.
+ */
+export function listenText(addr: { hostname: string; port: number }): string {
+  const pct = addr.hostname.indexOf("%");
+  const bare = pct < 0 ? addr.hostname : addr.hostname.slice(0, pct);
+  const host = normalizeHost(bare) + (pct < 0 ? "" : addr.hostname.slice(pct));
+  return host.includes(":") ? `[${host}]:${addr.port}` : `${host}:${addr.port}`;
 }
 
 /** Fresh ports tried when port 0 is taken on another address. */
@@ -266,7 +289,7 @@ export class ListenSockets {
       } catch { /* already closed */ }
       log.info(
         `local address ${l.addr.hostname} went away: ` +
-          `stopped serving ${formatPeer(l.addr)}`,
+          `stopped serving ${listenText(l.addr)}`,
       );
     }
     for (const f of this.#failed) if (!keys.has(f)) this.#failed.delete(f);
@@ -285,13 +308,13 @@ export class ListenSockets {
         this.#add(a.hostname, bind(a.hostname, this.#port));
         this.#failed.delete(key);
         log.info(
-          `local address ${a.hostname} appeared: serving ${formatPeer(at)}`,
+          `local address ${a.hostname} appeared: serving ${listenText(at)}`,
         );
       } catch (err) {
         if (this.#failed.has(key)) continue;
         this.#failed.add(key);
         log.warn(
-          `cannot serve local address ${a.hostname} at ${formatPeer(at)}: ` +
+          `cannot serve local address ${a.hostname} at ${listenText(at)}: ` +
             `${err}; trying again at each rescan`,
         );
       }

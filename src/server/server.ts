@@ -35,16 +35,12 @@ import type { Lane, Transport } from "../transport/types.ts";
 import { SERVER_DEFAULTS } from "../defaults.ts";
 import { admit, allowed, peerKey } from "./admission.ts";
 import { Delay } from "./delay.ts";
-import { type Listener, ListenSockets } from "./listeners.ts";
+import { type Listener, ListenSockets, listenText } from "./listeners.ts";
 import { SharedRoutes } from "./single_port.ts";
 import { resolveName } from "./names.ts";
 import { ReadSession } from "./read_session.ts";
 import { WriteSession } from "./write_session.ts";
-import {
-  formatPeer,
-  type SessionClass,
-  type SessionConfig,
-} from "./session.ts";
+import type { SessionClass, SessionConfig } from "./session.ts";
 import { type StartRequest, startTransfer, type ThreadEnv } from "./start.ts";
 import { type TransferHandle, TransferRegistry } from "./transfers.ts";
 import { WorkerPool } from "./workers/pool.ts";
@@ -240,7 +236,7 @@ export class TftpServer {
     const addr = this.addr;
     const workers = this.options.workers ?? 1;
     const threads = workers > 1 ? `, ${workers} worker threads` : "";
-    const where = this.#sockets.all.map((l) => formatPeer(l.addr)).join(", ");
+    const where = this.#sockets.all.map((l) => listenText(l.addr)).join(", ");
     this.log.info(
       `listening on ${where}, ${describeStorage(this.storage)}${threads}`,
     );

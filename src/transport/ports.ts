@@ -78,7 +78,7 @@ export class PortAllocator {
       }
     }
     throw new Error(
-      `no free transfer port in range ${range[0]}:${range[1]} on ${hostname}`,
+      `no free transfer port in range ${range[0]}:${range[1]}`,
     );
   }
 }
