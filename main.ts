@@ -66,9 +66,8 @@ export async function main(args: string[]): Promise<void> {
   try {
     await server.listen();
   } catch (err) {
-    if (err instanceof Deno.errors.AddrInUse) {
-      fatal(`port ${options.port} on ${options.host} is already in use`, 1);
-    }
+    // "port 69 on 192.0.2.1 is already in use": the server names the address.
+    if (err instanceof Deno.errors.AddrInUse) fatal(err.message, 1);
     fatal(
       (err as Error).message,
       err instanceof Deno.errors.NotCapable ? 2 : 1,

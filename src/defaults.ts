@@ -17,6 +17,11 @@
 export const SERVER_DEFAULTS = {
   /** Address to listen on. */
   host: "0.0.0.0",
+  /**
+   * Seconds between looks at the local addresses when a wildcard host is
+   * served per address (a new address is served within this long).
+   */
+  rescanInterval: 5,
   /** UDP port (the standard 69 needs CAP_NET_BIND_SERVICE). */
   port: 9069,
   /** Directory served: the current directory. */
@@ -58,6 +63,28 @@ export const SERVER_DEFAULTS = {
   autoWorkersMax: 8,
   /** Log line format of the command (`--log-format`). */
   logFormat: "text",
+} as const;
+
+/**
+ * Defaults of the HTTP origin storage (`--origin-*`, `openOriginStorage`),
+ * in milliseconds and bytes. With worker threads, `maxConcurrent` and
+ * `cacheMemoryBytes` are split between the threads.
+ */
+export const ORIGIN_DEFAULTS = {
+  /** From asking (queueing included) to the response headers, ms. */
+  timeoutMs: 5_000,
+  /** Longest silence within a body, ms. */
+  idleTimeoutMs: 10_000,
+  /** Origin requests at once (bodies being read included). */
+  maxConcurrent: 16,
+  /** Same-origin redirects followed. */
+  maxRedirects: 3,
+  /** Largest body served, bytes (held in memory while it is read). */
+  maxObjectBytes: 256 * 1024 * 1024,
+  /** Memory cache, bytes (0: none). */
+  cacheMemoryBytes: 64 * 1024 * 1024,
+  /** Directory cache bound, bytes. */
+  cacheDirBytes: 1024 * 1024 * 1024,
 } as const;
 
 /** Defaults of the client (library and `client.ts`). */

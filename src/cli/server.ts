@@ -15,6 +15,8 @@ import {
 } from "../protocol/options.ts";
 import { parseRemapRules } from "../server/remap.ts";
 import type { ServerOptions } from "../server/server.ts";
+import { originPermissionProblem } from "../storage/origin.ts";
+import { ORIGIN_FLAGS, type OriginKey, splitOrigin } from "./origin_flags.ts";
 import { type Flag, parseFlags, renderHelp, UsageError } from "./flags.ts";
 
 function portRange(text: string): [number, number] {
@@ -36,6 +38,15 @@ function tcpAddress(text: string): { hostname: string; port: number } {
   return { hostname: m[1] ?? m[2], port };
 }
 
+function listenHost(text: string): string {
+  if (/[\s\[\]\/]/.test(text) || text.startsWith("-")) {
+    throw new Error(
+      "expected an address (0.0.0.0, ::, 192.0.2.1, fe80::1%eth0)",
+    );
+  }
+  return text;
+}
+
 function network(text: string): string {
   try {
     parseCidr(text);
@@ -54,17 +65,25 @@ type CliKey =
   | "logFormat"
   | "verbose"
   | "help"
-  | "version";
+  | "version"
+  | OriginKey;
 
 /** The server's flags, in the order `--help` lists them. */
 export const SERVER_FLAGS = [
   {
     name: "host",
     key: "host",
-    kind: "string",
+    kind: "repeatable",
     value: "HOST",
-    default: D.host,
+    parse: listenHost,
+    default: [D.host],
+    defaultText: `\`${D.host}\``,
     help: "address to listen on; `::` serves IPv4 and IPv6",
+    details: "a wildcard (`0.0.0.0`, `::`) gets one socket per local " +
+      "address, so replies leave from the address the client sent to " +
+      "(needs `--allow-sys=networkInterfaces`; without it, one socket " +
+      `and a warning); addresses are looked up again every ` +
+      `${D.rescanInterval} s`,
     section: "Listening",
   },
   {
@@ -319,6 +338,7 @@ export const SERVER_FLAGS = [
     details: "a fast client's reply is then taken without a sleep and wake-up",
     section: "Sockets and threads",
   },
+  ...ORIGIN_FLAGS,
   {
     name: "file-log",
     key: "fileLog",
@@ -398,7 +418,7 @@ export interface CliOptions {
  * ```ts
  * import { parseCli } from "./server.ts";
  * const o = parseCli(["--host", "::", "-p", "69", "--root", "/srv/tftp"]);
- * if (o.server.port !== 69 || o.server.host !== "::") throw new Error();
+ * if (o.server.port !== 69 || String(o.server.host) !== "::") throw new Error();
  * ```
  *
  * @param args Arguments (without the program name).
@@ -408,8 +428,9 @@ export interface CliOptions {
  */
 export function parseCli(args: readonly string[]): CliOptions {
   const { values } = parseFlags(SERVER_FLAGS, args);
-  const { help, version, verbose, fileLog, logFormat, mapFile, ...server } =
+  const { help, version, verbose, fileLog, logFormat, mapFile, ...rest } =
     values;
+  const [origin, server] = splitOrigin(rest, args);
   // `auto`: one event loop holding hundreds of sockets serves them
   // unevenly even on one CPU, hence at least two threads.
   const workers = server.workers !== "auto"
@@ -427,7 +448,7 @@ export function parseCli(args: readonly string[]): CliOptions {
     throw new UsageError("--single-port and --port-range exclude each other");
   }
   return {
-    server: { ...server, workers },
+    server: { ...server, workers, ...(origin ? { origin } : {}) },
     fileLog,
     logFormat,
     mapFile,
@@ -438,7 +459,8 @@ export function parseCli(args: readonly string[]): CliOptions {
 }
 
 /**
- * Checks the root the command line names and reads its `--map-file`.
+ * Checks the root the command line names and the permissions its origin
+ * needs, and reads its `--map-file`.
  *
  * @example
  * ```ts
@@ -450,13 +472,34 @@ export function parseCli(args: readonly string[]): CliOptions {
  *
  * @param cli The parsed command line.
  * @returns The server's options, with the remap rules.
- * @throws {UsageError} When the root is not a readable directory or the
- * map file cannot be read or parsed.
+ * @throws {UsageError} When the root is not a readable directory (unless
+ * `--origin-only`), Deno does not grant what the origin needs, or the map
+ * file cannot be read or parsed.
  */
 export async function loadServerOptions(
   cli: CliOptions,
 ): Promise<ServerOptions> {
-  const root = cli.server.root ?? D.root;
+  const origin = cli.server.origin;
+  if (origin) {
+    const missing = await originPermissionProblem({
+      origin: origin.url,
+      cacheDir: origin.cacheDir,
+    });
+    if (missing) throw new UsageError(missing);
+  }
+  if (!origin?.only) await checkRoot(cli.server.root ?? D.root);
+  if (cli.mapFile === undefined) return cli.server;
+  try {
+    const remap = parseRemapRules(await Deno.readTextFile(cli.mapFile));
+    return { ...cli.server, remap };
+  } catch (err) {
+    throw new UsageError(
+      `invalid --map-file ${cli.mapFile}: ${(err as Error).message}`,
+    );
+  }
+}
+
+async function checkRoot(root: string): Promise<void> {
   try {
     const st = await Deno.stat(root);
     if (!st.isDirectory) {
@@ -472,14 +515,5 @@ export async function loadServerOptions(
       );
     }
     throw err;
-  }
-  if (cli.mapFile === undefined) return cli.server;
-  try {
-    const remap = parseRemapRules(await Deno.readTextFile(cli.mapFile));
-    return { ...cli.server, remap };
-  } catch (err) {
-    throw new UsageError(
-      `invalid --map-file ${cli.mapFile}: ${(err as Error).message}`,
-    );
   }
 }

@@ -114,7 +114,8 @@ function parseDecimal(value: string): number {
  * Negotiates the options of a request.
  *
  * Unknown options and unacceptable values are left out of the OACK, as RFC
- * 2347 asks. The only refusal is a write whose tsize exceeds `maxUpload`
+ * 2347 asks, and so is tsize for a read of an empty file (curl takes
+ * tsize 0 in an OACK for an error and gives up). The only refusal is a write whose tsize exceeds `maxUpload`
  * (ERROR 3).
  *
  * @example
@@ -174,7 +175,9 @@ export function negotiate(
         break;
       case "tsize":
         if (kind === "read") {
-          if (Number.isFinite(n) && opts.size !== undefined) {
+          // An empty file's tsize is left out (RFC 2347 lets a server not
+          // answer an option): curl refuses an OACK carrying tsize 0.
+          if (Number.isFinite(n) && opts.size !== undefined && opts.size > 0) {
             result.tsize = opts.size;
             result.oack.set(name, String(opts.size));
           }

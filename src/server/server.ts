@@ -15,41 +15,35 @@ import {
   type RequestPacket,
   TftpError,
 } from "../protocol/packet.ts";
-import { MAX_BLKSIZE, MAX_WINDOWSIZE } from "../protocol/options.ts";
 import { Logger, quote } from "../log.ts";
 import { clip } from "../escape.ts";
-import { FsStorage } from "../storage/files.ts";
-import { PerClientStorage } from "../storage/per_client.ts";
+import { openRootStorage, sharedCwdLock } from "../storage/fs_root.ts";
 import {
-  openRootStorage,
-  rootWritable,
-  sharedCwdLock,
-} from "../storage/fs_root.ts";
+  type ClosableStorage,
+  describeStorage,
+  openOriginStorage,
+  originOptions,
+  originShare,
+} from "../storage/origin.ts";
 import type { Storage } from "../storage/types.ts";
 import { type Cidr, parseCidr } from "../net/cidr.ts";
 import { normalizeHost } from "../net/address.ts";
+import { isWildcard } from "../net/local_addresses.ts";
 import { PortAllocator } from "../transport/ports.ts";
-import { SharedTransport } from "../transport/shared_port.ts";
 import { BufferBudget } from "../transport/buffers.ts";
-import {
-  type Clock,
-  type Lane,
-  receiveBufferBytes,
-  type Transport,
-} from "../transport/types.ts";
+import type { Lane, Transport } from "../transport/types.ts";
 import { SERVER_DEFAULTS } from "../defaults.ts";
 import { admit, allowed, peerKey } from "./admission.ts";
 import { Delay } from "./delay.ts";
-import type { RemapRule } from "./remap.ts";
+import { type Listener, ListenSockets, listenText } from "./listeners.ts";
+import { SharedRoutes } from "./single_port.ts";
 import { resolveName } from "./names.ts";
 import { ReadSession } from "./read_session.ts";
 import { WriteSession } from "./write_session.ts";
 import {
-  DEFAULT_SESSION_CONFIG,
   formatPeer,
   type SessionClass,
   type SessionConfig,
-  type TransferStats,
 } from "./session.ts";
 import { type StartRequest, startTransfer, type ThreadEnv } from "./start.ts";
 import { type TransferHandle, TransferRegistry } from "./transfers.ts";
@@ -62,97 +56,15 @@ import {
 import { liveSession } from "../metrics/progress.ts";
 import type { LiveSource } from "../metrics/types.ts";
 import { WorkerPool } from "./workers/pool.ts";
+import {
+  sessionConfig,
+  windowShare,
+  workerSetup,
+  workersRefusal,
+} from "./setup.ts";
+import type { ServerOptions } from "./options.ts";
 
-/** Options of {@linkcode TftpServer}. */
-export interface ServerOptions {
-  /** Address to listen on (default `0.0.0.0`; `::` serves IPv4 and IPv6). */
-  host?: string;
-  /** UDP port (default 9069; 0 picks a free one). */
-  port?: number;
-  /** Directory to serve (default: current directory). Ignored with `storage`. */
-  root?: string;
-  /** Custom storage instead of the file system under `root`. */
-  storage?: Storage;
-  /** Retransmit interval in seconds (default 0.5). */
-  ackTimeout?: number;
-  /** Seconds without progress before giving up on a transfer (default 3). */
-  timeout?: number;
-  /** Retransmit rounds without progress before giving up (default 5). */
-  retries?: number;
-  /**
-   * Longest time in seconds a transfer may go without progress, whatever
-   * timeout option the client asks for (default 30).
-   */
-  maxIdle?: number;
-  /**
-   * Floor in ms of the adaptive retransmit interval used when the client
-   * sets no timeout option (default 50; 0 keeps `ackTimeout` fixed).
-   */
-  minRtoMs?: number;
-  /**
-   * Longest busy-poll spin in µs while a lock-step transfer is alone in its
-   * thread (default 50; 0 off): after sending, the thread spins briefly so
-   * a fast client's reply is taken without a sleep and wake-up.
-   */
-  busyPollUs?: number;
-  /** Largest blksize granted (default 65464). */
-  maxBlksize?: number;
-  /** Largest windowsize granted (default 64). */
-  maxWindowsize?: number;
-  /** Largest upload in bytes (default: no limit). */
-  maxUpload?: number;
-  /**
-   * Bytes for the packet buffers of windowed sends, for the whole server
-   * (default 64 MiB): a transfer beyond the budget sends its window in
-   * bursts instead of holding a buffer per block.
-   */
-  maxWindowMemory?: number;
-  /** Refuse all uploads. */
-  readOnly?: boolean;
-  /** Let uploads replace existing regular files (default: ERROR 6). */
-  allowOverwrite?: boolean;
-  /** `\\` to `/` and leading `/` stripped from names (default true). */
-  normalizeNames?: boolean;
-  /** Find names case-insensitively when the exact name does not exist. */
-  ignoreCase?: boolean;
-  /** Serve `ROOT/<client ip>/` to a client when that directory exists. */
-  perClientRoot?: boolean;
-  /** Remap rules applied to names before the root check. */
-  remap?: RemapRule[];
-  /** Most transfers at once (default 2048). */
-  maxSessions?: number;
-  /** Most transfers at once from one client (IPv4 address or IPv6 /64; default 128). */
-  maxSessionsPerClient?: number;
-  /** Only clients in these networks (CIDR) get any reply, at any port. */
-  allowFrom?: string[];
-  /** Bind transfer sockets in this inclusive port range. */
-  portRange?: [number, number];
-  /** Run every transfer on the listen port (for NAT and strict firewalls). */
-  singlePort?: boolean;
-  /**
-   * Threads that run transfers (default 1: all in the main thread). With
-   * more, the main thread admits requests and hands each transfer to the
-   * least busy worker thread, so a boot storm uses every CPU and no
-   * thread's event loop holds hundreds of sockets. Needs the file-system
-   * root (no custom `storage`), per-transfer ports (no `singlePort`), the
-   * stock session classes (no `selectProtocol` or `createTransport`
-   * override) and the real clock: anything else is refused here, since it
-   * could not run in the threads.
-   */
-  workers?: number;
-  /** Logger (default: INFO to stderr). */
-  logger?: Logger;
-  /** Clock for sessions (tests). */
-  clock?: Clock;
-  /** Called after every transfer with its stats. */
-  onTransferEnd?: (stats: TransferStats) => void;
-  /**
-   * Serve Prometheus metrics, a JSON status API and a live status page on
-   * this TCP address (off by default; bind it to loopback or a management
-   * address: it has no authentication). See docs/metrics.md.
-   */
-  metrics?: { hostname: string; port: number };
-}
+export type { ServerOptions } from "./options.ts";
 
 /** Milliseconds after listening before the worker threads start. */
 const WORKER_START_DELAY_MS = 100;
@@ -197,11 +109,12 @@ export class TftpServer {
   readonly config: SessionConfig;
   /** Storage (set by `listen` when not given). */
   storage?: Storage;
-  #conn?: Deno.DatagramConn;
+  #sockets?: ListenSockets;
+  /** The storage this server built (the origin's), closed with it. */
+  #own?: ClosableStorage;
   #registry: TransferRegistry;
-  #shared = new Map<string, SharedTransport>();
+  #shared = new SharedRoutes();
   #closing = false;
-  #loop?: Promise<void>;
   #allow?: Cidr[];
   #ports: PortAllocator;
   #lane: Lane;
@@ -220,37 +133,31 @@ export class TftpServer {
   constructor(options: ServerOptions = {}) {
     this.options = options;
     this.log = options.logger ?? new Logger();
-    const d = DEFAULT_SESSION_CONFIG;
-    this.config = {
-      ackTimeout: options.ackTimeout ?? d.ackTimeout,
-      connTimeout: options.timeout ?? d.connTimeout,
-      maxRetries: options.retries ?? d.maxRetries,
-      maxIdle: options.maxIdle ?? d.maxIdle,
-      minRtoMs: options.minRtoMs ?? d.minRtoMs,
-      // In single-port mode the reply reaches the session through the main
-      // thread's listen loop, which a spin would only hold up.
-      busyPollUs: options.singlePort ? 0 : options.busyPollUs ?? d.busyPollUs,
-      maxBlksize: Math.min(options.maxBlksize ?? d.maxBlksize, MAX_BLKSIZE),
-      maxWindowsize: Math.min(
-        options.maxWindowsize ?? d.maxWindowsize,
-        MAX_WINDOWSIZE,
-      ),
-      maxUpload: options.maxUpload,
-      receiveBuffer: receiveBufferBytes(),
-      guessableTid: !!options.singlePort || !!options.portRange,
-    };
+    this.config = sessionConfig(options);
     this.storage = options.storage;
+    if (options.storage && options.origin) {
+      throw new Error(
+        "origin and storage exclude each other: pass the origin's settings " +
+          "(the server builds the storage) or a storage you built",
+      );
+    }
     if (options.allowFrom?.length) {
       this.#allow = options.allowFrom.map((c) => parseCidr(c));
     }
-    this.#ports = new PortAllocator(options.host ?? SERVER_DEFAULTS.host, {
+    this.#ports = new PortAllocator(this.#hosts[0], {
       range: options.portRange,
     });
     this.#registry = new TransferRegistry({
       onEnd: options.onTransferEnd,
       onHookError: (err) => this.log.error(`onTransferEnd failed: ${err}`),
     });
-    this.#checkWorkers(options.workers ?? 1);
+    const refusal = workersRefusal(options, {
+      selectProtocol:
+        this.selectProtocol !== TftpServer.prototype.selectProtocol,
+      createTransport:
+        this.createTransport !== TftpServer.prototype.createTransport,
+    });
+    if (refusal) throw new Error(refusal);
     this.#monitor = options.metrics
       ? new TransferMonitor({
         version: denoJson.version,
@@ -259,45 +166,40 @@ export class TftpServer {
       : undefined;
     this.#lane = {
       active: 0,
-      windowBuffers: new BufferBudget(this.#windowMemory),
+      windowBuffers: new BufferBudget(windowShare(options)),
     };
   }
 
-  #checkWorkers(workers: number): void {
-    if (!Number.isInteger(workers) || workers < 1) {
-      throw new Error(`invalid number of workers ${workers}`);
-    }
-    if (workers === 1) return;
-    const why = this.options.storage
-      ? "custom storage"
-      : this.options.singlePort
-      ? "single-port mode"
-      : this.options.clock
-      ? "a custom clock"
-      : this.selectProtocol !== TftpServer.prototype.selectProtocol
-      ? "a custom selectProtocol"
-      : this.createTransport !== TftpServer.prototype.createTransport
-      ? "a custom createTransport"
-      : undefined;
-    if (why) {
-      throw new Error(
-        `workers: ${workers} cannot be combined with ${why}: worker threads ` +
-          `run the stock sessions on the file-system root; use workers: 1`,
-      );
-    }
+  /** The configured listen hosts (at least one). */
+  get #hosts(): string[] {
+    const h = this.options.host;
+    if (typeof h === "string") return [h];
+    return h?.length ? [...h] : [SERVER_DEFAULTS.host];
   }
 
-  /** Each thread's share of the window-buffer budget. */
-  get #windowMemory(): number {
-    const total = this.options.maxWindowMemory ??
-      SERVER_DEFAULTS.maxWindowMemory;
-    return Math.floor(total / Math.max(1, this.options.workers ?? 1));
-  }
-
-  /** The bound address (after `listen`). */
+  /**
+   * The first listen address and the port (after `listen`). A wildcard
+   * host served per local address is reported as the wildcard itself.
+   */
   get addr(): Deno.NetAddr {
-    if (!this.#conn) throw new Error("server is not listening");
-    return this.#conn.addr as Deno.NetAddr;
+    const sockets = this.#sockets;
+    if (!sockets) throw new Error("server is not listening");
+    const first = this.#hosts[0];
+    if (sockets.expanded && isWildcard(first)) {
+      return { transport: "udp", hostname: first, port: sockets.port };
+    }
+    const l = sockets.all[0];
+    return l ? l.conn.addr as Deno.NetAddr : this.addrs[0];
+  }
+
+  /**
+   * Every listen socket's address (after `listen`): one per host, or per
+   * local address for a wildcard host; link-local IPv6 ones with their
+   * scope (`fe80::1%2`).
+   */
+  get addrs(): Deno.NetAddr[] {
+    if (!this.#sockets) throw new Error("server is not listening");
+    return this.#sockets.all.map((l) => l.addr);
   }
 
   /** The status listener's address, once listening with `metrics`. */
@@ -330,26 +232,41 @@ export class TftpServer {
    * read permission, port in use).
    */
   async listen(): Promise<Deno.NetAddr> {
-    if (!this.storage) {
-      this.storage = await openRootStorage(this.options, this.log);
+    const origin = this.options.origin;
+    if (!this.storage && origin) {
+      const share = originShare(origin, this.options.workers ?? 1);
+      this.#own = await openOriginStorage(
+        originOptions(share, this.options),
+        this.log,
+      );
+      this.storage = this.#own;
     }
-    this.#conn = Deno.listenDatagram({
-      transport: "udp",
-      hostname: this.options.host ?? SERVER_DEFAULTS.host,
-      port: this.options.port ?? SERVER_DEFAULTS.port,
-    });
+    this.storage ??= await openRootStorage(this.options, this.log);
+    try {
+      // Several receives per socket: when a rack boots at once, hundreds of
+      // requests queue while hundreds of transfers keep the event loop
+      // busy, and with one receive they were admitted one per turn. In
+      // single-port mode the socket also carries transfer packets, whose
+      // order matters.
+      this.#sockets = ListenSockets.open({
+        hosts: this.#hosts,
+        port: this.options.port ?? SERVER_DEFAULTS.port,
+        log: this.log,
+        receivers: this.options.singlePort ? 1 : LISTEN_RECEIVERS,
+        rescanSeconds: this.options.rescanInterval ??
+          SERVER_DEFAULTS.rescanInterval,
+        onDatagram: (data, peer, on) => this.#onDatagram(data, peer, on),
+      });
+    } catch (err) {
+      await this.#own?.close();
+      throw err;
+    }
     const addr = this.addr;
-    const fs = this.storage instanceof PerClientStorage
-      ? this.storage.base
-      : this.storage;
-    const root = fs instanceof FsStorage ? fs.root : "(custom storage)";
-    const rw = fs instanceof FsStorage && !rootWritable(fs)
-      ? "read-only"
-      : "read-write";
     const workers = this.options.workers ?? 1;
     const threads = workers > 1 ? `, ${workers} worker threads` : "";
+    const where = this.#sockets.all.map((l) => listenText(l.addr)).join(", ");
     this.log.info(
-      `listening on ${formatPeer(addr)}, root ${root} (${rw})${threads}`,
+      `listening on ${where}, ${describeStorage(this.storage)}${threads}`,
     );
     if (workers > 1) {
       // Threads starting compete for the CPUs: let the first requests of a
@@ -368,7 +285,6 @@ export class TftpServer {
         `metrics and status page on http://${formatPeer(this.#status.addr)}/`,
       );
     }
-    this.#loop = this.#serve();
     return addr;
   }
 
@@ -384,22 +300,18 @@ export class TftpServer {
 
   #startWorkers(count: number): Promise<void> {
     const o = this.options;
-    return WorkerPool.start(count, {
-      root: o.root,
-      readOnly: o.readOnly,
-      normalizeNames: o.normalizeNames,
-      ignoreCase: o.ignoreCase,
-      allowOverwrite: o.allowOverwrite,
-      perClientRoot: o.perClientRoot,
+    const setup = workerSetup(o, {
+      count,
       cwdLock: sharedCwdLock(),
-      host: o.host ?? SERVER_DEFAULTS.host,
-      portRange: o.portRange,
-      allowFrom: o.allowFrom,
-      windowMemory: this.#windowMemory,
+      host: this.#hosts[0],
       progressMs: this.#monitor ? PROGRESS_MS : 0,
       config: this.config,
       verbose: this.log.debugEnabled,
-    }, { log: this.log }).then(
+    });
+    return WorkerPool.start(count, setup, {
+      log: this.log,
+      byName: !!o.origin,
+    }).then(
       async (pool) => {
         if (this.#closing) return await pool.close();
         this.#pool = pool;
@@ -433,87 +345,41 @@ export class TftpServer {
   }
 
   /**
-   * Opens the socket for one transfer (an ephemeral port on the listen
-   * address, or the next free port of `portRange`). Override to bind
+   * Opens the socket for one transfer: an ephemeral port, or the next free
+   * port of `portRange`, on the address the request arrived on (so the
+   * replies leave from the address the client sent to). Override to bind
    * differently.
    *
    * @param peer The client.
+   * @param local The listen address the request arrived on (absent when
+   * called from outside the server).
    * @returns A transport.
    */
-  createTransport(peer: Deno.NetAddr): Transport {
+  createTransport(peer: Deno.NetAddr, local?: Deno.NetAddr): Transport {
     if (this.options.singlePort) {
-      const t = new SharedTransport(this.#conn!);
-      this.#shared.set(peerKey(peer), t);
-      return t;
+      const on = local ? this.#sockets?.find(local.hostname) : undefined;
+      const listener = on ?? this.#sockets!.all[0];
+      return this.#shared.open(listener, peer);
     }
-    return this.#ports.open();
+    return this.#ports.open(local?.hostname);
   }
 
-  #serve(): Promise<void> {
-    // Each pending receive yields one datagram per event-loop turn. When a
-    // rack boots at once, hundreds of requests queue on the listen socket
-    // while hundreds of transfers keep the loop busy: with one receive they
-    // were admitted one per turn and clients gave up before being served.
-    // Several receives drain the queue as fast as the transfers progress.
-    // (Their order does not matter for requests; in single-port mode the
-    // listen socket also carries transfer packets, so it keeps one.)
-    const receivers = this.options.singlePort ? 1 : LISTEN_RECEIVERS;
-    const loops: Promise<void>[] = [];
-    for (let i = 0; i < receivers; i++) loops.push(this.#receiveLoop());
-    return Promise.all(loops).then(() => {});
-  }
-
-  async #receiveLoop(): Promise<void> {
-    const conn = this.#conn!;
-    const buf = new Uint8Array(65536);
-    while (!this.#closing) {
-      let data: Uint8Array;
-      let addr: Deno.Addr;
-      try {
-        [data, addr] = await conn.receive(buf);
-      } catch (err) {
-        if (this.#closing) break;
-        this.log.error(`receive failed: ${err}`);
-        continue;
-      }
-      try {
-        this.#onDatagram(data, addr as Deno.NetAddr);
-      } catch (err) {
-        this.log.error(`failed to handle a datagram: ${err}`);
-      }
-    }
-  }
-
-  #reply(addr: Deno.NetAddr, code: number, message: string): void {
-    this.#conn?.send(encodeError(code, message), addr).catch(() => {});
+  #reply(
+    on: Listener,
+    addr: Deno.NetAddr,
+    code: number,
+    message: string,
+  ): void {
+    if (on.closed) return;
+    on.conn.send(encodeError(code, message), addr).catch(() => {});
   }
 
   #allowed = (hostname: string): boolean => allowed(this.#allow, hostname);
 
-  /** Single-port mode: hands a transfer's datagram to its transfer. */
-  #route(data: Uint8Array, peer: Deno.NetAddr): boolean {
-    const key = peerKey(peer);
-    const t = this.#shared.get(key);
-    if (!t) return false;
-    const handle = this.#registry.get(key);
-    const isRequest = data.length >= 2 && data[0] === 0 &&
-      (data[1] === Opcode.RRQ || data[1] === Opcode.WRQ);
-    if (!handle || t.closed) {
-      this.#shared.delete(key);
-      return false;
-    }
-    if (!isRequest) {
-      t.deliver(data, peer);
-      return true;
-    }
-    // A request after the transfer ended is a new one (admission decides).
-    if (handle.finished) this.#shared.delete(key);
-    return false;
-  }
-
-  #onDatagram(data: Uint8Array, peer: Deno.NetAddr): void {
+  #onDatagram(data: Uint8Array, peer: Deno.NetAddr, on: Listener): void {
     if (this.options.singlePort && this.#allowed(peer.hostname)) {
-      if (this.#route(data, peer)) return;
+      const handle = this.#registry.get(peerKey(peer));
+      if (this.#shared.route(data, { peer, on }, handle)) return;
     }
     const registry = this.#registry;
     const verdict = admit(data, peer, {
@@ -533,7 +399,7 @@ export class TftpServer {
     if (verdict.kind === "refuse") {
       this.log[verdict.level](verdict.log);
       this.#monitor?.refused(verdict.reason);
-      this.#reply(peer, verdict.code, verdict.message);
+      this.#reply(on, peer, verdict.code, verdict.message);
       return;
     }
     const { request, client } = verdict;
@@ -556,21 +422,21 @@ export class TftpServer {
         }`,
       );
       this.#monitor?.refused(e.message.includes("remap") ? "remap" : "name");
-      this.#reply(peer, e.code, e.message);
+      this.#reply(on, peer, e.code, e.message);
       return;
     }
     const cls = this.selectProtocol(request, peer);
     if (!cls) {
       this.#monitor?.refused("refused");
-      this.#reply(peer, ErrorCode.ILLEGAL_OPERATION, "request refused");
+      this.#reply(on, peer, ErrorCode.ILLEGAL_OPERATION, "request refused");
       return;
     }
-    const start: StartRequest = { request, name, peer };
+    const start: StartRequest = { request, name, peer, local: on.addr };
     const repeatOf = verdict.repeatOf;
     if (repeatOf && !repeatOf.remote) {
       // Let the transfer's pending datagrams have their turn first.
       setTimeout(() => {
-        if (repeatOf.finished) return this.#start(cls, start, client);
+        if (repeatOf.finished) return this.#start(cls, start, client, on);
         this.#monitor?.refused("duplicate");
         if (this.log.debugEnabled) {
           this.log.debug(
@@ -580,13 +446,14 @@ export class TftpServer {
       }, 0);
       return;
     }
-    this.#start(cls, start, client, repeatOf);
+    this.#start(cls, start, client, on, repeatOf);
   }
 
   #start(
     cls: SessionClass,
     start: StartRequest,
     client: string,
+    on: Listener,
     repeatOf?: TransferHandle,
   ): void {
     if (this.#closing) return;
@@ -594,7 +461,7 @@ export class TftpServer {
     const key = peerKey(peer);
     const remote = this.#pool?.run(start, {
       repeatOf,
-      refuse: (code, message) => this.#reply(peer, code, message),
+      refuse: (code, message) => this.#reply(on, peer, code, message),
     });
     if (remote) {
       this.#registry.add(key, client, remote);
@@ -605,15 +472,12 @@ export class TftpServer {
       const t = startTransfer(cls, start, this.#env());
       this.#registry.add(key, client, t);
       this.#watch(start, t, liveSession(t.session));
-      t.done.finally(() => {
-        if (this.#shared.get(key) === t.session.transport) {
-          this.#shared.delete(key);
-        }
-      });
+      t.done.finally(() => this.#shared.release(on, peer, t.session.transport));
     } catch (err) {
       this.log.error(`${key} cannot open a transfer socket: ${err}`);
       this.#monitor?.refused("no-port");
       this.#reply(
+        on,
         peer,
         ErrorCode.NOT_DEFINED,
         "no transfer port available, try again later",
@@ -649,7 +513,7 @@ export class TftpServer {
       config: this.config,
       log: this.log,
       lane: this.#lane,
-      openTransport: (peer) => this.createTransport(peer),
+      openTransport: (peer, local) => this.createTransport(peer, local),
       clock: this.options.clock,
       answerStranger: this.#allow ? this.#allowed : undefined,
     };
@@ -676,15 +540,14 @@ export class TftpServer {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    try {
-      this.#conn?.close();
-    } catch { /* already closed */ }
+    const listening = this.#sockets?.close();
     this.#poolDelay?.cancel();
     await this.#poolStarting;
     await this.#status?.close();
     const closing = this.#registry.closeAll();
     await this.#pool?.close();
     await closing;
-    await this.#loop;
+    await listening;
+    await this.#own?.close();
   }
 }

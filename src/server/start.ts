@@ -23,8 +23,11 @@ export interface ThreadEnv {
   log: Logger;
   /** The transfers of this thread (for busy-polling). */
   lane: Lane;
-  /** Opens the socket of one transfer; throws when none is free. */
-  openTransport: (peer: Deno.NetAddr) => Transport;
+  /**
+   * Opens the socket of one transfer, on `local` (the address its request
+   * arrived on) when given; throws when none is free.
+   */
+  openTransport: (peer: Deno.NetAddr, local?: Deno.NetAddr) => Transport;
   /** Clock (tests). */
   clock?: Clock;
   /** Whether a stranger may get ERROR 5 (the allow-list). */
@@ -41,6 +44,8 @@ export interface StartRequest {
   name: string;
   /** The client. */
   peer: Deno.NetAddr;
+  /** The listen address it arrived on (the transfer binds to it). */
+  local?: Deno.NetAddr;
 }
 
 /** A local session as a {@linkcode TransferHandle}. */
@@ -69,7 +74,7 @@ export function startTransfer(
   req: StartRequest,
   env: ThreadEnv,
 ): LocalTransfer {
-  const transport = env.openTransport(req.peer);
+  const transport = env.openTransport(req.peer, req.local);
   const session = new cls({
     request: req.request,
     name: req.name,

@@ -245,7 +245,6 @@ export class Confined {
     }
   }
 
-
   /** A call whose failure is reported as a TFTP error about `name`. */
   #call<T>(fn: () => T, name: string): T {
     try {

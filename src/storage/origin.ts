@@ -20,9 +20,12 @@
  */
 
 import type { Logger } from "../log.ts";
-import { openRootStorage, type RootOptions } from "./fs_root.ts";
+import { FsStorage } from "./files.ts";
+import { PerClientStorage } from "./per_client.ts";
+import { openRootStorage, type RootOptions, rootWritable } from "./fs_root.ts";
+import type { Storage } from "./types.ts";
 import { type ClosableStorage, CompositeStorage } from "./origin/composite.ts";
-import { ORIGIN_DEFAULTS } from "./origin/defaults.ts";
+import { ORIGIN_DEFAULTS } from "../defaults.ts";
 import { DirCache } from "./origin/dir_cache.ts";
 import { OriginStorage, type OriginStorageOptions } from "./origin/storage.ts";
 import { parseOriginUrl } from "./origin/url.ts";
@@ -35,8 +38,39 @@ export {
 } from "./origin/dir_cache.ts";
 export type { RootOptions } from "./fs_root.ts";
 export type { CachePolicy } from "./origin/policy.ts";
-export { ORIGIN_DEFAULTS } from "./origin/defaults.ts";
+export { ORIGIN_DEFAULTS } from "../defaults.ts";
 export { OriginStorage, type OriginStorageOptions } from "./origin/storage.ts";
+
+/**
+ * The origin as `ServerOptions.origin` takes it: plain data (no `URL`, no
+ * `Headers`), so each worker thread builds its own storage from a copy.
+ * Bounds are for the whole server; {@linkcode originShare} splits them
+ * between threads.
+ */
+export interface OriginSettings {
+  /** Origin base URL (`--origin`). */
+  url: string;
+  /** Serve every name from the origin; no root (`--origin-only`). */
+  only?: boolean;
+  /** Ms from asking (queueing included) to the response headers (default 5000). */
+  timeoutMs?: number;
+  /** Longest silence within a body, ms (default 10000). */
+  idleTimeoutMs?: number;
+  /** Origin requests at once, bodies included (default 16). */
+  maxConcurrent?: number;
+  /** Same-origin redirects followed (default 3). */
+  maxRedirects?: number;
+  /** Largest body served, bytes (default 256 MiB; ERROR 3 beyond). */
+  maxObjectBytes?: number;
+  /** Memory cache bound, bytes (default 64 MiB; 0: none). */
+  cacheMemoryBytes?: number;
+  /** Directory cache (`--origin-cache-dir`), shared by threads and processes. */
+  cacheDir?: string;
+  /** Directory cache bound, bytes (default 1 GiB). */
+  cacheDirBytes?: number;
+  /** Extra request headers as name and value (`--origin-header`). */
+  headers?: [string, string][];
+}
 
 /** Options of {@linkcode openOriginStorage}. */
 export interface OpenOriginOptions
@@ -49,6 +83,117 @@ export interface OpenOriginOptions
   cacheDir?: string;
   /** Directory cache bound in bytes (default 1 GiB). */
   cacheDirBytes?: number;
+}
+
+/**
+ * The options {@linkcode openOriginStorage} takes for server settings and
+ * the root options beside them.
+ *
+ * @example
+ * ```ts
+ * import { originOptions } from "./origin.ts";
+ * const o = originOptions({ url: "http://127.0.0.1:8080/", only: true }, {
+ *   root: "/srv/tftp",
+ * });
+ * if (o.origin !== "http://127.0.0.1:8080/" || !o.originOnly) throw new Error();
+ * ```
+ *
+ * @param settings The origin settings.
+ * @param root Root and name handling.
+ * @returns The options.
+ */
+export function originOptions(
+  settings: OriginSettings,
+  root: RootOptions,
+): OpenOriginOptions {
+  return {
+    root: root.root,
+    readOnly: root.readOnly,
+    normalizeNames: root.normalizeNames,
+    ignoreCase: root.ignoreCase,
+    allowOverwrite: root.allowOverwrite,
+    perClientRoot: root.perClientRoot,
+    cwdLock: root.cwdLock,
+    origin: settings.url,
+    originOnly: settings.only,
+    timeoutMs: settings.timeoutMs,
+    idleTimeoutMs: settings.idleTimeoutMs,
+    maxConcurrent: settings.maxConcurrent,
+    maxRedirects: settings.maxRedirects,
+    maxObjectBytes: settings.maxObjectBytes,
+    cacheMemoryBytes: settings.cacheMemoryBytes,
+    cacheDir: settings.cacheDir,
+    cacheDirBytes: settings.cacheDirBytes,
+    headers: settings.headers,
+  };
+}
+
+/**
+ * One thread's share of the bounds that each storage instance keeps on
+ * its own (origin requests at once, the memory cache), so the server's
+ * total stays within what was configured: each of `threads` gets an
+ * equal part, at least one request at a time.
+ *
+ * @example
+ * ```ts
+ * import { originShare } from "./origin.ts";
+ * const s = originShare({ url: "http://o/", maxConcurrent: 16 }, 4);
+ * if (s.maxConcurrent !== 4) throw new Error();
+ * if (s.cacheMemoryBytes !== 16 * 1024 * 1024) throw new Error();
+ * ```
+ *
+ * @param settings The whole server's settings.
+ * @param threads Threads that each build a storage.
+ * @returns The settings for one of them.
+ */
+export function originShare(
+  settings: OriginSettings,
+  threads: number,
+): OriginSettings {
+  if (threads <= 1) return settings;
+  const requests = settings.maxConcurrent ?? ORIGIN_DEFAULTS.maxConcurrent;
+  const memory = settings.cacheMemoryBytes ?? ORIGIN_DEFAULTS.cacheMemoryBytes;
+  return {
+    ...settings,
+    maxConcurrent: Math.max(1, Math.floor(requests / threads)),
+    cacheMemoryBytes: Math.floor(memory / threads),
+  };
+}
+
+/**
+ * What a storage serves, for the start-up log line: the root and whether
+ * uploads are possible, the origin (its query left out: it may carry a
+ * token).
+ *
+ * @example
+ * ```ts
+ * import { describeStorage } from "./origin.ts";
+ * import { MemoryStorage } from "./memory.ts";
+ * if (describeStorage(new MemoryStorage({})) !== "root (custom storage) (read-write)") {
+ *   throw new Error();
+ * }
+ * ```
+ *
+ * @param storage The storage.
+ * @returns Its description.
+ */
+export function describeStorage(storage: Storage): string {
+  const files = storage instanceof CompositeStorage ? storage.files : storage;
+  const origin = storage instanceof CompositeStorage
+    ? storage.origin
+    : storage instanceof OriginStorage
+    ? storage
+    : undefined;
+  const site = origin instanceof OriginStorage
+    ? `origin ${origin.base.origin}${origin.base.pathname}`
+    : undefined;
+  if (site && files === origin) return `no root, ${site} (every name)`;
+  const fs = files instanceof PerClientStorage ? files.base : files;
+  const root = fs instanceof FsStorage ? fs.root : "(custom storage)";
+  const rw = fs instanceof FsStorage && !rootWritable(fs)
+    ? "read-only"
+    : "read-write";
+  return `root ${root} (${rw})${site ? `, ${site}` : ""}`;
 }
 
 /**
@@ -72,6 +217,42 @@ export function originNetPermission(url: string | URL): string {
 }
 
 /**
+ * What Deno does not grant that the origin storage needs: network access
+ * to the origin's `host:port`, read and write on the cache directory.
+ *
+ * @example
+ * ```ts
+ * import { originPermissionProblem } from "./origin.ts";
+ * const why = await originPermissionProblem({ origin: "http://127.0.0.1:1/" });
+ * if (why !== undefined && !why.includes("--allow-net=127.0.0.1:1")) {
+ *   throw new Error();
+ * }
+ * ```
+ *
+ * @param options The origin URL and cache directory.
+ * @returns A message naming the flag to add, or undefined when all is granted.
+ */
+export async function originPermissionProblem(
+  options: Pick<OpenOriginOptions, "origin" | "cacheDir">,
+): Promise<string | undefined> {
+  const need = originNetPermission(options.origin);
+  const net = await Deno.permissions.query({ name: "net", host: need });
+  if (net.state !== "granted") {
+    return `no network permission for the origin: run with --allow-net=${need}`;
+  }
+  const dir = options.cacheDir;
+  if (dir === undefined) return undefined;
+  for (const name of ["read", "write"] as const) {
+    const p = await Deno.permissions.query({ name, path: dir });
+    if (p.state !== "granted") {
+      return `no ${name} permission on the origin cache ${dir}: ` +
+        `run with --allow-${name}=${dir}`;
+    }
+  }
+  return undefined;
+}
+
+/**
  * Opens the storage for `--origin`: the root with the origin behind it, or
  * the origin alone. Checks first that Deno grants what it needs.
  *
@@ -86,25 +267,11 @@ export async function openOriginStorage(
   options: OpenOriginOptions,
   log?: Logger,
 ): Promise<ClosableStorage> {
-  const need = originNetPermission(options.origin);
-  const net = await Deno.permissions.query({ name: "net", host: need });
-  if (net.state !== "granted") {
-    throw new Error(
-      `no network permission for the origin: run with --allow-net=${need}`,
-    );
-  }
+  const missing = await originPermissionProblem(options);
+  if (missing) throw new Error(missing);
   let dirCache: DirCache | undefined;
   if (options.cacheDir !== undefined) {
     const dir = options.cacheDir;
-    for (const name of ["read", "write"] as const) {
-      const p = await Deno.permissions.query({ name, path: dir });
-      if (p.state !== "granted") {
-        throw new Error(
-          `no ${name} permission on the origin cache ${dir}: ` +
-            `run with --allow-${name}=${dir}`,
-        );
-      }
-    }
     dirCache = await DirCache.open(dir, {
       maxBytes: options.cacheDirBytes ?? ORIGIN_DEFAULTS.cacheDirBytes,
       log,

@@ -1,13 +1,14 @@
 /**
  * Binding the socket of one transfer: an ephemeral port, or the next free
- * port of a configured range.
+ * port of a configured range, on the address its request arrived on (the
+ * range applies to each address).
  *
  * @module
  */
 
 /**
- * Hands out transfer sockets on one address, cycling through a port range
- * when one is set (ports another thread or process holds are skipped).
+ * Hands out transfer sockets, cycling through a port range when one is set
+ * (ports another thread or process holds on that address are skipped).
  *
  * @example
  * ```ts
@@ -18,7 +19,7 @@
  * ```
  */
 export class PortAllocator {
-  /** Address the sockets bind to. */
+  /** Address the sockets bind to unless {@linkcode PortAllocator.open} names one. */
   readonly hostname: string;
   /** Inclusive port range, if any. */
   readonly range?: [number, number];
@@ -27,7 +28,7 @@ export class PortAllocator {
   /**
    * Creates an instance.
    *
-   * @param hostname Address to bind.
+   * @param hostname Default address to bind.
    * @param options `range`: inclusive port range; `start`: offset into the
    * range to try first (threads sharing a range start apart).
    * @throws {Error} When the range is not whole port numbers, low to high,
@@ -58,11 +59,11 @@ export class PortAllocator {
   /**
    * Binds a socket for one transfer.
    *
+   * @param hostname Address to bind (default: the constructor's).
    * @returns The socket.
    * @throws {Error} When every port of the range is taken.
    */
-  open(): Deno.DatagramConn {
-    const hostname = this.hostname;
+  open(hostname: string = this.hostname): Deno.DatagramConn {
     const range = this.range;
     if (!range) {
       return Deno.listenDatagram({ transport: "udp", hostname, port: 0 });

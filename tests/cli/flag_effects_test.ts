@@ -133,6 +133,20 @@ const EFFECT_TESTS: Record<string, [string, string]> = {
     "tests/metrics/server_test.ts",
     "--metrics: transfers through the worker threads are counted",
   ],
+  "--origin": ["tests/origin/main_test.ts", "main.ts --origin: root first"],
+  "--origin-only": ["tests/origin/main_test.ts", "main.ts --origin-only"],
+  "--origin-timeout": ["tests/origin/main_test.ts", "main.ts --origin: root"],
+  "--origin-header": ["tests/origin/main_test.ts", "main.ts --origin: root"],
+  "--origin-idle-timeout": ["tests/origin/flags_test.ts", "--origin-idle"],
+  "--origin-redirects": ["tests/origin/flags_test.ts", "--origin-redirects,"],
+  "--origin-max-size": ["tests/origin/flags_test.ts", "--origin-max-size,"],
+  "--origin-cache-memory": ["tests/origin/flags_test.ts", "--origin-cache-m"],
+  "--origin-max-requests": ["tests/origin/flags_test.ts", "--origin-max-req"],
+  "--origin-cache-dir": ["tests/origin/flags_test.ts", "--origin-cache-dir"],
+  "--origin-cache-dir-size": [
+    "tests/origin/flags_test.ts",
+    "--origin-cache-dir-size: entries outlive",
+  ],
   "--verbose": ["tests/cli/flag_effects_more_test.ts", "--verbose is -v"],
 };
 

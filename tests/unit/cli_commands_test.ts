@@ -9,7 +9,11 @@ import assert from "node:assert/strict";
 import { UsageError } from "../../src/cli/flags.ts";
 import { type ClientCli, parseClientCli } from "../../src/cli/client.ts";
 import { type CliOptions, parseCli } from "../../src/cli/server.ts";
-import { CLIENT_DEFAULTS, SERVER_DEFAULTS } from "../../src/defaults.ts";
+import {
+  CLIENT_DEFAULTS,
+  ORIGIN_DEFAULTS,
+  SERVER_DEFAULTS,
+} from "../../src/defaults.ts";
 
 const AUTO_WORKERS = Math.max(
   SERVER_DEFAULTS.autoWorkersMin,
@@ -20,7 +24,7 @@ Deno.test("server: no arguments -> every default from defaults.ts", () => {
   const d = SERVER_DEFAULTS;
   const want: CliOptions = {
     server: {
-      host: d.host,
+      host: [d.host],
       port: d.port,
       root: d.root,
       ackTimeout: d.ackTimeout,
@@ -57,9 +61,12 @@ Deno.test("server: no arguments -> every default from defaults.ts", () => {
 
 const SERVER_PARSES: [string[], Partial<CliOptions["server"]>][] = [
   [["--host", "::", "-p", "69", "--root", "/srv"], {
-    host: "::",
+    host: ["::"],
     port: 69,
     root: "/srv",
+  }],
+  [["--host", "192.0.2.1", "--host", "fe80::1%eth0"], {
+    host: ["192.0.2.1", "fe80::1%eth0"],
   }],
   [["--ack-timeout", "1", "--conn-timeout", "0.2", "--retries", "0"], {
     ackTimeout: 1,
@@ -116,6 +123,65 @@ Deno.test("server: logging, map file, help and version", () => {
   );
 });
 
+Deno.test("server: --origin and its flags -> ServerOptions.origin, every bound filled in, seconds in ms", () => {
+  const o = ORIGIN_DEFAULTS;
+  assert.deepEqual(
+    parseCli(["--origin", "https://mirror/boot"]).server.origin,
+    {
+      url: "https://mirror/boot",
+      only: false,
+      timeoutMs: o.timeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs,
+      maxConcurrent: o.maxConcurrent,
+      maxRedirects: o.maxRedirects,
+      maxObjectBytes: o.maxObjectBytes,
+      cacheMemoryBytes: o.cacheMemoryBytes,
+      cacheDir: undefined,
+      cacheDirBytes: o.cacheDirBytes,
+      headers: [],
+    },
+  );
+  const all = parseCli([
+    "--origin",
+    "http://10.0.0.5:8080/",
+    "--origin-only",
+    "--origin-timeout",
+    "1.5",
+    "--origin-idle-timeout",
+    "30",
+    "--origin-max-requests",
+    "4",
+    "--origin-redirects",
+    "0",
+    "--origin-max-size",
+    "1000",
+    "--origin-cache-memory",
+    "0",
+    "--origin-cache-dir",
+    "/var/cache/tftpd",
+    "--origin-cache-dir-size",
+    "2048",
+    "--origin-header",
+    "Authorization: Bearer a:b",
+    "--origin-header",
+    "X-Site:  lab-3 ",
+  ]);
+  assert.deepEqual(all.server.origin, {
+    url: "http://10.0.0.5:8080/",
+    only: true,
+    timeoutMs: 1500,
+    idleTimeoutMs: 30_000,
+    maxConcurrent: 4,
+    maxRedirects: 0,
+    maxObjectBytes: 1000,
+    cacheMemoryBytes: 0,
+    cacheDir: "/var/cache/tftpd",
+    cacheDirBytes: 2048,
+    headers: [["Authorization", "Bearer a:b"], ["X-Site", "lab-3"]],
+  });
+  assert.equal(parseCli([]).server.origin, undefined);
+});
+
 const SERVER_ERRORS: [string[], string][] = [
   [
     ["-p", "70000"],
@@ -163,8 +229,42 @@ const SERVER_ERRORS: [string[], string][] = [
   ],
   [["--host", ""], 'invalid --host "": expected a value'],
   [
+    ["--host", "[::1]"],
+    'invalid --host "[::1]": expected an address (0.0.0.0, ::, 192.0.2.1, fe80::1%eth0)',
+  ],
+  [
     ["--log-format", "xml"],
     'invalid --log-format "xml": expected text or json',
+  ],
+  [
+    ["--origin", "ftp://mirror/"],
+    'invalid --origin "ftp://mirror/": origin URL must be http: or https:, not ftp:',
+  ],
+  [
+    ["--origin", "https://u:p@mirror/"],
+    'invalid --origin "https://u:p@mirror/": origin URL must not carry credentials (send them as a header)',
+  ],
+  [["--origin-only"], "--origin-only needs --origin URL"],
+  [
+    ["--origin-cache-dir", "/var/cache/x"],
+    "--origin-cache-dir needs --origin URL",
+  ],
+  [["--origin-header", "A: b"], "--origin-header needs --origin URL"],
+  [
+    ["--origin", "http://m/", "--origin-only", "--root", "/srv"],
+    "--origin-only and --root exclude each other",
+  ],
+  [
+    ["--origin", "http://m/", "--origin-header", "Bad Name: x"],
+    'invalid --origin-header "Bad Name: x": expected "Name: value"',
+  ],
+  [
+    ["--origin", "http://m/", "--origin-timeout", "0"],
+    'invalid --origin-timeout "0": expected a number from 0.1 to 600',
+  ],
+  [
+    ["--origin", "http://m/", "--origin-max-requests", "0"],
+    'invalid --origin-max-requests "0": expected an integer from 1 to 4096',
   ],
   [
     ["--port-range", "0:10"],

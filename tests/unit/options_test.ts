@@ -113,8 +113,18 @@ Deno.test("options: tsize on a read answers with the size", () => {
   const n = negotiate("read", req(["tsize", "0"]), { size: 123456 });
   assert.equal(n.tsize, 123456);
   assert.deepEqual([...n.oack], [["tsize", "123456"]]);
-  const empty = negotiate("read", req(["tsize", "0"]), { size: 0 });
-  assert.equal(empty.oack.get("tsize"), "0");
+});
+
+Deno.test("options: tsize on a read of an empty file is left out (curl refuses tsize 0)", () => {
+  const alone = negotiate("read", req(["tsize", "0"]), { size: 0 });
+  assert.equal(alone.tsize, undefined);
+  assert.equal(alone.oack.size, 0, "no OACK at all: plain DATA 1 follows");
+  const mixed = negotiate("read", req(["blksize", "1024"], ["tsize", "0"]), {
+    size: 0,
+  });
+  assert.deepEqual([...mixed.oack], [["blksize", "1024"]]);
+  const one = negotiate("read", req(["tsize", "0"]), { size: 1 });
+  assert.equal(one.oack.get("tsize"), "1");
 });
 
 Deno.test("options: tsize on a read of unknown size is declined", () => {

@@ -14,6 +14,13 @@
 import { Logger, type LogLevel } from "../../log.ts";
 import { ErrorCode, Opcode } from "../../protocol/packet.ts";
 import { openRootStorage } from "../../storage/fs_root.ts";
+import {
+  type ClosableStorage,
+  CompositeStorage,
+  openOriginStorage,
+  originOptions,
+} from "../../storage/origin.ts";
+import type { Storage } from "../../storage/types.ts";
 import { parseCidr } from "../../net/cidr.ts";
 import { PortAllocator } from "../../transport/ports.ts";
 import { BufferBudget } from "../../transport/buffers.ts";
@@ -66,15 +73,18 @@ class WorkerThread {
   #progressMs: number;
   #progress?: ReturnType<typeof setInterval>;
   #reporter = new ProgressReporter();
+  #origin?: ClosableStorage;
 
   constructor(
     env: ThreadEnv,
     post: (m: FromWorker) => void,
     progressMs: number,
+    origin?: ClosableStorage,
   ) {
     this.#env = env;
     this.#post = post;
     this.#progressMs = progressMs;
+    this.#origin = origin;
   }
 
   /** Posts running transfers' progress while any runs (for the monitor). */
@@ -112,11 +122,11 @@ class WorkerThread {
   }
 
   #run(msg: Extract<ToWorker, { type: "start" }>): void {
-    const { id, request, name, peer } = msg;
+    const { id, request, name, peer, local } = msg;
     const cls = request.op === Opcode.RRQ ? ReadSession : WriteSession;
     let t: LocalTransfer;
     try {
-      t = startTransfer(cls, { request, name, peer }, {
+      t = startTransfer(cls, { request, name, peer, local }, {
         ...this.#env,
         onEstablished: () => this.#post({ type: "established", id }),
       });
@@ -161,6 +171,7 @@ class WorkerThread {
     const all = [...this.#transfers.values()];
     for (const t of all) t.cancel();
     await Promise.allSettled(all.map((t) => t.done));
+    await this.#origin?.close();
     this.#post({ type: "closed" });
   }
 }
@@ -169,7 +180,25 @@ async function setUp(
   setup: WorkerSetup,
   post: (m: FromWorker) => void,
 ): Promise<WorkerThread> {
-  const storage = await openRootStorage(setup);
+  const log = new ForwardingLogger(setup.verbose, post);
+  // The root opens quietly (the main thread has said what it lacks); the
+  // origin logs its failures from here.
+  let origin: ClosableStorage | undefined;
+  let storage: Storage;
+  if (setup.origin) {
+    const only = { ...setup.origin, only: true };
+    origin = await openOriginStorage(originOptions(only, setup), log);
+    try {
+      storage = setup.origin.only
+        ? origin
+        : new CompositeStorage(await openRootStorage(setup), origin);
+    } catch (err) {
+      await origin.close();
+      throw err;
+    }
+  } else {
+    storage = await openRootStorage(setup);
+  }
   const ports = new PortAllocator(setup.host, {
     range: setup.portRange,
     start: setup.portStart,
@@ -181,13 +210,14 @@ async function setUp(
     {
       storage,
       config: setup.config,
-      log: new ForwardingLogger(setup.verbose, post),
+      log,
       lane: { active: 0, windowBuffers: new BufferBudget(setup.windowMemory) },
-      openTransport: () => ports.open(),
+      openTransport: (_peer, local) => ports.open(local?.hostname),
       answerStranger: allow ? (host) => allowed(allow, host) : undefined,
     },
     post,
     setup.progressMs,
+    origin,
   );
 }
 

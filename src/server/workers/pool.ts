@@ -9,7 +9,7 @@
 
 import type { Logger } from "../../log.ts";
 import { Delay } from "../delay.ts";
-import type { RequestPacket } from "../../protocol/packet.ts";
+import { Opcode, type RequestPacket } from "../../protocol/packet.ts";
 import type { TransferStats } from "../session.ts";
 import type { StartRequest } from "../start.ts";
 import type { TransferHandle } from "../transfers.ts";
@@ -134,6 +134,13 @@ export interface WorkerPoolOptions {
   source?: string | URL;
   /** Writes the workers' log lines and pool events (a worker dying). */
   log: Logger;
+  /**
+   * Send every read of one name to one thread (a hash of the name) instead
+   * of the least busy one: a storage that coalesces requests per name (the
+   * HTTP origin) then makes one origin request for a storm across threads,
+   * at the cost of the storm's transfers sharing that one thread.
+   */
+  byName?: boolean;
 }
 
 /**
@@ -154,6 +161,7 @@ export class WorkerPool {
   #url: string;
   #kind: "sources" | "bundle" | "custom";
   #revoke: boolean;
+  #byName: boolean;
   #closing = false;
   #restarts = new Set<Promise<void>>();
   #pauses = new Set<Delay>();
@@ -162,12 +170,13 @@ export class WorkerPool {
   private constructor(
     url: string,
     kind: "sources" | "bundle" | "custom",
-    log: Logger,
+    options: WorkerPoolOptions,
   ) {
     this.#url = url;
     this.#kind = kind;
     this.#revoke = url.startsWith("blob:");
-    this.#log = log;
+    this.#log = options.log;
+    this.#byName = options.byName ?? false;
   }
 
   /** What the threads run: the sources, the embedded bundle, or a given module. */
@@ -190,7 +199,7 @@ export class WorkerPool {
     options: WorkerPoolOptions,
   ): Promise<WorkerPool> {
     const [url, kind] = workerModule(options.source);
-    const pool = new WorkerPool(url, kind, options.log);
+    const pool = new WorkerPool(url, kind, options);
     const span = setup.portRange
       ? setup.portRange[1] - setup.portRange[0] + 1
       : 0;
@@ -340,7 +349,7 @@ export class WorkerPool {
       repeatOf?: TransferHandle;
     },
   ): RemoteSession | undefined {
-    const { request, name, peer } = start;
+    const { request, name, peer, local } = start;
     const repeat = options.repeatOf instanceof RemoteSession
       ? options.repeatOf
       : undefined;
@@ -352,6 +361,9 @@ export class WorkerPool {
         break;
       }
       if (!best || s.active.size < best.active.size) best = s;
+    }
+    if (this.#byName && !repeat && request.op === Opcode.RRQ) {
+      best = this.#slotFor(name) ?? best;
     }
     if (!best) return undefined;
     const slot = best;
@@ -377,9 +389,28 @@ export class WorkerPool {
           ? repeat.id
           : undefined,
         peer: { transport: "udp", hostname: peer.hostname, port: peer.port },
+        local: local && {
+          transport: "udp",
+          hostname: local.hostname,
+          port: local.port,
+        },
       } satisfies ToWorker,
     );
     return remote;
+  }
+
+  /**
+   * The thread a name hashes to, or the next live one after it while that
+   * one is being restarted (other names keep their threads).
+   */
+  #slotFor(name: string): Slot | undefined {
+    const slots = [...this.#slots].sort((a, b) => a.index - b.index);
+    const start = nameHash(name) % slots.length;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[(start + i) % slots.length];
+      if (s.alive) return s;
+    }
+    return undefined;
   }
 
   /**
@@ -404,6 +435,15 @@ export class WorkerPool {
     }
     if (this.#revoke) URL.revokeObjectURL(this.#url);
   }
+}
+
+/** FNV-1a of a name's UTF-16 code units: cheap, and stable across runs. */
+function nameHash(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  }
+  return h >>> 0;
 }
 
 /** The main module of the worker threads, beside this file. */

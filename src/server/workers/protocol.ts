@@ -8,12 +8,13 @@
 import type { LogLevel } from "../../log.ts";
 import type { RequestPacket } from "../../protocol/packet.ts";
 import type { RootOptions } from "../../storage/fs_root.ts";
+import type { OriginSettings } from "../../storage/origin.ts";
 import type { SessionConfig, TransferStats } from "../session.ts";
 import type { ProgressReport } from "../../metrics/progress.ts";
 
 /** What a worker needs to serve transfers like the main thread would. */
 export interface WorkerSetup extends RootOptions {
-  /** Address transfer sockets bind to. */
+  /** Address transfer sockets bind to when a start message names none. */
   host: string;
   /** Inclusive transfer port range, if any. */
   portRange?: [number, number];
@@ -23,6 +24,8 @@ export interface WorkerSetup extends RootOptions {
   progressMs: number;
   /** This thread's bytes for window buffers. */
   windowMemory: number;
+  /** The origin behind (or instead of) the root, with this thread's bounds. */
+  origin?: OriginSettings;
   /** Networks allowed to get any reply (also at transfer ports). */
   allowFrom?: string[];
   /** Session timeouts and limits. */
@@ -45,6 +48,8 @@ export type ToWorker =
      */
     repeatOf?: number;
     peer: Deno.NetAddr;
+    /** The listen address the request arrived on: the transfer binds to it. */
+    local?: Deno.NetAddr;
   }
   | { type: "cancel"; id: number; reason?: string }
   | { type: "close" };

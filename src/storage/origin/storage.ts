@@ -25,7 +25,7 @@ import type {
 import type { SharedBody } from "./body.ts";
 import { unavailable } from "./body.ts";
 import { type CacheHit, OriginCache } from "./cache.ts";
-import { ORIGIN_DEFAULTS } from "./defaults.ts";
+import { ORIGIN_DEFAULTS } from "../../defaults.ts";
 import type { DirCache } from "./dir_cache.ts";
 import { OriginFetcher } from "./fetcher.ts";
 import { MemoryCache } from "./memory_cache.ts";
