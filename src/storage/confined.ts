@@ -222,10 +222,16 @@ export class Confined {
   ): void {
     const c = this.#c;
     let now: FsStat | undefined;
+    let at: string | undefined;
     try {
       now = c.stat(".");
+      at = c.cwd();
     } catch { /* checked below */ }
-    if (!now || now.dev !== was.dev || now.ino !== was.ino) {
+    // The identity alone misses a change made before `was` was taken: we
+    // must still be inside the root (renamed, perhaps, but inside).
+    const inside = at !== undefined &&
+      (at === this.root || isInside(this.root, at));
+    if (!now || now.dev !== was.dev || now.ino !== was.ino || !inside) {
       // The file was just made wherever the other party had moved us: take
       // it away again if it is still there (same inode), not leave it.
       if (opts.created !== undefined) {

@@ -261,6 +261,46 @@ Deno.test("FsStorage: an upload whose working directory is moved by someone else
   });
 });
 
+Deno.test("FsStorage: a working directory moved outside before it is checked by identity is refused, reads and uploads alike", async () => {
+  await withRoot(async (root, outside) => {
+    await Deno.mkdir(`${root}/d`);
+    await Deno.writeTextFile(`${root}/d/secret.txt`, "INSIDE\n");
+    await Deno.writeTextFile(`${outside}/secret.txt`, "OUTSIDE\n");
+    const real = realFsCalls();
+    const home = Deno.cwd();
+    // The move comes after the path check on the way in and before the
+    // identity of "." is taken, so only a second look at the path sees it.
+    const calls: FsCalls = {
+      ...real,
+      canWrite: (p) => {
+        Deno.chdir(outside);
+        return real.canWrite(p);
+      },
+      lstat: (p) => {
+        if (p === "secret.txt") Deno.chdir(outside);
+        return real.lstat(p);
+      },
+    };
+    const s = new FsStorage(root, { calls, writable: true });
+    const refused = async (p: Promise<unknown>) => {
+      const err = await p.then(() => undefined, (e) => e);
+      Deno.chdir(home);
+      assert.ok(err instanceof TftpError, String(err));
+      assert.equal(err.code, ErrorCode.NOT_DEFINED);
+    };
+    try {
+      await refused(s.openRead("d/secret.txt"));
+      await refused(s.openWrite("d/up.bin"));
+    } finally {
+      Deno.chdir(home);
+    }
+    const names = (await Array.fromAsync(Deno.readDir(outside))).map((e) =>
+      e.name
+    );
+    assert.deepEqual(names, ["secret.txt"]);
+  });
+});
+
 Deno.test("removeStaleUploads(): reserved regular files inside the root only, never through a symlink", async () => {
   await withRoot(async (root, outside) => {
     const t = ".tftp-upload-0123456789abcdef";
