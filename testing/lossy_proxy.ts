@@ -344,6 +344,8 @@ interface FlowState {
   toClient: Lane;
   loop: Promise<void>;
   faceLoop: Promise<void>;
+  /** The client is gone: its port may belong to a new client now. */
+  released: boolean;
 }
 
 /** The proxy. Construct it, point clients at {@linkcode LossyProxy.port}, close it. */
@@ -402,6 +404,21 @@ export class LossyProxy implements AsyncDisposable {
   flowForPeer(peer: string): ProxyFlow | undefined {
     const port = Number(peer.slice(peer.lastIndexOf(":") + 1));
     return this.flows.find((f) => f.backPort === port);
+  }
+
+  /**
+   * The client of `flow` has finished: stop passing the server's datagrams
+   * on to its address. Its port may soon belong to another client, which
+   * must not get this flow's late retransmits (a real network would carry
+   * them to the old client's host, not to a new transfer). What the server
+   * sends is still logged.
+   *
+   * @param flow A flow of this proxy.
+   */
+  release(flow: ProxyFlow): void {
+    for (const state of [...this.#states.values(), ...this.#retired]) {
+      if (state.flow === flow) state.released = true;
+    }
   }
 
   async #frontLoop(): Promise<void> {
@@ -481,7 +498,7 @@ export class LossyProxy implements AsyncDisposable {
       opts.toClient ?? {},
       flow.toClient,
       (data) => {
-        if (this.#closed) return;
+        if (this.#closed || state.released) return;
         face.send(data, client).catch(() => void flow.toClient.sendErrors++);
       },
       this.#timers,
@@ -494,6 +511,7 @@ export class LossyProxy implements AsyncDisposable {
       toClient,
       loop: Promise.resolve(),
       faceLoop: Promise.resolve(),
+      released: false,
     };
     state.loop = this.#backLoop(state);
     state.faceLoop = this.#faceLoop(state);

@@ -308,6 +308,7 @@ export async function runCase(
   }
   const flow = proxy.flowFor(opts.name);
   if (!flow) throw new Error(`no proxy flow for ${opts.name}`);
+  proxy.release(flow);
   const stats = await h.waitForPeer(flow.backPort, {
     timeoutMs: MATRIX_SETTINGS.endBoundMs,
   });
