@@ -73,7 +73,7 @@ export class Logger {
   #min: number;
 
   /**
-   * Creates an instance.
+   * A logger writing to the destinations and in the format `opts` gives.
    *
    * @param opts Destinations and format.
    */

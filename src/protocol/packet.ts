@@ -108,7 +108,7 @@ export class PacketError extends Error {
   /** The TFTP error code to answer with (always ILLEGAL_OPERATION). */
   readonly code: number = ErrorCode.ILLEGAL_OPERATION;
   /**
-   * Creates an instance.
+   * An error for a datagram that cannot be decoded.
    *
    * @param message What is wrong with the datagram.
    */
@@ -406,7 +406,7 @@ export class TftpError extends Error {
   /** Details for the server log only (never sent to the client). */
   readonly detail?: string;
   /**
-   * Creates an instance.
+   * An error answered with a TFTP ERROR packet of `code`.
    *
    * @param code TFTP error code to send.
    * @param message Message to send and log.

@@ -31,7 +31,7 @@ export class BytesReadHandle implements ReadHandle {
   #bytes: Uint8Array;
 
   /**
-   * Creates an instance.
+   * A read handle over bytes held in memory.
    *
    * @param bytes The content.
    */
@@ -86,7 +86,7 @@ export class MemoryStorage implements Storage {
   readonly writable: boolean;
 
   /**
-   * Creates an instance.
+   * A storage holding `files` in memory.
    *
    * @param files Initial content by name.
    * @param opts Options.

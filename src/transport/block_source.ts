@@ -36,7 +36,7 @@ export class OctetBlockSource implements BlockSource {
   #blksize: number;
 
   /**
-   * Creates an instance.
+   * Blocks of `blksize` bytes read from `handle`.
    *
    * @param handle Where the bytes come from.
    * @param blksize Payload bytes per block.
@@ -78,7 +78,7 @@ export class NetasciiBlockSource implements BlockSource {
   #producing?: Promise<void>;
 
   /**
-   * Creates an instance.
+   * Blocks of `blksize` bytes of `handle`'s text converted to netascii.
    *
    * @param handle Where the local text comes from.
    * @param blksize Payload bytes per block.

@@ -54,7 +54,7 @@ export class BusyPoll {
   #paused = 0;
 
   /**
-   * Creates an instance.
+   * A busy-poll policy within the limits of `options`.
    *
    * @param options Limits.
    */

@@ -26,7 +26,7 @@ export class PortAllocator {
   #next: number;
 
   /**
-   * Creates an instance.
+   * Hands out transfer sockets on `hostname`, in `options.range` if given.
    *
    * @param hostname Default address to bind.
    * @param options `range`: inclusive port range; `start`: offset into the

@@ -56,7 +56,7 @@ export class SharedBody {
   #onAbandon?: () => void;
 
   /**
-   * Creates an instance.
+   * One origin response body, shared by every reader while it arrives.
    *
    * @param opts Declared size, limit, abandon hook.
    */

@@ -51,7 +51,7 @@ export class OriginCache {
   #namespace: string;
 
   /**
-   * Creates an instance.
+   * A cache over a memory layer, a directory layer or both.
    *
    * @param layers The memory and/or directory layer, and a `namespace`
    * prefixed to every name (so origins sharing a directory never mix).

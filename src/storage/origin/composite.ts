@@ -47,7 +47,7 @@ export class CompositeStorage implements ClosableStorage {
   readonly origin: ClosableStorage;
 
   /**
-   * Creates an instance.
+   * Asks `files` first, and `origin` for the names it does not have.
    *
    * @param files The file-system (or any) storage asked first.
    * @param origin The origin storage.

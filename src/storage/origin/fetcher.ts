@@ -83,7 +83,7 @@ export class OriginFetcher {
   #closed = false;
 
   /**
-   * Creates an instance.
+   * Fetches names under `base`, within the bounds of `opts`.
    *
    * @param base Base URL (from `parseOriginUrl`).
    * @param opts Bounds and headers.

@@ -32,7 +32,7 @@ export class Limiter {
   #queue: Waiter[] = [];
 
   /**
-   * Creates an instance.
+   * Lets at most `max` holders in at once; the rest wait in turn.
    *
    * @param max Most holders at once (at least 1).
    */

@@ -37,7 +37,7 @@ export class MemoryCache {
   #bytes = 0;
 
   /**
-   * Creates an instance.
+   * An LRU cache holding at most `maxBytes`.
    *
    * @param maxBytes Most bytes held.
    */

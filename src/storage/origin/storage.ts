@@ -109,7 +109,7 @@ export class OriginStorage implements Storage {
   #stores = new Set<Promise<void>>();
 
   /**
-   * Creates an instance.
+   * Serves names from the HTTP(S) origin at `url`.
    *
    * @param url Origin base URL (`http:` or `https:`).
    * @param opts Bounds, cache, headers.
