@@ -20,8 +20,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 DENO="${1:-deno}"
 # In tenths. 1.4 is what a unit can reach while it binds port 69 itself with
-# CAP_NET_BIND_SERVICE on the host network and answers any address (README:
-# "Checking the unit"); lower it when the unit gets better, never raise it.
+# CAP_NET_BIND_SERVICE on the host network and answers any address
+# (docs/deployment.md, "Checking the unit"); lower it when the unit gets
+# better, never raise it.
 MAX_EXPOSURE=14
 PORT="${VERIFY_PORT:-16990}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tftpd-verify.XXXXXX")"
