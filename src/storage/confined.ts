@@ -67,6 +67,13 @@ function gone(name: string): TftpError {
   );
 }
 
+function changed(name: string): TftpError {
+  return new TftpError(
+    ErrorCode.NOT_DEFINED,
+    `${name}: changed while being opened, try again`,
+  );
+}
+
 function randomTmp(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
   return TEMP_PREFIX +
@@ -154,6 +161,11 @@ export class Confined {
         fd = this.#call(() => this.#c.createNew(tmp), name);
       }
       this.#stillThere(fd, here, { name, created: tmp });
+      const made = this.#call(() => this.#c.fstat(fd), name);
+      if (!this.#named(made, tmp, here)) {
+        this.#c.close(fd);
+        throw changed(name);
+      }
       return {
         fd,
         dir,
@@ -249,6 +261,35 @@ export class Confined {
         `${opts.name}: working directory changed by someone else, try again`,
       );
     }
+  }
+
+  /**
+   * Whether `base` in the working directory is the file `f`, asked twice,
+   * with the directory still `here` each time. Under Deno's path
+   * permissions every relative call is the working directory's path plus
+   * the name, walked again from `/`, so a rename of a directory on that
+   * path in between can redirect any one call; each look here is another
+   * walk that the same rename would have to redirect again, in step.
+   * (With `--allow-all` Deno passes relative names to the kernel as they
+   * are, and the first look already settles it.)
+   */
+  #named(f: FsStat, base: string, here: FsStat): boolean {
+    const c = this.#c;
+    for (let i = 0; i < 2; i++) {
+      let st: FsStat;
+      let dir: FsStat;
+      try {
+        st = c.lstat(base);
+        dir = c.stat(".");
+      } catch {
+        return false;
+      }
+      if (
+        st.dev !== f.dev || st.ino !== f.ino || dir.dev !== here.dev ||
+        dir.ino !== here.ino
+      ) return false;
+    }
+    return true;
   }
 
   /** A call whose failure is reported as a TFTP error about `name`. */
@@ -357,6 +398,10 @@ export class Confined {
         throw fsErrorToTftp(err, name);
       }
       if (f.isFile && f.dev === st.dev && f.ino === st.ino) {
+        if (!this.#named(f, base, here)) {
+          c.close(fd);
+          throw changed(name);
+        }
         return { fd, size: f.size };
       }
       c.close(fd);
