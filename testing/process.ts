@@ -406,9 +406,12 @@ export function spawnDeno(
 }
 
 const IN_USE = /already in use/;
-const LISTENING = /listening on /;
+// The message starts with it, in text and JSON: the warning about a
+// wildcard host without --allow-sys also says "listening on", before the
+// sockets are bound.
+const LISTENING = /(?:\] |"msg":")listening on /;
 /** The end of the "listening on" line when worker threads will start. */
-const WILL_START = /listening on .*, (\d+) worker threads\b/;
+const WILL_START = /(?:\] |"msg":")listening on .*, (\d+) worker threads\b/;
 /** The line the server logs once its worker threads run, or its failure. */
 const WORKERS_READY =
   /(\d+) worker threads ready \((sources|bundle)\)|worker threads failed to start/;

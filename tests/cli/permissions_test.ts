@@ -62,7 +62,7 @@ Deno.test({
     await using server = await startServer(dir.path, {
       permissions: ["--allow-net", `--allow-read=${dir.path}`],
     });
-    const listening = server.lines.find((l) => /listening on /.test(l));
+    const listening = server.lines.find((l) => /\] listening on /.test(l));
     assert.match(listening ?? "", /listening on .*\(read-only\)/);
     assert.equal((await server.stop()).code, 0);
   },
