@@ -305,7 +305,9 @@ export async function startServer(spec: ServerSpec): Promise<RunningServer> {
     "-v",
   ];
   const child = new Child(argv, { cwd: REPO_ROOT });
-  const listening = await child.stderr.waitFor(/ listening on /, 60_000);
+  // "] listening on": the warning before it about a wildcard host also
+  // says "listening on", before anything is bound.
+  const listening = await child.stderr.waitFor(/\] listening on /, 60_000);
   const port = Number(listening?.match(/listening on .*:(\d+),/)?.[1]);
   if (!listening || !port) {
     await child.stop();
