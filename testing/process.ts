@@ -13,6 +13,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { freeUdpPort } from "./net.ts";
 
 /** Absolute path of the repository root (where `main.ts` and `deno.json` are). */
 export const REPO_ROOT: string = fileURLToPath(
@@ -149,66 +150,6 @@ export class LineCollector {
       this.#waiters.add(waiter);
     });
   }
-}
-
-/**
- * Finds a UDP port that is free right now on `hostname` (binds port 0, reads
- * the port, closes). Another process may take it before it is used: callers
- * retry on "already in use".
- *
- * @param hostname Address to bind.
- * @returns A port number.
- */
-export function freeUdpPort(hostname = "127.0.0.1"): number {
-  const conn = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
-  const port = (conn.addr as Deno.NetAddr).port;
-  conn.close();
-  return port;
-}
-
-/** First port of Linux's default ephemeral range (`ip_local_port_range`). */
-const EPHEMERAL_LOW = 32768;
-
-/**
- * Finds `count` consecutive UDP ports free right now on `hostname`, below
- * the ephemeral range, so that no socket bound to port 0 (by this or any
- * other process) lands in them meanwhile. A test that binds the same ports
- * explicitly can still take one: callers see that as "in use", never as a
- * pass.
- *
- * @example
- * ```ts
- * import { freeUdpRange } from "./process.ts";
- * const [low, high] = freeUdpRange(3);
- * if (high - low !== 2) throw new Error();
- * ```
- *
- * @param count How many ports.
- * @param hostname Address to bind.
- * @returns The inclusive range `[low, high]`.
- * @throws {Error} When 100 random tries found no free range.
- */
-export function freeUdpRange(
-  count: number,
-  hostname = "127.0.0.1",
-): [number, number] {
-  const span = EPHEMERAL_LOW - 10_000 - count;
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const low = 10_000 +
-      (crypto.getRandomValues(new Uint32Array(1))[0] % span);
-    const held: Deno.DatagramConn[] = [];
-    try {
-      for (let port = low; port < low + count; port++) {
-        held.push(Deno.listenDatagram({ transport: "udp", hostname, port }));
-      }
-      return [low, low + count - 1];
-    } catch (err) {
-      if (!(err instanceof Deno.errors.AddrInUse)) throw err;
-    } finally {
-      for (const c of held) c.close();
-    }
-  }
-  throw new Error(`no ${count} consecutive free UDP ports on ${hostname}`);
 }
 
 /**

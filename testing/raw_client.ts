@@ -1,15 +1,21 @@
 /**
- * Test helper: a minimal raw UDP TFTP peer. Tests script exact packet
- * sequences with {@linkcode RawClient.send} and {@linkcode RawClient.receive},
- * or run whole transfers with {@linkcode RawClient.get} and
+ * Test helper: the one raw UDP TFTP peer of the tests. Tests script exact
+ * packet sequences with {@linkcode RawClient.request},
+ * {@linkcode RawClient.ack}, {@linkcode RawClient.send} and the bounded
+ * receives ({@linkcode RawClient.receive} answers undefined on timeout,
+ * {@linkcode RawClient.expect} throws), play a fake server or a silent
+ * peer, or run whole transfers with {@linkcode RawClient.get} and
  * {@linkcode RawClient.put}, which check what arrives (one TID, block
  * numbers, sizes) and count packets.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { RawClient } from "./raw_client.ts";
  * using client = RawClient.open("127.0.0.1");
- * const r = await client.get(serverAddr, "a.txt");
+ * using server = RawClient.open("127.0.0.1");
+ * await client.request(server.addr, { op: "RRQ", name: "a.txt" });
+ * const { packet, from } = await server.expect();
+ * if (packet.op !== 1 || from.port !== client.port) throw new Error();
  * ```
  *
  * @module
@@ -127,7 +133,34 @@ export function sameAddr(a: Endpoint, b: Endpoint): boolean {
   return a.port === b.port && a.hostname === b.hostname;
 }
 
-/** A UDP socket speaking raw TFTP, with bounded receives. */
+/** What {@linkcode RawClient.request} sends. */
+export interface RequestSpec {
+  /** `RRQ` or `WRQ`. */
+  op: "RRQ" | "WRQ";
+  /** File name as sent. */
+  name: string;
+  /** Transfer mode as sent (default `octet`). */
+  mode?: string;
+  /** Options to request, in order. */
+  options?: Record<string, string>;
+}
+
+/**
+ * A UDP socket speaking raw TFTP, with bounded receives. A receive that
+ * timed out stays pending and delivers to the next call, so datagrams are
+ * never lost or reordered between calls.
+ *
+ * @example
+ * ```ts
+ * import { RawClient } from "./raw_client.ts";
+ * using a = RawClient.open();
+ * using b = RawClient.open();
+ * await a.ack(b.addr, 7);
+ * const got = await b.receive(5000);
+ * if (got?.packet.op !== 4 || got.packet.block !== 7) throw new Error();
+ * if ((await b.receive(10)) !== undefined) throw new Error("one ACK only");
+ * ```
+ */
 export class RawClient implements Disposable {
   /** The socket. */
   readonly conn: Deno.DatagramConn;
@@ -159,6 +192,38 @@ export class RawClient implements Disposable {
   /** The local address. */
   get addr(): Deno.NetAddr {
     return this.conn.addr as Deno.NetAddr;
+  }
+
+  /** The local port. */
+  get port(): number {
+    return this.addr.port;
+  }
+
+  /**
+   * Sends an RRQ or WRQ.
+   *
+   * @param to The server's listen address.
+   * @param what Opcode, file name, mode and options.
+   */
+  async request(to: Endpoint, what: RequestSpec): Promise<void> {
+    const op = what.op === "RRQ" ? Opcode.RRQ : Opcode.WRQ;
+    await this.send(
+      encodeRequest(op, what.name, {
+        mode: what.mode ?? "octet",
+        options: new Map(Object.entries(what.options ?? {})),
+      }),
+      to,
+    );
+  }
+
+  /**
+   * Sends ACK `block`.
+   *
+   * @param to The peer's transfer address.
+   * @param block Block number as sent (0 to 65535).
+   */
+  async ack(to: Endpoint, block: number): Promise<void> {
+    await this.send(encodeAck(block), to);
   }
 
   /**
@@ -217,6 +282,19 @@ export class RawClient implements Disposable {
     const r = await this.receiveRaw(timeoutMs);
     if (!r) return undefined;
     return { ...r, packet: decode(r.data) };
+  }
+
+  /**
+   * Receives and decodes one datagram that must arrive.
+   *
+   * @param timeoutMs Bound in milliseconds (default 10000).
+   * @returns The packet, its bytes and its sender.
+   * @throws {Error} When nothing arrives in time.
+   */
+  async expect(timeoutMs = 10_000): Promise<ReceivedPacket> {
+    const r = await this.receive(timeoutMs);
+    if (!r) throw new Error(`no datagram within ${timeoutMs} ms`);
+    return r;
   }
 
   /**

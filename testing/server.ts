@@ -402,22 +402,3 @@ export async function startServer(
   const root = await tempDir("tftpd-it-");
   return await new TestServer(root, opts).start({ files: opts.files });
 }
-
-/**
- * Whether a UDP socket can be bound on `::1` (IPv6 loopback).
- *
- * @returns true when IPv6 loopback is usable.
- */
-export function ipv6Available(): boolean {
-  try {
-    const c = Deno.listenDatagram({
-      transport: "udp",
-      hostname: "::1",
-      port: 0,
-    });
-    c.close();
-    return true;
-  } catch {
-    return false;
-  }
-}

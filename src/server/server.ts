@@ -3,7 +3,7 @@
  * pipeline. Each datagram at the listen port goes through admission
  * (`admission.ts`), the name pipeline, {@linkcode TftpServer.selectProtocol},
  * and is started on its own transfer port, in this thread or in a worker
- * thread (`workers/`).
+ * thread (`threads.ts`, `workers/`); `status.ts` reports to the monitor.
  *
  * @module
  */
@@ -34,28 +34,17 @@ import { BufferBudget } from "../transport/buffers.ts";
 import type { Lane, Transport } from "../transport/types.ts";
 import { SERVER_DEFAULTS } from "../defaults.ts";
 import { admit, allowed, peerKey } from "./admission.ts";
-import { Delay } from "./delay.ts";
 import { type Listener, ListenSockets, listenText } from "./listeners.ts";
 import { SharedRoutes } from "./single_port.ts";
 import { resolveName } from "./names.ts";
 import { ReadSession } from "./read_session.ts";
 import { WriteSession } from "./write_session.ts";
-import {
-  formatPeer,
-  type SessionClass,
-  type SessionConfig,
-} from "./session.ts";
+import type { SessionClass, SessionConfig } from "./session.ts";
 import { type StartRequest, startTransfer, type ThreadEnv } from "./start.ts";
 import { type TransferHandle, TransferRegistry } from "./transfers.ts";
-import denoJson from "../../deno.json" with { type: "json" };
-import { TransferMonitor } from "../metrics/monitor.ts";
-import {
-  startStatusServer,
-  type StatusServer,
-} from "../metrics/status_server.ts";
 import { liveSession } from "../metrics/progress.ts";
-import type { LiveSource } from "../metrics/types.ts";
-import { WorkerPool } from "./workers/pool.ts";
+import { ServerStatus } from "./status.ts";
+import { WorkerThreads } from "./threads.ts";
 import {
   sessionConfig,
   windowShare,
@@ -65,9 +54,6 @@ import {
 import type { ServerOptions } from "./options.ts";
 
 export type { ServerOptions } from "./options.ts";
-
-/** Milliseconds after listening before the worker threads start. */
-const WORKER_START_DELAY_MS = 100;
 
 /** How often worker threads report progress when a monitor listens, ms. */
 const PROGRESS_MS = 1000;
@@ -118,11 +104,8 @@ export class TftpServer {
   #allow?: Cidr[];
   #ports: PortAllocator;
   #lane: Lane;
-  #pool?: WorkerPool;
-  #monitor?: TransferMonitor;
-  #status?: StatusServer;
-  #poolStarting?: Promise<void>;
-  #poolDelay?: Delay;
+  #threads: WorkerThreads;
+  #status?: ServerStatus;
 
   /**
    * Checks the options; {@linkcode TftpServer.listen} starts serving.
@@ -158,11 +141,12 @@ export class TftpServer {
         this.createTransport !== TftpServer.prototype.createTransport,
     });
     if (refusal) throw new Error(refusal);
-    this.#monitor = options.metrics
-      ? new TransferMonitor({
-        version: denoJson.version,
-        threads: (options.workers ?? 1) > 1 ? options.workers : 0,
-      })
+    this.#threads = new WorkerThreads({
+      log: this.log,
+      byName: !!options.origin,
+    });
+    this.#status = options.metrics
+      ? new ServerStatus({ workers: options.workers })
       : undefined;
     this.#lane = {
       active: 0,
@@ -269,21 +253,18 @@ export class TftpServer {
       `listening on ${where}, ${describeStorage(this.storage)}${threads}`,
     );
     if (workers > 1) {
-      // Threads starting compete for the CPUs: let the first requests of a
-      // fresh server be answered first (start-up 31 ms without workers, 60
-      // ms with them starting at once, on 2 CPUs).
-      this.#poolDelay = new Delay(WORKER_START_DELAY_MS);
-      this.#poolStarting = this.#poolDelay.done.then((elapsed) =>
-        elapsed ? this.#startWorkers(workers) : undefined
-      );
+      this.#threads.schedule(workers, () =>
+        workerSetup(this.options, {
+          count: workers,
+          cwdLock: sharedCwdLock(),
+          host: this.#hosts[0],
+          progressMs: this.#status ? PROGRESS_MS : 0,
+          config: this.config,
+          verbose: this.log.debugEnabled,
+        }));
     }
-    if (this.options.metrics && this.#monitor) {
-      this.#status = startStatusServer(this.options.metrics, this.#monitor, {
-        onError: (err) => this.log.error(`status page: ${err}`),
-      });
-      this.log.info(
-        `metrics and status page on http://${formatPeer(this.#status.addr)}/`,
-      );
+    if (this.options.metrics) {
+      this.#status?.open(this.options.metrics, this.log);
     }
     return addr;
   }
@@ -295,35 +276,7 @@ export class TftpServer {
    * start-up is not delayed by the threads.
    */
   get workersReady(): Promise<void> {
-    return this.#poolStarting ?? Promise.resolve();
-  }
-
-  #startWorkers(count: number): Promise<void> {
-    const o = this.options;
-    const setup = workerSetup(o, {
-      count,
-      cwdLock: sharedCwdLock(),
-      host: this.#hosts[0],
-      progressMs: this.#monitor ? PROGRESS_MS : 0,
-      config: this.config,
-      verbose: this.log.debugEnabled,
-    });
-    return WorkerPool.start(count, setup, {
-      log: this.log,
-      byName: !!o.origin,
-    }).then(
-      async (pool) => {
-        if (this.#closing) return await pool.close();
-        this.#pool = pool;
-        this.log.info(`${pool.size} worker threads ready (${pool.source})`);
-      },
-      (err) => {
-        this.log.error(
-          `worker threads failed to start (${(err as Error).message}): ` +
-            `running every transfer in the main thread`,
-        );
-      },
-    );
+    return this.#threads.ready;
   }
 
   /**
@@ -393,12 +346,12 @@ export class TftpServer {
     });
     if (verdict.kind === "ignore") {
       if (this.log.debugEnabled) this.log.debug(verdict.log);
-      this.#monitor?.refused(verdict.reason);
+      this.#status?.refused(verdict.reason);
       return;
     }
     if (verdict.kind === "refuse") {
       this.log[verdict.level](verdict.log);
-      this.#monitor?.refused(verdict.reason);
+      this.#status?.refused(verdict.reason);
       this.#reply(on, peer, verdict.code, verdict.message);
       return;
     }
@@ -421,13 +374,13 @@ export class TftpServer {
           clip(e.message)
         }`,
       );
-      this.#monitor?.refused(e.message.includes("remap") ? "remap" : "name");
+      this.#status?.refused(e.message.includes("remap") ? "remap" : "name");
       this.#reply(on, peer, e.code, e.message);
       return;
     }
     const cls = this.selectProtocol(request, peer);
     if (!cls) {
-      this.#monitor?.refused("refused");
+      this.#status?.refused("refused");
       this.#reply(on, peer, ErrorCode.ILLEGAL_OPERATION, "request refused");
       return;
     }
@@ -437,7 +390,7 @@ export class TftpServer {
       // Let the transfer's pending datagrams have their turn first.
       setTimeout(() => {
         if (repeatOf.finished) return this.#start(cls, start, client, on);
-        this.#monitor?.refused("duplicate");
+        this.#status?.refused("duplicate");
         if (this.log.debugEnabled) {
           this.log.debug(
             `${key} repeated request ignored: transfer in progress`,
@@ -459,23 +412,27 @@ export class TftpServer {
     if (this.#closing) return;
     const { peer } = start;
     const key = peerKey(peer);
-    const remote = this.#pool?.run(start, {
+    const remote = this.#threads.run(start, {
       repeatOf,
       refuse: (code, message) => this.#reply(on, peer, code, message),
     });
     if (remote) {
       this.#registry.add(key, client, remote);
-      this.#watch(start, remote, remote.progress, remote.worker + 1);
+      this.#status?.watch(start, {
+        handle: remote,
+        live: remote.progress,
+        worker: remote.worker + 1,
+      });
       return;
     }
     try {
       const t = startTransfer(cls, start, this.#env());
       this.#registry.add(key, client, t);
-      this.#watch(start, t, liveSession(t.session));
+      this.#status?.watch(start, { handle: t, live: liveSession(t.session) });
       t.done.finally(() => this.#shared.release(on, peer, t.session.transport));
     } catch (err) {
       this.log.error(`${key} cannot open a transfer socket: ${err}`);
-      this.#monitor?.refused("no-port");
+      this.#status?.refused("no-port");
       this.#reply(
         on,
         peer,
@@ -483,28 +440,6 @@ export class TftpServer {
         "no transfer port available, try again later",
       );
     }
-  }
-
-  /** Tells the monitor about a started transfer, and later its end. */
-  #watch(
-    start: StartRequest,
-    handle: TransferHandle,
-    live: LiveSource,
-    worker?: number,
-  ): void {
-    const monitor = this.#monitor;
-    if (!monitor) return;
-    const id = monitor.started({
-      peer: formatPeer(start.peer),
-      filename: start.request.filename,
-      direction: start.request.op === Opcode.RRQ ? "read" : "write",
-      mode: start.request.mode,
-      worker,
-    }, live);
-    handle.stats.then((stats) => monitor.ended(id, stats));
-    // A transfer a worker dropped (a repeated request, no free port) ends
-    // without stats: withdrawn, counted as refused.
-    handle.done.then(() => monitor.refused("duplicate", id));
   }
 
   #env(): ThreadEnv {
@@ -541,11 +476,10 @@ export class TftpServer {
     if (this.#closing) return;
     this.#closing = true;
     const listening = this.#sockets?.close();
-    this.#poolDelay?.cancel();
-    await this.#poolStarting;
+    await this.#threads.stopStarting();
     await this.#status?.close();
     const closing = this.#registry.closeAll();
-    await this.#pool?.close();
+    await this.#threads.close();
     await closing;
     await listening;
     await this.#own?.close();

@@ -17,22 +17,13 @@ import { encodeRequest, Opcode } from "../../src/protocol/packet.ts";
 import { type ServerProcess, startServer } from "../../testing/process.ts";
 import { getFile, RawClient } from "../../testing/raw_client.ts";
 import { needs } from "../../testing/gates.ts";
-import { ipv6Available } from "../../testing/server.ts";
+import { ipv6Available, udpBindable } from "../../testing/net.ts";
 import { listDir, tempDir } from "./common.ts";
 
 const IPV6 = ipv6Available();
 
 /** Whether 127.0.0.2 can be bound (all of 127/8 is loopback on Linux). */
-function extraLoopback(): boolean {
-  try {
-    Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.2", port: 0 })
-      .close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-const EXTRA_LOOPBACK = extraLoopback();
+const EXTRA_LOOPBACK = udpBindable("127.0.0.2");
 
 const FILE = new Uint8Array(1500).map((_, i) => i & 0xff);
 

@@ -13,12 +13,8 @@ import {
   ErrorCode,
   Opcode,
 } from "../../src/protocol/packet.ts";
-import {
-  freeUdpPort,
-  freeUdpRange,
-  type ServerProcess,
-  startServer,
-} from "../../testing/process.ts";
+import { type ServerProcess, startServer } from "../../testing/process.ts";
+import { freeUdpPort, freeUdpRange } from "../../testing/net.ts";
 import { getFile, RawClient } from "../../testing/raw_client.ts";
 import { endpoint, tempDir } from "./common.ts";
 import { describe } from "./silent_client.ts";

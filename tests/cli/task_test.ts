@@ -8,12 +8,12 @@ import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
 import { getFile, putFile, randomBytes } from "../../testing/raw_client.ts";
 import {
-  freeUdpPort,
   REPO_ROOT,
   ServerProcess,
   spawnDeno,
   waitForWorkers,
 } from "../../testing/process.ts";
+import { freeUdpPort } from "../../testing/net.ts";
 import { endpoint, listDir, tempDir } from "./common.ts";
 
 /** Splits a task string into words (double quotes group, and are dropped). */

@@ -10,12 +10,12 @@
 import assert from "node:assert/strict";
 import {
   download,
-  freePort,
   randomBytes,
   sha256,
   tempDir,
   upload,
 } from "../features/fixture.ts";
+import { freeUdpPort } from "../../testing/net.ts";
 import { runTftp } from "./run_tftp.ts";
 import { needs } from "../../testing/gates.ts";
 
@@ -133,7 +133,7 @@ class Atftpd implements AsyncDisposable {
 async function startAtftpd(binary: string, root: string): Promise<Atftpd> {
   let last: Error | undefined;
   for (let i = 0; i < 3; i++) {
-    const d = new Atftpd(binary, root, freePort());
+    const d = new Atftpd(binary, root, freeUdpPort());
     try {
       await d.ready();
       return d;

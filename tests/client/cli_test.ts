@@ -6,13 +6,13 @@
 
 import assert from "node:assert/strict";
 import {
-  ipv6Loopback,
   randomBytes,
-  RawPeer,
   sha256,
   startFeatureServer,
   tempDir,
 } from "../features/fixture.ts";
+import { RawClient } from "../../testing/raw_client.ts";
+import { ipv6Available } from "../../testing/net.ts";
 import { runTftp, runTftpOnTty } from "./run_tftp.ts";
 import { needs } from "../../testing/gates.ts";
 
@@ -138,7 +138,7 @@ Deno.test("flags reach the wire: -b -w -t --timeout --netascii", async (t) => {
 
 Deno.test({
   name: "IPv6 server address in brackets: [::1]:PORT",
-  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", ipv6Loopback()),
+  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", ipv6Available()),
   fn: async () => {
     const data = randomBytes(SIZE);
     await using srv = await startFeatureServer({
@@ -188,7 +188,7 @@ Deno.test("exit 4: access violation (../x, and put to a read-only server)", asyn
 });
 
 Deno.test("exit 5: nothing answers (--retries 1 --timeout 1)", async () => {
-  using silent = new RawPeer();
+  using silent = RawClient.open();
   await using cwd = await workDir();
   const r = await runTftp(
     [
@@ -207,7 +207,7 @@ Deno.test("exit 5: nothing answers (--retries 1 --timeout 1)", async () => {
   assert.deepEqual(await listDir(cwd.path), []);
   // The request and exactly one retransmission reached the silent port.
   for (let i = 0; i < 2; i++) {
-    const { packet } = await silent.receive();
+    const { packet } = await silent.expect();
     assert.equal(packet.op, 1, "RRQ");
   }
 });

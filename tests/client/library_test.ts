@@ -9,13 +9,13 @@ import { TftpClientError, tftpGet } from "../../src/client/client.ts";
 import { decode, Opcode } from "../../src/protocol/packet.ts";
 import {
   download,
-  ipv6Loopback,
   randomBytes,
-  RawPeer,
   sha256,
   startFeatureServer,
   upload,
 } from "../features/fixture.ts";
+import { RawClient } from "../../testing/raw_client.ts";
+import { ipv6Available } from "../../testing/net.ts";
 import { needs } from "../../testing/gates.ts";
 
 const SIZE = 100_001;
@@ -177,7 +177,7 @@ Deno.test("error kinds: not found, access violation, file exists", async () => {
 });
 
 Deno.test("retries: a silent server gets the request 1 + retries times, then timeout", async () => {
-  using silent = new RawPeer();
+  using silent = RawClient.open();
   for (const [op, retries] of [["get", 2], ["put", 1]] as const) {
     const started = op === "get"
       ? tftpGet("x", {
@@ -197,13 +197,13 @@ Deno.test("retries: a silent server gets the request 1 + retries times, then tim
     assert.equal(err.kind, "timeout");
     // Every request the client sent is already queued on the silent socket.
     for (let i = 0; i < retries + 1; i++) {
-      const { packet } = await silent.receive();
+      const { packet } = await silent.expect();
       assert.equal(packet.op, op === "get" ? Opcode.RRQ : Opcode.WRQ);
     }
     // Nothing more: a marker sent now is the next datagram.
-    using marker = new RawPeer();
-    await marker.ack(silent.conn.addr as Deno.NetAddr, 4242);
-    const { packet } = await silent.receive();
+    using marker = RawClient.open();
+    await marker.ack(silent.addr, 4242);
+    const { packet } = await silent.expect();
     assert.deepEqual(packet, { op: Opcode.ACK, block: 4242 });
   }
 });
@@ -322,7 +322,7 @@ Deno.test("client retransmission recovers lost packets (server never retransmits
 
 Deno.test({
   name: "get and put over IPv6 (::1)",
-  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", ipv6Loopback()),
+  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", ipv6Available()),
   fn: async () => {
     const data = randomBytes(SIZE);
     await using srv = await startFeatureServer({

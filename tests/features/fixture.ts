@@ -3,7 +3,8 @@
  * {@linkcode TftpServer} over a fresh temporary root that takes any
  * {@linkcode ServerOptions}, captures its log lines and transfer stats, and
  * lets a test wait for the end of a transfer (event-driven, bounded); plus
- * small client helpers (download into memory, raw single-packet exchanges).
+ * small client helpers (download into memory, upload). Raw packet exchanges
+ * use `RawClient` from `testing/raw_client.ts`.
  *
  * @example
  * ```ts ignore
@@ -16,13 +17,6 @@
  */
 
 import { Logger, type LogLevel } from "../../src/log.ts";
-import {
-  decode,
-  encodeAck,
-  encodeRequest,
-  Opcode,
-  type Packet,
-} from "../../src/protocol/packet.ts";
 import {
   type ClientOptions,
   type ClientResult,
@@ -259,121 +253,4 @@ export async function upload(
     ...opts,
     data,
   });
-}
-
-/** A decoded datagram and who sent it. */
-export interface RawReply {
-  /** The packet. */
-  packet: Packet;
-  /** Its sender (the server's transfer ID). */
-  from: Deno.NetAddr;
-}
-
-/**
- * A bare UDP socket for scripted exchanges: send a request, see exactly
- * which address answers with what.
- */
-export class RawPeer implements Disposable {
-  /** The socket. */
-  readonly conn: Deno.DatagramConn;
-  #buf = new Uint8Array(65536);
-  #pending?: Promise<[Uint8Array, Deno.Addr]>;
-
-  /**
-   * @param hostname Address to bind (port 0).
-   */
-  constructor(hostname = "127.0.0.1") {
-    this.conn = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
-  }
-
-  /** Our own port. */
-  get port(): number {
-    return (this.conn.addr as Deno.NetAddr).port;
-  }
-
-  /**
-   * Sends an RRQ or WRQ for `name` (octet) with `options`.
-   *
-   * @param to Server listen address.
-   * @param what `RRQ` or `WRQ`, file name and options.
-   */
-  async request(
-    to: Deno.NetAddr,
-    what: { op: "RRQ" | "WRQ"; name: string; options?: Record<string, string> },
-  ): Promise<void> {
-    const op = what.op === "RRQ" ? Opcode.RRQ : Opcode.WRQ;
-    const packet = encodeRequest(op, what.name, {
-      mode: "octet",
-      options: new Map(Object.entries(what.options ?? {})),
-    });
-    await this.conn.send(packet, to);
-  }
-
-  /**
-   * Sends ACK `block` to `to`.
-   *
-   * @param to The server's transfer address.
-   * @param block Block number.
-   */
-  async ack(to: Deno.NetAddr, block: number): Promise<void> {
-    await this.conn.send(encodeAck(block), to);
-  }
-
-  /**
-   * Receives the next datagram (bounded).
-   *
-   * @param timeoutMs Bound (default {@linkcode WAIT_MS}).
-   * @returns The decoded packet and its sender.
-   * @throws {Error} When nothing arrives in time.
-   */
-  async receive(timeoutMs = WAIT_MS): Promise<RawReply> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    // One pending receive per socket: a timed-out one is kept for the next call.
-    this.#pending ??= this.conn.receive(this.#buf);
-    const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), timeoutMs);
-    });
-    const got = await Promise.race([this.#pending, timeout]);
-    clearTimeout(timer);
-    if (!got) throw new Error(`no datagram within ${timeoutMs} ms`);
-    this.#pending = undefined;
-    const [data, from] = got;
-    return { packet: decode(data.slice()), from: from as Deno.NetAddr };
-  }
-
-  /** Closes the socket. */
-  [Symbol.dispose](): void {
-    try {
-      this.conn.close();
-    } catch { /* closed */ }
-    this.#pending?.catch(() => {});
-  }
-}
-
-/**
- * A UDP port free right now on `hostname` (bind port 0, read, close).
- *
- * @param hostname Address.
- * @returns The port.
- */
-export function freePort(hostname = "127.0.0.1"): number {
-  const c = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
-  const port = (c.addr as Deno.NetAddr).port;
-  c.close();
-  return port;
-}
-
-/**
- * Whether UDP on `::1` works here.
- *
- * @returns true when IPv6 loopback can be bound.
- */
-export function ipv6Loopback(): boolean {
-  try {
-    Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 })
-      .close();
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -6,12 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  CapturingLogger,
-  RawPeer,
-  startFeatureServer,
-  WAIT_MS,
-} from "./fixture.ts";
+import { CapturingLogger, startFeatureServer, WAIT_MS } from "./fixture.ts";
+import { RawClient } from "../../testing/raw_client.ts";
 
 /** A quoted name as the log writes it: `"` ... `"`, `\` escapes. */
 const QUOTED = /"((?:[^"\\]|\\.)*)"/;
@@ -36,7 +32,7 @@ const NAMES = [
 
 for (const name of NAMES) {
   Deno.test(`log: the name ${JSON.stringify(name)} reads back exactly from every line`, async () => {
-    using peer = new RawPeer();
+    using peer = RawClient.open();
     const mine: string[] = [];
     // The request's outcome: a transfer's end, or a refusal of the name.
     const { promise: ended, resolve } = Promise.withResolvers<void>();

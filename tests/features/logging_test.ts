@@ -8,30 +8,25 @@ import assert from "node:assert/strict";
 import { Opcode } from "../../src/protocol/packet.ts";
 import type { TransferStats } from "../../src/server/session.ts";
 import { runMain, startServer } from "../../testing/process.ts";
-import {
-  download,
-  RawPeer,
-  startFeatureServer,
-  tempDir,
-  upload,
-} from "./fixture.ts";
+import { download, startFeatureServer, tempDir, upload } from "./fixture.ts";
+import { RawClient } from "../../testing/raw_client.ts";
 
 Deno.test("onTransferEnd: one call per transfer with what happened", async () => {
   await using srv = await startFeatureServer({
     files: { "a.bin": new Uint8Array(3000) },
   });
   // A read by a raw peer, so the peer's port is known.
-  using peer = new RawPeer();
+  using peer = RawClient.open();
   await peer.request(srv.addr, {
     op: "RRQ",
     name: "a.bin",
     options: { blksize: "1024", tsize: "0" },
   });
-  const oack = await peer.receive();
+  const oack = await peer.expect();
   assert.equal(oack.packet.op, Opcode.OACK);
   await peer.ack(oack.from, 0);
   for (let block = 1; block <= 3; block++) {
-    const { packet } = await peer.receive();
+    const { packet } = await peer.expect();
     assert.equal(packet.op, Opcode.DATA);
     await peer.ack(oack.from, block);
   }

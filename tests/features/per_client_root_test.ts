@@ -14,11 +14,11 @@ import { startServer } from "../../testing/process.ts";
 import {
   download,
   downloadText,
-  ipv6Loopback,
   startFeatureServer,
   tempDir,
   upload,
 } from "./fixture.ts";
+import { ipv6Available } from "../../testing/net.ts";
 import { needs } from "../../testing/gates.ts";
 
 async function failure(p: Promise<unknown>): Promise<string> {
@@ -187,7 +187,7 @@ Deno.test("perClientRoot: a client directory that is a symlink out of the root i
 Deno.test({
   name:
     "perClientRoot over IPv6: ROOT/--1/ for ::1, and IPv4 and IPv6 clients stay apart",
-  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", ipv6Loopback()),
+  ignore: needs("IPv6 on loopback (a UDP socket on ::1)", ipv6Available()),
   fn: async () => {
     await using srv = await startFeatureServer({
       host: "::",

@@ -11,56 +11,25 @@ import { runMain, startServer } from "../../testing/process.ts";
 import {
   download,
   randomBytes,
-  RawPeer,
   sha256,
   startFeatureServer,
   tempDir,
   upload,
 } from "./fixture.ts";
-
-/**
- * `n` consecutive UDP ports free right now on 127.0.0.1, below Linux's
- * ephemeral range (32768 and up): the kernel hands ports from that range
- * to every socket bound to port 0, so a concurrent test run would take one
- * of ours sooner or later. Checked by binding each; another program may
- * still take one, which the tests would show as a port-exhaustion error,
- * never as a pass.
- */
-function freeRange(n: number): [number, number] {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * (12_768 - n));
-    const held: Deno.DatagramConn[] = [];
-    try {
-      for (let p = base; p < base + n; p++) {
-        held.push(
-          Deno.listenDatagram({
-            transport: "udp",
-            hostname: "127.0.0.1",
-            port: p,
-          }),
-        );
-      }
-      return [base, base + n - 1];
-    } catch {
-      /* taken: try another base */
-    } finally {
-      for (const c of held) c.close();
-    }
-  }
-  throw new Error(`no ${n} consecutive free UDP ports found`);
-}
+import { RawClient } from "../../testing/raw_client.ts";
+import { freeUdpRange } from "../../testing/net.ts";
 
 /**
  * Sends an RRQ for a one-block file and finishes the transfer; returns the
  * address the DATA came from.
  */
 async function fetchTid(
-  peer: RawPeer,
+  peer: RawClient,
   server: Deno.NetAddr,
   name: string,
 ): Promise<Deno.NetAddr> {
   await peer.request(server, { op: "RRQ", name });
-  const { packet, from } = await peer.receive();
+  const { packet, from } = await peer.expect();
   assert.equal(packet.op, Opcode.DATA, JSON.stringify(packet));
   await peer.ack(from, 1);
   return from;
@@ -71,7 +40,7 @@ async function fetchTid(
 for (const workers of [1, 2]) {
   const label = workers > 1 ? ` (${workers} worker threads)` : "";
   Deno.test(`portRange${label}: every transfer socket is bound inside the range`, async () => {
-    const range = freeRange(3);
+    const range = freeUdpRange(3);
     await using srv = await startFeatureServer({
       portRange: range,
       workers,
@@ -79,7 +48,7 @@ for (const workers of [1, 2]) {
     });
     await srv.server.workersReady;
     for (let i = 0; i < 6; i++) {
-      using peer = new RawPeer();
+      using peer = RawClient.open();
       const tid = await fetchTid(peer, srv.addr, "small.txt");
       assert.ok(
         tid.port >= range[0] && tid.port <= range[1],
@@ -105,7 +74,7 @@ for (const workers of [1, 2]) {
   });
 
   Deno.test(`portRange${label}: a taken port is skipped, by our transfers or another program`, async () => {
-    const range = freeRange(3);
+    const range = freeUdpRange(3);
     await using srv = await startFeatureServer({
       portRange: range,
       workers,
@@ -121,12 +90,12 @@ for (const workers of [1, 2]) {
     using _close = { [Symbol.dispose]: () => squatter.close() };
     // Two unfinished transfers at once: each on a port of its own, neither
     // on the taken one.
-    using a = new RawPeer();
-    using b = new RawPeer();
+    using a = RawClient.open();
+    using b = RawClient.open();
     await a.request(srv.addr, { op: "RRQ", name: "two.bin" });
-    const fromA = await a.receive();
+    const fromA = await a.expect();
     await b.request(srv.addr, { op: "RRQ", name: "two.bin" });
-    const fromB = await b.receive();
+    const fromB = await b.expect();
     assert.equal(fromA.packet.op, Opcode.DATA, JSON.stringify(fromA.packet));
     assert.equal(fromB.packet.op, Opcode.DATA, JSON.stringify(fromB.packet));
     const ports = [fromA.from.port, fromB.from.port].sort();
@@ -134,22 +103,22 @@ for (const workers of [1, 2]) {
   });
 
   Deno.test(`portRange exhausted${label}: the next request gets ERROR 0 about ports, then works again`, async () => {
-    const range = freeRange(1);
+    const range = freeUdpRange(1);
     await using srv = await startFeatureServer({
       portRange: range,
       workers,
       files: { "two.bin": randomBytes(600) },
     });
     await srv.server.workersReady;
-    using holder = new RawPeer();
+    using holder = RawClient.open();
     await holder.request(srv.addr, { op: "RRQ", name: "two.bin" });
-    const first = await holder.receive();
+    const first = await holder.expect();
     assert.equal(first.packet.op, Opcode.DATA);
     assert.equal(first.from.port, range[0]);
     // The only port is taken by the unfinished transfer.
-    using late = new RawPeer();
+    using late = RawClient.open();
     await late.request(srv.addr, { op: "RRQ", name: "two.bin" });
-    const refused = await late.receive();
+    const refused = await late.expect();
     assert.equal(
       refused.packet.op,
       Opcode.ERROR,
@@ -162,7 +131,7 @@ for (const workers of [1, 2]) {
     assert.equal(refused.from.port, srv.port);
     // Finish the first transfer; its port is free again.
     await holder.ack(first.from, 1);
-    const second = await holder.receive();
+    const second = await holder.expect();
     assert.equal(second.packet.op, Opcode.DATA);
     await holder.ack(first.from, 2);
     await srv.waitForTransfer((s) => s.peer === `127.0.0.1:${holder.port}`);
@@ -170,9 +139,9 @@ for (const workers of [1, 2]) {
     // a worker thread, a message earlier): wait until every transfer is
     // done, which is when the port is free.
     await srv.server.whenIdle();
-    using again = new RawPeer();
+    using again = RawClient.open();
     await again.request(srv.addr, { op: "RRQ", name: "two.bin" });
-    const ok = await again.receive();
+    const ok = await again.expect();
     assert.equal(ok.packet.op, Opcode.DATA);
     assert.equal(ok.from.port, range[0]);
   });
@@ -182,7 +151,7 @@ for (const workers of [1, 2]) {
   // on it settled a turn of the event loop later; the next request could
   // then find the range used up.
   Deno.test(`portRange${label}: when the server is idle, the transfer ports are free`, async () => {
-    const range = freeRange(1);
+    const range = freeUdpRange(1);
     await using srv = await startFeatureServer({
       portRange: range,
       workers,
@@ -197,7 +166,7 @@ for (const workers of [1, 2]) {
     for (let i = 0; i < 6; i++) {
       // A download nobody acknowledges, an upload that never sends DATA:
       // both end when their timer gives up.
-      using silent = new RawPeer();
+      using silent = RawClient.open();
       const op = i % 2 === 0 ? "RRQ" : "WRQ";
       await silent.request(srv.addr, { op, name: `f${i}.txt` });
       await srv.waitForTransfer((s) =>
@@ -210,7 +179,7 @@ for (const workers of [1, 2]) {
         hostname: "127.0.0.1",
         port: range[0],
       }).close();
-      using next = new RawPeer();
+      using next = RawClient.open();
       assert.equal(
         (await fetchTid(next, srv.addr, "small.txt")).port,
         range[0],
@@ -227,7 +196,7 @@ Deno.test("singlePort: DATA comes from the listen port; concurrent transfers sta
     singlePort: true,
     files: { "a.bin": a, "b.bin": b, "small.txt": "one block" },
   });
-  using peer = new RawPeer();
+  using peer = RawClient.open();
   const tid = await fetchTid(peer, srv.addr, "small.txt");
   assert.equal(tid.port, srv.port);
   // Two downloads and an upload at once, all on the one server port.
@@ -263,11 +232,11 @@ Deno.test("the command: --port-range and --single-port", async (t) => {
   try {
     await Deno.writeTextFile(`${root}/small.txt`, "one block");
     await t.step("--port-range", async () => {
-      const range = freeRange(2);
+      const range = freeUdpRange(2);
       await using server = await startServer(root, {
         args: ["--port-range", `${range[0]}:${range[1]}`],
       });
-      using peer = new RawPeer();
+      using peer = RawClient.open();
       const tid = await fetchTid(
         peer,
         { transport: "udp", hostname: server.host, port: server.port },
@@ -277,7 +246,7 @@ Deno.test("the command: --port-range and --single-port", async (t) => {
     });
     await t.step("--single-port", async () => {
       await using server = await startServer(root, { args: ["--single-port"] });
-      using peer = new RawPeer();
+      using peer = RawClient.open();
       const tid = await fetchTid(
         peer,
         { transport: "udp", hostname: server.host, port: server.port },

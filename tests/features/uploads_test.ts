@@ -11,12 +11,12 @@ import { Opcode } from "../../src/protocol/packet.ts";
 import {
   downloadText,
   randomBytes,
-  RawPeer,
   sha256,
   startFeatureServer,
   tempDir,
   upload,
 } from "./fixture.ts";
+import { RawClient } from "../../testing/raw_client.ts";
 
 /** The error a failed transfer reports: [kind, code]. */
 async function failure(p: Promise<unknown>): Promise<[string, number]> {
@@ -195,12 +195,12 @@ Deno.test("after kill -9 mid-upload, the next start removes the temporary file a
     {
       const server = await startServer(root, { args: ["--workers", "1"] });
       try {
-        using peer = new RawPeer();
+        using peer = RawClient.open();
         await peer.request(
-          { transport: "udp", hostname: server.host, port: server.port },
+          { hostname: server.host, port: server.port },
           { op: "WRQ", name: "half.bin" },
         );
-        const ack = await peer.receive();
+        const ack = await peer.expect();
         assert.equal(ack.packet.op, Opcode.ACK, "the upload is open");
         assert.equal(temps().length, 1, "its temporary file exists");
       } finally {

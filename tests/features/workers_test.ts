@@ -12,12 +12,11 @@ import { Opcode } from "../../src/protocol/packet.ts";
 import { ErrorCode } from "../../src/protocol/packet.ts";
 import { TftpServer } from "../../src/server/server.ts";
 import { MemoryStorage } from "../../src/storage/memory.ts";
-import { getFile, putFile } from "../../testing/raw_client.ts";
+import { getFile, putFile, RawClient } from "../../testing/raw_client.ts";
 import { fdTargets } from "../../tools/soak.ts";
 import {
   download,
   randomBytes,
-  RawPeer,
   startFeatureServer,
   upload,
   WAIT_MS,
@@ -114,15 +113,15 @@ Deno.test("workers: the per-client limit holds across threads", async () => {
     files: { "big.bin": randomBytes(100_000) },
   });
   await srv.server.workersReady;
-  using a = new RawPeer();
-  using b = new RawPeer();
+  using a = RawClient.open();
+  using b = RawClient.open();
   await a.request(srv.addr, { op: "RRQ", name: "big.bin" });
-  const first = await a.receive();
+  const first = await a.expect();
   assert.equal(first.packet.op, Opcode.DATA);
   // The first transfer waits for its ACK; a second one from the same IP is
   // refused by the main thread, whichever thread would have run it.
   await b.request(srv.addr, { op: "RRQ", name: "big.bin" });
-  const second = await b.receive();
+  const second = await b.expect();
   assert.equal(second.packet.op, Opcode.ERROR);
   assert.match(
     (second.packet as { message: string }).message,
@@ -133,15 +132,15 @@ Deno.test("workers: the per-client limit holds across threads", async () => {
 Deno.test("workers: closing the server mid-upload leaves no file", async () => {
   await using srv = await startFeatureServer({ workers: 2 });
   await srv.server.workersReady;
-  using peer = new RawPeer();
+  using peer = RawClient.open();
   await peer.request(srv.addr, { op: "WRQ", name: "half.bin" });
-  const ack0 = await peer.receive();
+  const ack0 = await peer.expect();
   assert.equal(ack0.packet.op, Opcode.ACK);
   await peer.conn.send(
     new Uint8Array([0, Opcode.DATA, 0, 1, ...randomBytes(512)]),
     ack0.from,
   );
-  const ack1 = await peer.receive();
+  const ack1 = await peer.expect();
   assert.equal(ack1.packet.op, Opcode.ACK);
   await srv.server.close();
   assert.equal(await srv.readFile("half.bin"), undefined);

@@ -20,7 +20,8 @@ import {
   encodeRequest,
   Opcode,
 } from "../../src/protocol/packet.ts";
-import { type Harness, RawPeer, startHarness } from "./harness.ts";
+import { type Harness, startHarness } from "./harness.ts";
+import { RawClient, type Received } from "../../testing/raw_client.ts";
 import { Rng, seedFromEnv } from "../../testing/rng.ts";
 import { tftpGet } from "../../src/client/client.ts";
 
@@ -41,18 +42,18 @@ interface Collected {
  * server gives up on it, and returns everything the socket received.
  */
 async function spoofed(h: Harness, request: Uint8Array): Promise<Collected> {
-  using victim = new RawPeer();
-  await victim.send(request, h.port);
+  using victim = RawClient.open();
+  await victim.send(request, h.addr);
   const stats = await h.waitForPeer(victim.port, { timeoutMs: 10_000 });
   assert.equal(stats.outcome, "timeout", `outcome ${stats.outcome}`);
   const out: Collected = { packets: [], bytes: 0, ports: new Set() };
   // Everything was sent before the transfer ended: it is already queued.
   for (;;) {
-    const got = await victim.next(100);
+    const got = await victim.receiveRaw(100);
     if (!got) break;
-    out.packets.push(got[0]);
-    out.bytes += got[0].length;
-    out.ports.add(got[1].port);
+    out.packets.push(got.data);
+    out.bytes += got.data.length;
+    out.ports.add(got.from.port);
   }
   return out;
 }
@@ -154,7 +155,7 @@ function junk(rng: Rng): Uint8Array {
 
 Deno.test("amplification: junk on the listen port gets at most one short ERROR per datagram", async () => {
   await using h = await startHarness({ files: { "a.txt": "hello" }, ...FAST });
-  using peer = new RawPeer();
+  using peer = RawClient.open();
   const rng = new Rng(SEED);
   const sent: Uint8Array[] = [];
   const replies: Uint8Array[] = [];
@@ -162,22 +163,22 @@ Deno.test("amplification: junk on the listen port gets at most one short ERROR p
   // the server answers listen-port junk in order, so a marker ends the run.
   const reader = (async () => {
     for (;;) {
-      const got = await peer.next(5000);
+      const got = await peer.receiveRaw(5000);
       assert.ok(got, "no reply to the marker");
-      assert.equal(got[1].port, h.port, "a reply from a transfer port");
-      const p = decode(got[0]);
+      assert.equal(got.from.port, h.port, "a reply from a transfer port");
+      const p = decode(got.data);
       assert.equal(p.op, Opcode.ERROR);
       if (p.op === Opcode.ERROR && p.message.includes("30583")) return;
-      replies.push(got[0]);
+      replies.push(got.data);
     }
   })();
   for (let i = 0; i < 500; i++) {
     const d = junk(rng);
     sent.push(d);
-    await peer.send(d, h.port);
+    await peer.send(d, h.addr);
     if (i % 50 === 49) await new Promise((r) => setTimeout(r, 0));
   }
-  await peer.send(new Uint8Array([0x77, 0x77]), h.port);
+  await peer.send(new Uint8Array([0x77, 0x77]), h.addr);
   await reader;
   assert.ok(replies.length <= sent.length, `${replies.length} replies`);
   for (const r of replies) {
@@ -188,18 +189,21 @@ Deno.test("amplification: junk on the listen port gets at most one short ERROR p
 
 Deno.test("amplification: a request for a missing file gets one ERROR no larger than the request + 64", async () => {
   await using h = await startHarness({ ...FAST });
-  using peer = new RawPeer();
+  using peer = RawClient.open();
   for (const name of ["n", "n".repeat(200), "dir/".repeat(2000) + "n"]) {
     const request = encodeRequest(Opcode.RRQ, name);
-    await peer.send(request, h.port);
-    const got = await peer.next(5000);
+    await peer.send(request, h.addr);
+    const got = await peer.receiveRaw(5000);
     assert.ok(got, "no reply");
-    const p = decode(got[0]);
+    const p = decode(got.data);
     // Over 1024 characters a name is refused by its length (ERROR 2).
     const code = name.length > 1024 ? 2 : 1;
     assert.ok(p.op === Opcode.ERROR && p.code === code, `not ERROR ${code}`);
-    assert.ok(got[0].length <= request.length + 64, `${got[0].length} bytes`);
-    assert.equal(await peer.next(100), undefined, "more than one reply");
+    assert.ok(
+      got.data.length <= request.length + 64,
+      `${got.data.length} bytes`,
+    );
+    assert.equal(await peer.receiveRaw(100), undefined, "more than one reply");
   }
 });
 
@@ -212,17 +216,20 @@ Deno.test({
     "amplification: a file-system error reveals no server path and echoes the name once",
   fn: async () => {
     await using h = await startHarness({ ...FAST });
-    using peer = new RawPeer();
+    using peer = RawClient.open();
     for (const op of [Opcode.RRQ, Opcode.WRQ]) {
       const request = encodeRequest(op, "n".repeat(300));
-      await peer.send(request, h.port);
-      const got = await peer.next(5000);
+      await peer.send(request, h.addr);
+      const got = await peer.receiveRaw(5000);
       assert.ok(got, "no reply");
-      const p = decode(got[0]);
+      const p = decode(got.data);
       assert.equal(p.op, Opcode.ERROR);
       if (p.op !== Opcode.ERROR) return;
       assert.ok(!p.message.includes(h.parent), `path leaked: ${p.message}`);
-      assert.ok(got[0].length <= request.length + 64, `${got[0].length} bytes`);
+      assert.ok(
+        got.data.length <= request.length + 64,
+        `${got.data.length} bytes`,
+      );
     }
   },
 });
@@ -234,48 +241,49 @@ Deno.test("amplification: strangers on a transfer port get at most one ERROR 5 p
   const data = new Uint8Array(64 * 1024).map((_, i) => i & 0xff);
   await using h = await startHarness({ files: { "f.bin": data } });
   // Learn the transfer port by starting a transfer we hold open.
-  using owner = new RawPeer();
-  await owner.send(encodeRequest(Opcode.RRQ, "f.bin"), h.port);
-  const first = await owner.next(5000);
+  using owner = RawClient.open();
+  await owner.send(encodeRequest(Opcode.RRQ, "f.bin"), h.addr);
+  const first = await owner.receiveRaw(5000);
   assert.ok(first);
-  const tport = first[1].port;
-  using stranger = new RawPeer();
-  const assertError5 = (got: [Uint8Array, Deno.NetAddr]) => {
-    const p = decode(got[0]);
+  const tid = first.from;
+  const tport = tid.port;
+  using stranger = RawClient.open();
+  const assertError5 = (got: Received) => {
+    const p = decode(got.data);
     assert.ok(p.op === Opcode.ERROR && p.code === 5, "not ERROR 5");
-    assert.ok(got[0].length <= 32, `a ${got[0].length}-byte ERROR 5`);
-    assert.equal(got[1].port, tport, "not from the transfer port");
+    assert.ok(got.data.length <= 32, `a ${got.data.length}-byte ERROR 5`);
+    assert.equal(got.from.port, tport, "not from the transfer port");
   };
-  await stranger.send(encodeAck(1), tport);
-  const reply = await stranger.next(5000);
+  await stranger.send(encodeAck(1), tid);
+  const reply = await stranger.receiveRaw(5000);
   assert.ok(reply, "the first stranger datagram got no ERROR 5");
   assertError5(reply);
-  for (let i = 1; i < 100; i++) await stranger.send(encodeAck(i + 1), tport);
+  for (let i = 1; i < 100; i++) await stranger.send(encodeAck(i + 1), tid);
   // The owner's transfer goes on: finish it by hand (skipping repeats).
-  let pkt = first[0];
+  let pkt = first.data;
   let block = 1;
   let received = pkt.length - 4;
   while (pkt.length === 4 + 512) {
-    await owner.send(encodeAck(block), tport);
+    await owner.send(encodeAck(block), tid);
     for (;;) {
-      const got = await owner.next(5000);
+      const got = await owner.receiveRaw(5000);
       assert.ok(got, `no DATA ${block + 1}`);
-      const p = decode(got[0]);
+      const p = decode(got.data);
       assert.equal(p.op, Opcode.DATA);
       if (p.op === Opcode.DATA && p.block === block + 1) {
-        pkt = got[0];
+        pkt = got.data;
         break;
       }
     }
     block++;
     received += pkt.length - 4;
   }
-  await owner.send(encodeAck(block), tport);
+  await owner.send(encodeAck(block), tid);
   assert.equal(received, data.length);
   // The session reads its socket in order: every reply to the stranger was
   // sent before the owner's first ACK was answered.
   let errors = 1;
-  for (let got; (got = await stranger.next(100));) {
+  for (let got; (got = await stranger.receiveRaw(100));) {
     assertError5(got);
     errors++;
   }

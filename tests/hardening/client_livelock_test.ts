@@ -13,7 +13,7 @@ import {
   encodeOack,
   Opcode,
 } from "../../src/protocol/packet.ts";
-import { RawPeer } from "./harness.ts";
+import { RawClient } from "../../testing/raw_client.ts";
 
 /** Pace of the repeats: faster than the client's interval. */
 const ROUND_MS = 30;
@@ -36,8 +36,8 @@ function past(start: number): boolean {
 Deno.test({
   name: "client: tftpPut resends DATA while the server repeats an old ACK",
   fn: async () => {
-    using listen = new RawPeer();
-    using transfer = new RawPeer();
+    using listen = RawClient.open();
+    using transfer = RawClient.open();
     const put = tftpPut("up.bin", {
       host: "127.0.0.1",
       port: listen.port,
@@ -45,21 +45,21 @@ Deno.test({
       retransmitMs: CLIENT_RETRANSMIT_MS,
       retries: 3,
     }).catch((err) => err);
-    const req = await listen.next(5000);
+    const req = await listen.receiveRaw(5000);
     assert.ok(req, "no WRQ");
-    const client = req[1].port;
+    const client = req.from;
     await transfer.send(encodeAck(0), client);
-    const first = await transfer.next(5000);
+    const first = await transfer.receiveRaw(5000);
     assert.ok(first, "no DATA 1");
-    assert.equal(decode(first[0]).op, Opcode.DATA);
+    assert.equal(decode(first.data).op, Opcode.DATA);
     // DATA 1 "was lost": keep re-ACKing block 0 as a server does.
     let resent = false;
     const start = performance.now();
     while (!resent && !past(start)) {
       await transfer.send(encodeAck(0), client);
-      const got = await transfer.next(ROUND_MS);
+      const got = await transfer.receiveRaw(ROUND_MS);
       if (got) {
-        const p = decode(got[0]);
+        const p = decode(got.data);
         resent = p.op === Opcode.DATA && p.block === 1;
       }
     }
@@ -80,8 +80,8 @@ Deno.test({
 Deno.test({
   name: "client: tftpGet re-ACKs while the server repeats a window",
   fn: async () => {
-    using listen = new RawPeer();
-    using transfer = new RawPeer();
+    using listen = RawClient.open();
+    using transfer = RawClient.open();
     const get = tftpGet("down.bin", {
       host: "127.0.0.1",
       port: listen.port,
@@ -90,11 +90,11 @@ Deno.test({
       retries: 3,
       sink: { write: () => {} },
     }).catch((err) => err);
-    const req = await listen.next(5000);
+    const req = await listen.receiveRaw(5000);
     assert.ok(req, "no RRQ");
-    const client = req[1].port;
+    const client = req.from;
     await transfer.send(encodeOack(new Map([["windowsize", "4"]])), client);
-    const ack0 = await transfer.next(5000);
+    const ack0 = await transfer.receiveRaw(5000);
     assert.ok(ack0, "no ACK 0");
     const window = [1, 2, 3, 4].map((b) =>
       encodeData(b, new Uint8Array(512).fill(b))
@@ -106,9 +106,9 @@ Deno.test({
     for (let i = 0; acks < 3 && !past(start); i++) {
       for (const d of window) await transfer.send(d, client);
       for (;;) {
-        const got = await transfer.next(i === 0 ? BOUND_MS : ROUND_MS);
+        const got = await transfer.receiveRaw(i === 0 ? BOUND_MS : ROUND_MS);
         if (!got) break;
-        const p = decode(got[0]);
+        const p = decode(got.data);
         if (p.op === Opcode.ACK && p.block === 4) acks++;
         if (i === 0) break;
       }

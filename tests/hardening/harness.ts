@@ -1,7 +1,8 @@
 /**
  * Small helpers for the hardening tests: an in-process server over a fresh
- * temporary root (with a sibling directory that must stay untouched), a raw
- * UDP peer, and content generators.
+ * temporary root (with a sibling directory that must stay untouched) and
+ * content generators. Raw packet exchanges use `RawClient` from
+ * `testing/raw_client.ts`.
  *
  * @module
  */
@@ -160,79 +161,6 @@ export async function startHarness(
     },
     files: opts.files,
   });
-}
-
-/** A bare UDP socket on loopback with one pending receive at a time. */
-export class RawPeer implements Disposable {
-  /** The socket. */
-  readonly conn: Deno.DatagramConn;
-  #pending?: Promise<[Uint8Array, Deno.Addr]>;
-  #closed = false;
-
-  /**
-   * @param hostname Local address to bind (default `127.0.0.1`; any
-   * 127.0.0.0/8 address works on Linux).
-   */
-  constructor(hostname = "127.0.0.1") {
-    this.conn = Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
-  }
-
-  /** The local port. */
-  get port(): number {
-    return (this.conn.addr as Deno.NetAddr).port;
-  }
-
-  /**
-   * Sends a datagram to 127.0.0.1:`port`.
-   *
-   * @param data Bytes.
-   * @param port Destination port.
-   * @returns Bytes sent.
-   */
-  send(data: Uint8Array, port: number): Promise<number> {
-    return this.conn.send(data, {
-      transport: "udp",
-      hostname: "127.0.0.1",
-      port,
-    });
-  }
-
-  /**
-   * The next datagram, or undefined when none arrives within `ms`.
-   *
-   * @param ms Bound in milliseconds.
-   * @returns Data (a copy) and sender.
-   */
-  async next(ms: number): Promise<[Uint8Array, Deno.NetAddr] | undefined> {
-    this.#pending ??= this.conn.receive();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<undefined>((r) => {
-      timer = setTimeout(() => r(undefined), ms);
-    });
-    try {
-      const got = await Promise.race([this.#pending, timeout]);
-      if (!got) return undefined;
-      this.#pending = undefined;
-      return [got[0].slice(), got[1] as Deno.NetAddr];
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** Closes the socket. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      this.conn.close();
-    } catch { /* closed */ }
-    this.#pending?.catch(() => {});
-  }
-
-  /** Same as {@linkcode RawPeer.close}. */
-  [Symbol.dispose](): void {
-    this.close();
-  }
 }
 
 /**

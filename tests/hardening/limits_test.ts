@@ -20,7 +20,9 @@ import {
 } from "../../src/protocol/packet.ts";
 import { UsageError } from "../../src/cli/flags.ts";
 import { parseCli } from "../../src/cli/server.ts";
-import { RawPeer, startHarness } from "./harness.ts";
+import { startHarness } from "./harness.ts";
+import { type Endpoint, RawClient } from "../../testing/raw_client.ts";
+import { udpBindable } from "../../testing/net.ts";
 import { startServer as startProcess } from "../../testing/process.ts";
 import { needs } from "../../testing/gates.ts";
 
@@ -31,13 +33,13 @@ const WAIT_MS = 5000;
 
 /** Sends an RRQ for big.bin and returns the first reply and its source. */
 async function request(
-  peer: RawPeer,
-  port: number,
-): Promise<{ p: Packet; from: number }> {
-  await peer.send(encodeRequest(Opcode.RRQ, "big.bin"), port);
-  const got = await peer.next(WAIT_MS);
+  peer: RawClient,
+  to: Endpoint,
+): Promise<{ p: Packet; from: Deno.NetAddr }> {
+  await peer.send(encodeRequest(Opcode.RRQ, "big.bin"), to);
+  const got = await peer.receive(WAIT_MS);
   assert.ok(got, `no reply to 127.0.0.1:${peer.port}'s RRQ`);
-  return { p: decode(got[0]), from: got[1].port };
+  return { p: got.packet, from: got.from };
 }
 
 function assertTooMany(p: Packet, what: string): void {
@@ -52,15 +54,7 @@ function assertData(p: Packet, what: string): void {
 }
 
 /** Whether loopback addresses other than 127.0.0.1 can be bound. */
-function extraLoopback(): boolean {
-  try {
-    new RawPeer("127.0.0.2").close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-const NO_EXTRA_LOOPBACK = !extraLoopback();
+const NO_EXTRA_LOOPBACK = !udpBindable("127.0.0.2");
 
 Deno.test("limits: maxSessionsPerClient refuses the next request from that IP with ERROR 0, others go on", async () => {
   await using h = await startHarness({
@@ -68,24 +62,24 @@ Deno.test("limits: maxSessionsPerClient refuses the next request from that IP wi
     maxSessionsPerClient: 2,
     ...LONG,
   });
-  using a = new RawPeer();
-  using b = new RawPeer();
-  using c = new RawPeer();
-  const ra = await request(a, h.port);
+  using a = RawClient.open();
+  using b = RawClient.open();
+  using c = RawClient.open();
+  const ra = await request(a, h.addr);
   assertData(ra.p, "first client");
-  assertData((await request(b, h.port)).p, "second client");
-  const rc = await request(c, h.port);
+  assertData((await request(b, h.addr)).p, "second client");
+  const rc = await request(c, h.addr);
   assertTooMany(rc.p, "third client from the same IP");
-  assert.equal(rc.from, h.port, "the refusal comes from the listen port");
+  assert.equal(rc.from.port, h.port, "the refusal comes from the listen port");
   if (!NO_EXTRA_LOOPBACK) {
-    using other = new RawPeer("127.0.0.2");
-    assertData((await request(other, h.port)).p, "client from 127.0.0.2");
+    using other = RawClient.open("127.0.0.2");
+    assertData((await request(other, h.addr)).p, "client from 127.0.0.2");
   }
   // When a transfer ends, its slot is free again.
   await a.send(encodeError(ErrorCode.NOT_DEFINED, "bye"), ra.from);
   await h.waitForPeer(a.port, { timeoutMs: WAIT_MS });
-  using d = new RawPeer();
-  assertData((await request(d, h.port)).p, "client after one ended");
+  using d = RawClient.open();
+  assertData((await request(d, h.addr)).p, "client after one ended");
   assert.ok(
     h.lines.some((l) => l.includes(`127.0.0.1:${c.port} refused`)),
     "the refusal is logged",
@@ -104,20 +98,20 @@ Deno.test({
       maxSessions: 2,
       ...LONG,
     });
-    using a = new RawPeer("127.0.0.1");
-    using b = new RawPeer("127.0.0.2");
-    using c = new RawPeer("127.0.0.3");
-    const ra = await request(a, h.port);
+    using a = RawClient.open("127.0.0.1");
+    using b = RawClient.open("127.0.0.2");
+    using c = RawClient.open("127.0.0.3");
+    const ra = await request(a, h.addr);
     assertData(ra.p, "127.0.0.1");
-    assertData((await request(b, h.port)).p, "127.0.0.2");
-    assertTooMany((await request(c, h.port)).p, "127.0.0.3");
+    assertData((await request(b, h.addr)).p, "127.0.0.2");
+    assertTooMany((await request(c, h.addr)).p, "127.0.0.3");
     await a.send(encodeError(ErrorCode.NOT_DEFINED, "bye"), ra.from);
     await h.waitForPeer(a.port, { timeoutMs: WAIT_MS });
     // The session map frees the slot after cleanup; ask until served.
     let served = false;
     for (let i = 0; i < 200 && !served; i++) {
-      using again = new RawPeer("127.0.0.3");
-      served = (await request(again, h.port)).p.op === Opcode.DATA;
+      using again = RawClient.open("127.0.0.3");
+      served = (await request(again, h.addr)).p.op === Opcode.DATA;
     }
     assert.ok(served, "the freed slot was never given out");
   },
@@ -129,17 +123,17 @@ Deno.test("limits: a flood of requests from one IP holds at most maxSessionsPerC
     maxSessionsPerClient: 5,
     ...LONG,
   });
-  const peers = Array.from({ length: 40 }, () => new RawPeer());
+  const peers = Array.from({ length: 40 }, () => RawClient.open());
   try {
     await Promise.all(
-      peers.map((p) => p.send(encodeRequest(Opcode.RRQ, "big.bin"), h.port)),
+      peers.map((p) => p.send(encodeRequest(Opcode.RRQ, "big.bin"), h.addr)),
     );
-    const replies = await Promise.all(peers.map((p) => p.next(WAIT_MS)));
+    const replies = await Promise.all(peers.map((p) => p.receiveRaw(WAIT_MS)));
     let data = 0;
     let refused = 0;
     for (const r of replies) {
       assert.ok(r, "a request got no reply");
-      const p = decode(r[0]);
+      const p = decode(r.data);
       if (p.op === Opcode.DATA) data++;
       else {
         assertTooMany(p, "flood");
@@ -166,18 +160,18 @@ Deno.test({
       allowFrom: ["127.0.0.2/32"],
       ...LONG,
     });
-    using denied = new RawPeer("127.0.0.1");
-    using allowed = new RawPeer("127.0.0.2");
+    using denied = RawClient.open("127.0.0.1");
+    using allowed = RawClient.open("127.0.0.2");
     // A valid request, junk, and a stray ACK from the denied address first;
     // the server handles datagrams in order, so once the allowed client has
     // its answer, any answer to the denied one would already be queued.
-    await denied.send(encodeRequest(Opcode.RRQ, "big.bin"), h.port);
-    await denied.send(new Uint8Array([0, 9, 1]), h.port);
-    await denied.send(new Uint8Array([0, 4, 0, 1]), h.port);
-    await denied.send(encodeRequest(Opcode.WRQ, "up.bin"), h.port);
-    assertData((await request(allowed, h.port)).p, "allowed client");
+    await denied.send(encodeRequest(Opcode.RRQ, "big.bin"), h.addr);
+    await denied.send(new Uint8Array([0, 9, 1]), h.addr);
+    await denied.send(new Uint8Array([0, 4, 0, 1]), h.addr);
+    await denied.send(encodeRequest(Opcode.WRQ, "up.bin"), h.addr);
+    assertData((await request(allowed, h.addr)).p, "allowed client");
     assert.equal(
-      await denied.next(300),
+      await denied.receiveRaw(300),
       undefined,
       "the denied client got a reply",
     );
@@ -196,8 +190,8 @@ Deno.test("limits: allowFrom with a covering network serves the client", async (
     allowFrom: ["10.0.0.0/8", "127.0.0.0/8"],
     ...LONG,
   });
-  using peer = new RawPeer();
-  assertData((await request(peer, h.port)).p, "client in 127.0.0.0/8");
+  using peer = RawClient.open();
+  assertData((await request(peer, h.addr)).p, "client in 127.0.0.0/8");
 });
 
 Deno.test("limits: the CLI takes --max-sessions, --max-sessions-per-client and repeated --allow-from", () => {
@@ -245,16 +239,21 @@ Deno.test("limits: the server process enforces --max-sessions-per-client and --a
         ...allowSecond,
       ],
     });
-    using a = new RawPeer();
-    using b = new RawPeer();
-    assertData((await request(a, srv.port)).p, "first client");
-    assertTooMany((await request(b, srv.port)).p, "second client");
+    const listen = { hostname: srv.host, port: srv.port };
+    using a = RawClient.open();
+    using b = RawClient.open();
+    assertData((await request(a, listen)).p, "first client");
+    assertTooMany((await request(b, listen)).p, "second client");
     if (!NO_EXTRA_LOOPBACK) {
-      using outsider = new RawPeer("127.0.0.2");
-      await outsider.send(encodeRequest(Opcode.RRQ, "big.bin"), srv.port);
-      using c = new RawPeer();
-      assertTooMany((await request(c, srv.port)).p, "marker client");
-      assert.equal(await outsider.next(300), undefined, "outsider got a reply");
+      using outsider = RawClient.open("127.0.0.2");
+      await outsider.send(encodeRequest(Opcode.RRQ, "big.bin"), listen);
+      using c = RawClient.open();
+      assertTooMany((await request(c, listen)).p, "marker client");
+      assert.equal(
+        await outsider.receiveRaw(300),
+        undefined,
+        "outsider got a reply",
+      );
     }
   } finally {
     await Deno.remove(root, { recursive: true });

@@ -4,7 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { ipv6Available, startServer } from "../../testing/server.ts";
+import { startServer } from "../../testing/server.ts";
+import { ipv6Available } from "../../testing/net.ts";
 import { getFile, putFile, randomBytes } from "../../testing/raw_client.ts";
 import { needs } from "../../testing/gates.ts";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { TftpServer } from "../../src/server/server.ts";
 import { Logger } from "../../src/log.ts";
 import { MemoryStorage } from "../../src/storage/memory.ts";
-import { ipv6Available } from "../../testing/server.ts";
+import { ipv6Available } from "../../testing/net.ts";
 import { RawClient } from "../../testing/raw_client.ts";
 import { needs } from "../../testing/gates.ts";
 

@@ -26,13 +26,13 @@ import { Logger } from "../../src/log.ts";
 import { TftpServer } from "../../src/server/server.ts";
 import {
   CHILD_ENV,
-  freeUdpPort,
   MAIN_TS,
   runMain,
   ServerProcess,
   startServer,
 } from "../../testing/process.ts";
 import { RawClient } from "../../testing/raw_client.ts";
+import { freeUdpPort } from "../../testing/net.ts";
 import {
   gate,
   getFile,

@@ -21,7 +21,8 @@ import {
 import { encodeRequest } from "../../src/protocol/packet.ts";
 import { RawClient } from "../../testing/raw_client.ts";
 import { needs } from "../../testing/gates.ts";
-import { ipv6Available, startServer } from "../../testing/server.ts";
+import { startServer } from "../../testing/server.ts";
+import { ipv6Available } from "../../testing/net.ts";
 import { startHarness } from "../hardening/harness.ts";
 
 const IPV6 = ipv6Available();

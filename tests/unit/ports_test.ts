@@ -10,9 +10,8 @@
 
 import assert from "node:assert/strict";
 import { PortAllocator } from "../../src/transport/ports.ts";
-import { freeUdpRange } from "../../testing/process.ts";
+import { freeUdpRange, ipv6Available } from "../../testing/net.ts";
 import { needs } from "../../testing/gates.ts";
-import { ipv6Available } from "../../testing/server.ts";
 
 const HOST = "127.0.0.1";
 

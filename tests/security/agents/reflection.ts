@@ -25,6 +25,7 @@ import {
 } from "../../../src/protocol/packet.ts";
 import { type Endpoint, RawClient } from "../../../testing/raw_client.ts";
 import { startServer } from "../../../testing/server.ts";
+import { freeUdpRange } from "../../../testing/net.ts";
 import { readLoopback, readNetCounters } from "../../../testing/netns.ts";
 
 /** What the agent prints. */
@@ -71,24 +72,9 @@ if (
 }
 const streamTo = Number(mArg ?? 0);
 
-/** A free range of RANGE_PORTS ports (the namespace is ours alone). */
-function freeRange(): [number, number] {
-  for (let low = 41000; low < 60000; low += RANGE_PORTS) {
-    try {
-      const held = [];
-      for (let p = low; p < low + RANGE_PORTS; p++) {
-        held.push(
-          Deno.listenDatagram({ transport: "udp", hostname: HOST, port: p }),
-        );
-      }
-      for (const h of held) h.close();
-      return [low, low + RANGE_PORTS - 1];
-    } catch { /* taken: try the next */ }
-  }
-  throw new Error("no free port range");
-}
-
-const range = mode === "port-range" ? freeRange() : undefined;
+const range = mode === "port-range"
+  ? freeUdpRange(RANGE_PORTS, HOST)
+  : undefined;
 await using srv = await startServer({
   files: { "big.bin": new Uint8Array(BLKSIZE * FILE_BLOCKS).fill(0x5a) },
   retries: scenario === "stream" ? 0 : RETRIES,
