@@ -10,6 +10,7 @@
  *
  * Flags: `--quick` (smaller, < 2 min), `--only ID,ID` (scenario ids or
  * letters), `--servers NAME,NAME`, `--repeat N`, `--loadgen c|deno`,
+ * `--with-metrics` (adds our server with `--metrics` on, for its cost),
  * `--out DIR`, `--port-base N` (default 17069), `--root-dir DIR`.
  *
  * @module
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
     args: Deno.args,
     options: {
       quick: { type: "boolean", default: false },
+      "with-metrics": { type: "boolean", default: false },
       only: { type: "string" },
       servers: { type: "string" },
       repeat: { type: "string" },
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     console.log(
-      "usage: compare.ts [--quick] [--only IDS] [--servers NAMES] [--repeat N]\n" +
+      "usage: compare.ts [--quick] [--with-metrics] [--only IDS] [--servers NAMES] [--repeat N]\n" +
         "                  [--loadgen c|deno] [--out DIR] [--port-base N] [--root-dir DIR]\n" +
         "                  [--deno-args 'FLAGS'] (extra tftpd-deno flags, e.g. '--workers 1')",
     );
@@ -129,6 +131,14 @@ async function main(): Promise<void> {
   }
   const denoArgs = values["deno-args"]!.split(" ").filter((a) => a !== "");
   const all = [denoSpec([], denoArgs), atftpdSpec(), hpaSpec(), ceilingSpec()];
+  if (values["with-metrics"]) {
+    // The metrics cost (issue 15: within 3% of off): the same server with
+    // its status listener on, in the same run.
+    all.push({
+      ...denoSpec([], [...denoArgs, "--metrics", "127.0.0.1:0"]),
+      name: "tftpd-deno-metrics",
+    });
+  }
   for (const [i, name] of ["atftpd", "tftpd-hpa"].entries()) {
     if (!all[i + 1]) log(`${name} not found: run sh bench/setup_peers.sh`);
   }
