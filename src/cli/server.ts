@@ -7,7 +7,6 @@
  */
 
 import { SERVER_DEFAULTS } from "../defaults.ts";
-import { parseCidr } from "../net/cidr.ts";
 import {
   MAX_BLKSIZE,
   MAX_WINDOWSIZE,
@@ -18,43 +17,7 @@ import type { ServerOptions } from "../server/server.ts";
 import { originPermissionProblem } from "../storage/origin.ts";
 import { ORIGIN_FLAGS, type OriginKey, splitOrigin } from "./origin_flags.ts";
 import { type Flag, parseFlags, renderHelp, UsageError } from "./flags.ts";
-
-function portRange(text: string): [number, number] {
-  const m = /^(\d{1,5}):(\d{1,5})$/.exec(text);
-  const lo = m ? Number(m[1]) : NaN;
-  const hi = m ? Number(m[2]) : NaN;
-  if (!(lo >= 1 && lo <= hi && hi <= 65535)) {
-    throw new Error("expected LOW:HIGH within 1-65535");
-  }
-  return [lo, hi];
-}
-
-function tcpAddress(text: string): { hostname: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 0 && port <= 65535)) {
-    throw new Error("expected HOST:PORT, e.g. 127.0.0.1:9169 or [::1]:9169");
-  }
-  return { hostname: m[1] ?? m[2], port };
-}
-
-function listenHost(text: string): string {
-  if (/[\s\[\]\/]/.test(text) || text.startsWith("-")) {
-    throw new Error(
-      "expected an address (0.0.0.0, ::, 192.0.2.1, fe80::1%eth0)",
-    );
-  }
-  return text;
-}
-
-function network(text: string): string {
-  try {
-    parseCidr(text);
-  } catch {
-    throw new Error("expected an address or a network (10.0.0.0/8, fd00::/8)");
-  }
-  return text;
-}
+import { listenHost, network, portRange, tcpAddress } from "./values.ts";
 
 const D = SERVER_DEFAULTS;
 

@@ -40,6 +40,63 @@ export function notFound(name: string): TftpError {
 }
 
 /**
+ * ERROR 2 for an upload into a directory that is not there.
+ *
+ * @example
+ * ```ts
+ * import { directoryGone } from "./clean_name.ts";
+ * if (directoryGone("d/x").code !== 2) throw new Error();
+ * ```
+ *
+ * @param name The clean name asked for.
+ * @returns The error.
+ */
+export function directoryGone(name: string): TftpError {
+  return new TftpError(
+    ErrorCode.ACCESS_VIOLATION,
+    `${name}: directory does not exist (directories are never created)`,
+  );
+}
+
+/**
+ * ERROR 0 for a name whose file or directory changed while it was opened
+ * (see docs/security.md, "The directory-flip race").
+ *
+ * @example
+ * ```ts
+ * import { changedWhileOpening } from "./clean_name.ts";
+ * if (changedWhileOpening("d/x").code !== 0) throw new Error();
+ * ```
+ *
+ * @param name The clean name asked for.
+ * @returns The error.
+ */
+export function changedWhileOpening(name: string): TftpError {
+  return new TftpError(
+    ErrorCode.NOT_DEFINED,
+    `${name}: changed while being opened, try again`,
+  );
+}
+
+/**
+ * A fresh name for an upload's temporary file: the reserved prefix and 16
+ * random hex digits.
+ *
+ * @example
+ * ```ts
+ * import { temporaryName } from "./clean_name.ts";
+ * if (!/^\.tftp-upload-[0-9a-f]{16}$/.test(temporaryName())) throw new Error();
+ * ```
+ *
+ * @returns The name.
+ */
+export function temporaryName(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return TEMP_PREFIX +
+    [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
  * Whether `segment` starts with the reserved upload prefix, in any letter
  * case (so a case-insensitive file system or `--ignore-case` cannot reach
  * a temporary file either).

@@ -13,7 +13,12 @@
  */
 
 import { ErrorCode, TftpError } from "../protocol/packet.ts";
-import { notFound, TEMP_PREFIX } from "./clean_name.ts";
+import {
+  changedWhileOpening as changed,
+  directoryGone as gone,
+  notFound,
+  temporaryName as randomTmp,
+} from "./clean_name.ts";
 import type { CwdLock } from "./cwd_lock.ts";
 import type { DirIndex } from "./dir_index.ts";
 import { fsErrorToTftp, isInside } from "./root.ts";
@@ -58,26 +63,6 @@ export interface ConfinedParts {
   lock: CwdLock;
   /** Case-insensitive lookup, when names are matched ignoring case. */
   index?: DirIndex;
-}
-
-function gone(name: string): TftpError {
-  return new TftpError(
-    ErrorCode.ACCESS_VIOLATION,
-    `${name}: directory does not exist (directories are never created)`,
-  );
-}
-
-function changed(name: string): TftpError {
-  return new TftpError(
-    ErrorCode.NOT_DEFINED,
-    `${name}: changed while being opened, try again`,
-  );
-}
-
-function randomTmp(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return TEMP_PREFIX +
-    [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** File operations confined to one real root directory. */
