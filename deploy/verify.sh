@@ -22,9 +22,10 @@
 #              69 or 9069 otherwise); port 69 of a third namespace, routed
 #              through the server's, is still reached from both; ExecStopPost=
 #              (and tftpd-port69.conf's ExecStartPre=) removes the rules,
-#   systemd    the unit (deno for the binary) under systemd itself, PID 1 of
-#              namespaces of its own: it serves a client on port 69, with no
-#              capability, in a user namespace of root and itself.
+#   systemd    the unit with the README's "deno run" drop-in under systemd
+#              itself, PID 1 of namespaces of its own: it serves a client on
+#              port 69, with no capability, in a user namespace of root and
+#              itself.
 #
 # Needs root, systemd (systemd-analyze, and systemd as PID 1 on cgroup2),
 # util-linux, iproute2, nftables, iptables and tftp-hpa. Ends with a `deno test`-like summary
@@ -285,12 +286,12 @@ port69_unredirects() {
   [ "$ok" = 1 ]
 }
 
-# systemd_unit: tftpd.service under systemd itself, PID 1 of a PID, mount and
-# network namespace (deno bound as /usr/local/bin/tftpd, run by a stand-in
-# drop-in as in the sandbox check): ExecStartPre= loads the redirect, a
-# client in another namespace gets the file from port 69 over IPv4 and IPv6,
-# the server holds no capability and sees only root and itself in its user
-# namespace, and stopping it removes the redirect.
+# systemd_unit: tftpd.service with the README's drop-in for running without
+# compiling (deno as /usr/local/bin/deno, the sources as /opt/tftpd) under
+# systemd itself, PID 1 of a PID, mount and network namespace: ExecStartPre=
+# loads the redirect, a client in another namespace gets the file from port
+# 69 over IPv4 and IPv6, the server holds no capability and sees only root
+# and itself in its user namespace, and stopping it removes the redirect.
 systemd_unit() {
   local dir="$WORK/systemd" deno_bin boot pid1="" main="" i a t ok=1
   local n="tftpd-verify-$$-u-s" c="tftpd-verify-$$-u-c" v="tv$$-u" ctl=(false)
@@ -301,18 +302,19 @@ systemd_unit() {
   done
   sed "s#/etc/tftpd-redirect.nft#$dir/tftpd-redirect.nft#" deploy/tftpd.service >"$dir/units/tftpd.service"
   cp deploy/tftpd-redirect.nft "$dir/"
-  printf '%s\n' "[Service]" "ExecStart=" \
-    "ExecStart=/usr/local/bin/tftpd run --no-prompt --no-lock --unstable-net --allow-net --allow-read=/srv/tftp --config /run/app/deno.json /run/app/main.ts $(exec_args "${PLAIN[@]}")" \
-    "BindReadOnlyPaths=$dir/app:/run/app" "CacheDirectory=tftpd" \
-    "Environment=DENO_DIR=/var/cache/tftpd DENO_NO_UPDATE_CHECK=1 NO_COLOR=1" \
-    "StandardOutput=append:$dir/server.log" "StandardError=append:$dir/server.log" >"$dir/units/tftpd.service.d/stand-in.conf"
+  awk '/^#### Without compiling/ { f = 1 } f && /^```ini/ { g = 1; next } g && /^```/ { exit } g' README.md \
+    >"$dir/units/tftpd.service.d/deno-run.conf"
+  grep -q '^ExecStart=/usr/local/bin/deno run' "$dir/units/tftpd.service.d/deno-run.conf" || { echo "no deno run drop-in in README.md"; return 1; }
+  printf '%s\n' "[Service]" "Environment=NO_COLOR=1 DENO_NO_UPDATE_CHECK=1" "StandardOutput=append:$dir/server.log" \
+    "StandardError=append:$dir/server.log" >"$dir/units/tftpd.service.d/zz-log.conf"
   head -c 100000 /dev/urandom >"$dir/f.bin" && : >"$dir/deno" && chmod -R a+rX "$dir"
   # What the unit needs and the host may lack goes on mounts of this mount
   # namespace only.
   boot="set -e; mount --make-rprivate /; mount -t proc proc /proc; mount -t tmpfs t /run
     mount -t tmpfs t /sys/fs/cgroup; mount -t cgroup2 cgroup2 /sys/fs/cgroup; ip link set lo up
     mount --bind '$deno_bin' '$dir/deno'
-    mount -t tmpfs t /usr/local/bin; : >/usr/local/bin/tftpd; mount --bind '$dir/deno' /usr/local/bin/tftpd
+    mount -t tmpfs t /usr/local/bin; : >/usr/local/bin/deno; mount --bind '$dir/deno' /usr/local/bin/deno
+    mount -t tmpfs t /opt; mkdir /opt/tftpd; mount --bind '$dir/app' /opt/tftpd
     mount -t tmpfs -o mode=0755 t /srv; mkdir -m 0755 /srv/tftp; cp '$dir/f.bin' /srv/tftp/
     mount -t tmpfs t /var/lib; mkdir -m 0755 /var/lib/tftpd-root; mount -t tmpfs t /var/cache
     export container=verify SYSTEMD_UNIT_PATH='$dir/units'
@@ -336,7 +338,7 @@ systemd_unit() {
     sleep 0.2
   done
   "${ctl[@]}" status tftpd
-  [ "$ok" = 1 ] && main="$(pgrep -P "$pid1" -f '^/usr/local/bin/tftpd run ')"
+  [ "$ok" = 1 ] && main="$(pgrep -P "$pid1" -f '^/usr/local/bin/deno run ')"
   if [ -n "$main" ] && grep -qs 'listening on' "$dir/server.log"; then
     for a in 10.69.0.1 fd69::1; do fetch "$c" "$a" "$dir/f.bin" || ok=0; done
     echo "uid_map: $(tr -s ' \n' ' ' <"/proc/$main/uid_map")"
@@ -375,7 +377,7 @@ check "redirect (nft): --single-port, replies from port 69" redirect nft single-
 check "redirect (README's iptables line): per-port" redirect iptables per-port
 check "redirect (README's iptables line): --single-port, replies from port 69" redirect iptables single-port
 check "redirect: port69.conf removes it" port69_unredirects
-check "systemd: the unit serves through the redirect, no capability, own user namespace" systemd_unit
+check "systemd: the unit + README's deno run drop-in serves through the redirect, no capability, own user namespace" systemd_unit
 
 [ "$FAILED" -eq 0 ] && r=ok || r=FAILED
 echo "$r | $PASSED passed | $FAILED failed"
