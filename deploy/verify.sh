@@ -13,7 +13,7 @@
 #              only the unit's Bind*Paths= (plus the stand-in: deno, the
 #              sources, a cache in /tmp), as a nobody user, /proc subset=pid,
 #   redirect   in two network namespaces (server, client; veth, IPv4 and
-#              IPv6), with the unit's ExecStartPre= (or the README's iptables
+#              IPv6), with the unit's ExecStartPre= (or docs/deployment.md's iptables
 #              line) loaded on the server side: tftp-hpa sent to port 69 gets
 #              the file from the unit's command line on TFTPD_PORT, from the
 #              other namespace and from the server's own, per-port and
@@ -22,7 +22,7 @@
 #              69 or 9069 otherwise); port 69 of a third namespace, routed
 #              through the server's, is still reached from both; ExecStopPost=
 #              (and tftpd-port69.conf's ExecStartPre=) removes the rules,
-#   systemd    the unit with the README's "deno run" drop-in under systemd
+#   systemd    the unit with docs/deployment.md's "deno run" drop-in under systemd
 #              itself, PID 1 of namespaces of its own: it serves a client on
 #              port 69, with no capability, in a user namespace of root and
 #              itself.
@@ -37,7 +37,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 DENO="${1:-deno}"
 # In tenths. 1.0 is what is left to a server on the host's network that
-# answers any address and runs V8 (README: "Checking the unit"); 1.4 adds
+# answers any address and runs V8 (docs/deployment.md, "Checking the unit"); 1.4 adds
 # what binding port 69 itself costs (a capability, no user namespace).
 # Lower them when the unit gets better, never raise them.
 MAX_EXPOSURE=10 PORT69_MAX_EXPOSURE=14
@@ -225,7 +225,7 @@ NFT
 }
 
 # redirect FIREWALL MODE: FIREWALL (nft: the unit's ExecStartPre=, iptables:
-# the README's line) redirects port 69 in the server's namespace; the unit's
+# docs/deployment.md's line) redirects port 69 in the server's namespace; the unit's
 # command line serves there in MODE (per-port or single-port); clients in
 # both namespaces, IPv4 and IPv6, send to port 69 and get the file.
 redirect() {
@@ -239,7 +239,7 @@ redirect() {
     [ "$(ip netns exec "$s" nft list ruleset | grep -c ' redirect to ')" = 1 ] || { echo "not one redirect rule:"; ok=0; }
   else
     cmd="$(grep -E '^for t in iptables ip6tables; do' docs/deployment.md)"
-    [ -n "$cmd" ] && ip netns exec "$s" bash -c "$cmd" || { echo "README's iptables line failed: $cmd"; ok=0; }
+    [ -n "$cmd" ] && ip netns exec "$s" bash -c "$cmd" || { echo "docs/deployment.md's iptables line failed: $cmd"; ok=0; }
   fi
   ip netns exec "$s" nft list ruleset
   # --single-port: every reply must come from port 69 (conntrack un-NATs
@@ -286,7 +286,7 @@ port69_unredirects() {
   [ "$ok" = 1 ]
 }
 
-# systemd_unit: tftpd.service with the README's drop-in for running without
+# systemd_unit: tftpd.service with docs/deployment.md's drop-in for running without
 # compiling (deno as /usr/local/bin/deno, the sources as /opt/tftpd) under
 # systemd itself, PID 1 of a PID, mount and network namespace: ExecStartPre=
 # loads the redirect, a client in another namespace gets the file from port
@@ -302,9 +302,9 @@ systemd_unit() {
   done
   sed "s#/etc/tftpd-redirect.nft#$dir/tftpd-redirect.nft#" deploy/tftpd.service >"$dir/units/tftpd.service"
   cp deploy/tftpd-redirect.nft "$dir/"
-  awk '/^#### Without compiling/ { f = 1 } f && /^```ini/ { g = 1; next } g && /^```/ { exit } g' README.md \
+  awk '/^### Without compiling/ { f = 1 } f && /^```ini/ { g = 1; next } g && /^```/ { exit } g' docs/deployment.md \
     >"$dir/units/tftpd.service.d/deno-run.conf"
-  grep -q '^ExecStart=/usr/local/bin/deno run' "$dir/units/tftpd.service.d/deno-run.conf" || { echo "no deno run drop-in in README.md"; return 1; }
+  grep -q '^ExecStart=/usr/local/bin/deno run' "$dir/units/tftpd.service.d/deno-run.conf" || { echo "no deno run drop-in in docs/deployment.md"; return 1; }
   printf '%s\n' "[Service]" "Environment=NO_COLOR=1 DENO_NO_UPDATE_CHECK=1" "StandardOutput=append:$dir/server.log" \
     "StandardError=append:$dir/server.log" >"$dir/units/tftpd.service.d/zz-log.conf"
   head -c 100000 /dev/urandom >"$dir/f.bin" && : >"$dir/deno" && chmod -R a+rX "$dir"
@@ -374,10 +374,10 @@ check "sandbox: + uploads.conf accepts uploads into incoming/ only" sandbox uplo
 check "redirect: tftpd-redirect.nft sends to TFTPD_PORT" redirect_port
 check "redirect (nft): per-port; TFTP to and through the host untouched; stop removes it" redirect nft per-port
 check "redirect (nft): --single-port, replies from port 69" redirect nft single-port
-check "redirect (README's iptables line): per-port" redirect iptables per-port
-check "redirect (README's iptables line): --single-port, replies from port 69" redirect iptables single-port
+check "redirect (docs/deployment.md's iptables line): per-port" redirect iptables per-port
+check "redirect (docs/deployment.md's iptables line): --single-port, replies from port 69" redirect iptables single-port
 check "redirect: port69.conf removes it" port69_unredirects
-check "systemd: the unit + README's deno run drop-in serves through the redirect, no capability, own user namespace" systemd_unit
+check "systemd: the unit + docs/deployment.md's deno run drop-in serves through the redirect, no capability, own user namespace" systemd_unit
 
 [ "$FAILED" -eq 0 ] && r=ok || r=FAILED
 echo "$r | $PASSED passed | $FAILED failed"
