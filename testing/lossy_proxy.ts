@@ -21,7 +21,9 @@
  *
  * Every datagram the proxy sees is logged per flow and direction (opcode
  * and block number), before and after the faults, so tests can count what
- * the server really sent.
+ * the server really sent. The faults are taken in `fault_lane.ts`, the log
+ * and its counts live in `packet_log.ts`; this module re-exports the parts
+ * tests use.
  *
  * @example
  * ```ts ignore
@@ -40,26 +42,19 @@
  * @module
  */
 
+import { FaultLane, type FaultProfile } from "./fault_lane.ts";
+import { type DirectionLog, newDirectionLog } from "./packet_log.ts";
 import { mixSeed, Rng } from "./rng.ts";
 
-/** What happens to the datagrams going one way. */
-export interface FaultProfile {
-  /** Probability of dropping a datagram. */
-  drop?: number;
-  /** Probability of delivering a datagram twice. */
-  duplicate?: number;
-  /**
-   * Probability of holding a datagram back until the next one in the same
-   * direction has gone (or `holdMs` passed), so the two swap places.
-   */
-  reorder?: number;
-  /** Longest hold of a reordered datagram, in ms (default 15). */
-  holdMs?: number;
-  /** Fixed delay added to every datagram, in ms. */
-  delayMs?: number;
-  /** Extra random delay from 0 to this many ms (reorders too). */
-  jitterMs?: number;
-}
+export type { FaultProfile } from "./fault_lane.ts";
+export {
+  advancingAcks,
+  blockOf,
+  countOp,
+  type DirectionLog,
+  type LoggedPacket,
+  opOf,
+} from "./packet_log.ts";
 
 /** Options of {@linkcode LossyProxy}. */
 export interface LossyProxyOptions {
@@ -73,33 +68,6 @@ export interface LossyProxyOptions {
   toServer?: FaultProfile;
   /** Faults on server -> client datagrams. */
   toClient?: FaultProfile;
-}
-
-/** Opcode and block of a logged datagram, packed as `op * 65536 + block`. */
-export type LoggedPacket = number;
-
-/** Counters and packet log of one direction of one flow. */
-export interface DirectionLog {
-  /** Datagrams that reached the proxy (what the sender really sent). */
-  received: number;
-  /** Datagrams passed on (after drops, with duplicates). */
-  delivered: number;
-  /** Datagrams dropped. */
-  dropped: number;
-  /** Datagrams delivered twice. */
-  duplicated: number;
-  /** Datagrams held back to swap with a later one. */
-  reordered: number;
-  /** Datagrams (copies) delivered late on purpose. */
-  delayed: number;
-  /** Bytes that reached the proxy. */
-  bytesReceived: number;
-  /** Deliveries the socket refused (the datagram is lost). */
-  sendErrors: number;
-  /** Every received datagram, in order (see {@linkcode LoggedPacket}). */
-  sent: LoggedPacket[];
-  /** Every delivered datagram, in order. */
-  passed: LoggedPacket[];
 }
 
 /** One client endpoint and its socket towards the server. */
@@ -126,91 +94,6 @@ export interface ProxyFlow {
   readonly toServer: DirectionLog;
   /** Server -> client. */
   readonly toClient: DirectionLog;
-}
-
-/**
- * Opcode of a logged packet.
- *
- * @param p A {@linkcode LoggedPacket}.
- * @returns The opcode.
- */
-export function opOf(p: LoggedPacket): number {
-  return Math.floor(p / 65536);
-}
-
-/**
- * Block number (DATA, ACK) or error code (ERROR) of a logged packet.
- *
- * @param p A {@linkcode LoggedPacket}.
- * @returns The 16-bit field after the opcode, or 0.
- */
-export function blockOf(p: LoggedPacket): number {
-  return p % 65536;
-}
-
-/**
- * How many logged packets have opcode `op`.
- *
- * @param packets Logged packets.
- * @param op Opcode.
- * @returns The count.
- */
-export function countOp(packets: readonly LoggedPacket[], op: number): number {
-  let n = 0;
-  for (const p of packets) if (opOf(p) === op) n++;
-  return n;
-}
-
-/**
- * Counts the ACKs that move a sender's window forward: each ACK whose
- * block, unwrapped past 65535, is above every block acknowledged before.
- * Duplicate and stale ACKs do not count; a correct sender sends at most one
- * window per counted ACK (plus one per timeout).
- *
- * @param packets Client -> server packets as delivered.
- * @param opts `oack`: the transfer began with an OACK (so ACK 0 counts).
- * @returns The number of advancing ACKs.
- */
-export function advancingAcks(
-  packets: readonly LoggedPacket[],
-  opts: { oack: boolean },
-): number {
-  let acked = opts.oack ? -1 : 0;
-  let n = 0;
-  for (const p of packets) {
-    if (opOf(p) !== 4) continue;
-    const delta = (blockOf(p) - acked) & 0xffff;
-    if (delta !== 0 && delta < 0x8000) {
-      acked += delta;
-      n++;
-    }
-  }
-  return n;
-}
-
-function newLog(): DirectionLog {
-  return {
-    received: 0,
-    delivered: 0,
-    dropped: 0,
-    duplicated: 0,
-    reordered: 0,
-    delayed: 0,
-    bytesReceived: 0,
-    sendErrors: 0,
-    sent: [],
-    passed: [],
-  };
-}
-
-function describe(data: Uint8Array): LoggedPacket {
-  if (data.length < 2) return 0;
-  const op = (data[0] << 8) | data[1];
-  if (op > 0xff) return 0xff * 65536;
-  const block = data.length >= 4 && (op === 3 || op === 4 || op === 5)
-    ? (data[2] << 8) | data[3]
-    : 0;
-  return op * 65536 + block;
 }
 
 /** A timer id as `setTimeout` returns it. */
@@ -242,106 +125,14 @@ function isNewRequest(flow: ProxyFlow, data: Uint8Array): boolean {
     (name !== flow.filename || data[1] !== flow.requestOp);
 }
 
-/** One direction of one flow: decides the faults and passes datagrams on. */
-class Lane {
-  #rng: Rng;
-  #profile: FaultProfile;
-  #log: DirectionLog;
-  #emit: (data: Uint8Array) => void;
-  #timers: Set<Timer>;
-  #held?: Uint8Array;
-  #holdTimer?: Timer;
-
-  constructor(
-    rng: Rng,
-    profile: FaultProfile,
-    log: DirectionLog,
-    emit: (data: Uint8Array) => void,
-    timers: Set<Timer>,
-  ) {
-    this.#rng = rng;
-    this.#profile = profile;
-    this.#log = log;
-    this.#emit = emit;
-    this.#timers = timers;
-  }
-
-  push(data: Uint8Array): void {
-    const log = this.#log;
-    const p = this.#profile;
-    log.received++;
-    log.bytesReceived += data.length;
-    log.sent.push(describe(data));
-    // Every random decision is taken here, in arrival order, so a flow's
-    // fault pattern depends on its seed and its packets only.
-    if (this.#rng.chance(p.drop ?? 0)) {
-      log.dropped++;
-      return;
-    }
-    const copies = this.#rng.chance(p.duplicate ?? 0) ? 2 : 1;
-    if (copies === 2) log.duplicated++;
-    for (let i = 0; i < copies; i++) {
-      const jitter = p.jitterMs ? this.#rng.int(p.jitterMs + 1) : 0;
-      const delay = (p.delayMs ?? 0) + jitter;
-      const hold = this.#rng.chance(p.reorder ?? 0);
-      if (delay > 0) {
-        log.delayed++;
-        const id = setTimeout(() => {
-          this.#timers.delete(id);
-          this.#pass(data, hold);
-        }, delay);
-        this.#timers.add(id);
-      } else {
-        this.#pass(data, hold);
-      }
-    }
-  }
-
-  #pass(data: Uint8Array, hold: boolean): void {
-    if (hold && this.#held === undefined) {
-      this.#log.reordered++;
-      this.#held = data;
-      const id = setTimeout(() => {
-        this.#timers.delete(id);
-        this.#holdTimer = undefined;
-        this.#release();
-      }, this.#profile.holdMs ?? 15);
-      this.#holdTimer = id;
-      this.#timers.add(id);
-      return;
-    }
-    this.#deliver(data);
-    if (this.#held !== undefined) {
-      if (this.#holdTimer !== undefined) {
-        clearTimeout(this.#holdTimer);
-        this.#timers.delete(this.#holdTimer);
-        this.#holdTimer = undefined;
-      }
-      this.#release();
-    }
-  }
-
-  #release(): void {
-    const held = this.#held;
-    this.#held = undefined;
-    if (held !== undefined) this.#deliver(held);
-  }
-
-  #deliver(data: Uint8Array): void {
-    this.#log.delivered++;
-    this.#log.passed.push(describe(data));
-    this.#emit(data);
-  }
-}
-
 interface FlowState {
   flow: ProxyFlow;
   /** Towards the server. */
   back: Deno.DatagramConn;
   /** Towards the client (its replies come from here). */
   face: Deno.DatagramConn;
-  toServer: Lane;
-  toClient: Lane;
+  toServer: FaultLane;
+  toClient: FaultLane;
   loop: Promise<void>;
   faceLoop: Promise<void>;
   /** The client is gone: its port may belong to a new client now. */
@@ -470,18 +261,18 @@ export class LossyProxy implements AsyncDisposable {
       filename,
       requestOp: filename === undefined ? undefined : first[1],
       foreignTid: 0,
-      toServer: newLog(),
-      toClient: newLog(),
+      toServer: newDirectionLog(),
+      toClient: newDirectionLog(),
     };
     this.flows.push(flow);
     const label = filename ?? `flow-${id}`;
     const seed = opts.seed ?? 1;
     const target = opts.target;
-    const toServer = new Lane(
-      new Rng(mixSeed(seed, label, "to-server")),
-      opts.toServer ?? {},
-      flow.toServer,
-      (data) => {
+    const toServer = new FaultLane({
+      rng: new Rng(mixSeed(seed, label, "to-server")),
+      profile: opts.toServer ?? {},
+      log: flow.toServer,
+      emit: (data) => {
         const isRequest = data.length >= 2 && data[0] === 0 &&
           (data[1] === 1 || data[1] === 2);
         const port = isRequest ? target.port : flow.serverPort ?? target.port;
@@ -491,18 +282,18 @@ export class LossyProxy implements AsyncDisposable {
           port,
         }).catch(() => void flow.toServer.sendErrors++);
       },
-      this.#timers,
-    );
-    const toClient = new Lane(
-      new Rng(mixSeed(seed, label, "to-client")),
-      opts.toClient ?? {},
-      flow.toClient,
-      (data) => {
+      timers: this.#timers,
+    });
+    const toClient = new FaultLane({
+      rng: new Rng(mixSeed(seed, label, "to-client")),
+      profile: opts.toClient ?? {},
+      log: flow.toClient,
+      emit: (data) => {
         if (this.#closed || state.released) return;
         face.send(data, client).catch(() => void flow.toClient.sendErrors++);
       },
-      this.#timers,
-    );
+      timers: this.#timers,
+    });
     const state: FlowState = {
       flow,
       back,

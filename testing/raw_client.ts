@@ -24,23 +24,28 @@
 import {
   decode,
   encodeAck,
-  encodeData,
   encodeRequest,
-  type ErrorPacket,
   Opcode,
   type Packet,
 } from "../src/protocol/packet.ts";
-import { concat } from "./bytes.ts";
+import {
+  type Endpoint,
+  type GetOptions,
+  type PutOptions,
+  runGet,
+  runPut,
+  type TransferResult,
+} from "./raw_transfer.ts";
 
 export { randomBytes } from "./bytes.ts";
-
-/** Where to send: a host and a port. */
-export interface Endpoint {
-  /** Host address (`127.0.0.1`, `::1`). */
-  hostname: string;
-  /** UDP port. */
-  port: number;
-}
+export {
+  type Endpoint,
+  type GetOptions,
+  type PutOptions,
+  sameAddr,
+  type TransferOptions,
+  type TransferResult,
+} from "./raw_transfer.ts";
 
 /** One received datagram. */
 export interface Received {
@@ -54,83 +59,6 @@ export interface Received {
 export interface ReceivedPacket extends Received {
   /** The decoded packet (its views point into `data`). */
   packet: Packet;
-}
-
-/** Options shared by {@linkcode RawClient.get} and {@linkcode RawClient.put}. */
-export interface TransferOptions {
-  /** Transfer mode as sent (default `octet`). */
-  mode?: string;
-  /** Options to request, in order. */
-  options?: Record<string, string>;
-  /** Ms to wait for each packet before resending (default 2000). */
-  packetTimeoutMs?: number;
-  /** Resends after a silent wait before giving up (default 3). */
-  maxResends?: number;
-}
-
-/** Options of {@linkcode RawClient.get}. */
-export interface GetOptions extends TransferOptions {
-  /** Absolute block numbers to ACK as soon as they arrive (mid-window). */
-  ackEarly?: Set<number>;
-  /** Answer an OACK with ACK 0 (default true). */
-  ackOack?: boolean;
-}
-
-/** Options of {@linkcode RawClient.put}. */
-export interface PutOptions extends TransferOptions {
-  /** Bytes to send (already in netascii form for netascii mode). */
-  data: Uint8Array;
-  /** After block 65535, number the next block 1 instead of 0. */
-  rolloverToOne?: boolean;
-  /** Absolute block numbers to leave out the first time (simulated loss). */
-  drop?: Set<number>;
-}
-
-/** What a transfer run by the raw client saw. */
-export interface TransferResult {
-  /** The OACK, if the server sent one. */
-  oack?: Map<string, string>;
-  /** The ERROR that ended the transfer, if any. */
-  error?: ErrorPacket;
-  /** The server's transfer address (TID). */
-  tid?: Deno.NetAddr;
-  /** Bytes received (get). */
-  data: Uint8Array;
-  /** Number of blocks in the file (get: received; put: sent). */
-  blocks: number;
-  /** DATA packets received (get) or sent (put), duplicates included. */
-  dataPackets: number;
-  /** ACK packets received (put). */
-  acks: number;
-  /** Duplicate DATA (get) or stale ACKs (put) seen. */
-  duplicates: number;
-  /** Datagrams that came from an address other than the TID. */
-  strangers: number;
-  /** Payload length of each block, in block order (resends not repeated). */
-  lengths: number[];
-}
-
-function emptyResult(): TransferResult {
-  return {
-    data: new Uint8Array(0),
-    blocks: 0,
-    dataPackets: 0,
-    acks: 0,
-    duplicates: 0,
-    strangers: 0,
-    lengths: [],
-  };
-}
-
-/**
- * Whether two addresses are the same endpoint.
- *
- * @param a One address.
- * @param b The other.
- * @returns true when host and port match.
- */
-export function sameAddr(a: Endpoint, b: Endpoint): boolean {
-  return a.port === b.port && a.hostname === b.hostname;
 }
 
 /** What {@linkcode RawClient.request} sends. */
@@ -319,6 +247,7 @@ export class RawClient implements Disposable {
    * Downloads `filename` from the server at `server`, acknowledging like a
    * windowed RFC 7440 client (lock-step without a windowsize option).
    * Throws when something arrives that a correct server never sends.
+   * The script is {@linkcode runGet}.
    *
    * @param server The server's listen address.
    * @param filename File to read.
@@ -330,109 +259,13 @@ export class RawClient implements Disposable {
     filename: string,
     opts: GetOptions = {},
   ): Promise<TransferResult> {
-    const res = emptyResult();
-    const timeoutMs = opts.packetTimeoutMs ?? 2000;
-    const maxResends = opts.maxResends ?? 3;
-    const request = encodeRequest(Opcode.RRQ, filename, {
-      mode: opts.mode ?? "octet",
-      options: new Map(Object.entries(opts.options ?? {})),
-    });
-    await this.send(request, server);
-    let lastSent = request;
-    let lastTo: Endpoint = server;
-    let blksize = 512;
-    let windowsize = 1;
-    let expected = 1; // absolute number of the next block wanted
-    let inWindow = 0;
-    let gapAcked = false;
-    let silent = 0;
-    const chunks: Uint8Array[] = [];
-    for (;;) {
-      const r = await this.receive(timeoutMs);
-      if (!r) {
-        if (++silent > maxResends) {
-          throw new Error(`get ${filename}: no answer (block ${expected})`);
-        }
-        await this.send(lastSent, lastTo);
-        continue;
-      }
-      silent = 0;
-      if (!res.tid) {
-        // Only a refusal at admission (an ERROR) comes from the listen port.
-        if (sameAddr(r.from, server) && r.packet.op !== Opcode.ERROR) {
-          throw new Error("server answered from its listen port");
-        }
-        res.tid = r.from;
-      } else if (!sameAddr(r.from, res.tid)) {
-        res.strangers++;
-        continue;
-      }
-      const p = r.packet;
-      if (p.op === Opcode.ERROR) {
-        res.error = p;
-        break;
-      }
-      if (p.op === Opcode.OACK) {
-        if (res.oack || expected !== 1) {
-          res.duplicates++;
-          continue;
-        }
-        res.oack = p.options;
-        blksize = Number(p.options.get("blksize") ?? 512);
-        windowsize = Number(p.options.get("windowsize") ?? 1);
-        if (opts.ackOack === false) break;
-        lastSent = encodeAck(0);
-        lastTo = res.tid;
-        await this.send(lastSent, lastTo);
-        continue;
-      }
-      if (p.op !== Opcode.DATA) {
-        throw new Error(`get ${filename}: unexpected opcode ${p.op}`);
-      }
-      res.dataPackets++;
-      if (p.data.length > blksize) {
-        throw new Error(
-          `DATA ${p.block} has ${p.data.length} bytes > blksize ${blksize}`,
-        );
-      }
-      const expectedWire = expected & 0xffff;
-      if (p.block !== expectedWire) {
-        const ahead = (p.block - expectedWire) & 0xffff;
-        if (ahead < windowsize) {
-          // A gap: ACK the last block received in order, once.
-          if (!gapAcked) {
-            gapAcked = true;
-            inWindow = 0;
-            lastSent = encodeAck(expected - 1);
-            await this.send(lastSent, res.tid);
-          }
-        } else {
-          res.duplicates++;
-        }
-        continue;
-      }
-      chunks.push(p.data.slice());
-      res.lengths.push(p.data.length);
-      gapAcked = false;
-      const abs = expected++;
-      inWindow++;
-      const final = p.data.length < blksize;
-      if (final || inWindow >= windowsize || opts.ackEarly?.has(abs)) {
-        inWindow = 0;
-        lastSent = encodeAck(abs);
-        lastTo = res.tid;
-        await this.send(lastSent, lastTo);
-      }
-      if (final) break;
-    }
-    res.blocks = expected - 1;
-    res.data = concat(chunks);
-    return res;
+    return await runGet(this, { server, filename }, opts);
   }
 
   /**
    * Uploads `data` as `filename` to the server at `server`, sending a
    * window of blocks per ACK (lock-step without a windowsize option).
+   * The script is {@linkcode runPut}.
    *
    * @param server The server's listen address.
    * @param filename File to write.
@@ -444,117 +277,7 @@ export class RawClient implements Disposable {
     filename: string,
     opts: PutOptions,
   ): Promise<TransferResult> {
-    const data = opts.data;
-    const res = emptyResult();
-    const timeoutMs = opts.packetTimeoutMs ?? 2000;
-    const maxResends = opts.maxResends ?? 3;
-    const request = encodeRequest(Opcode.WRQ, filename, {
-      mode: opts.mode ?? "octet",
-      options: new Map(Object.entries(opts.options ?? {})),
-    });
-    await this.send(request, server);
-    const wireOf = (abs: number) =>
-      opts.rolloverToOne && abs > 0 ? ((abs - 1) % 65535) + 1 : abs & 0xffff;
-    // The first answer: OACK, ACK 0 or ERROR.
-    let blksize = 512;
-    let windowsize = 1;
-    for (let silent = 0;;) {
-      const r = await this.receive(timeoutMs);
-      if (!r) {
-        if (++silent > maxResends) throw new Error("put: no answer to WRQ");
-        await this.send(request, server);
-        continue;
-      }
-      if (sameAddr(r.from, server) && r.packet.op !== Opcode.ERROR) {
-        throw new Error("server answered from its listen port");
-      }
-      res.tid = r.from;
-      const p = r.packet;
-      if (p.op === Opcode.ERROR) {
-        res.error = p;
-        return res;
-      }
-      if (p.op === Opcode.OACK) {
-        res.oack = p.options;
-        blksize = Number(p.options.get("blksize") ?? 512);
-        windowsize = Number(p.options.get("windowsize") ?? 1);
-      } else if (p.op !== Opcode.ACK || p.block !== 0) {
-        throw new Error(`put: unexpected first answer, opcode ${p.op}`);
-      }
-      break;
-    }
-    const tid = res.tid;
-    const total = Math.floor(data.length / blksize) + 1;
-    res.blocks = total;
-    const dropped = new Set<number>();
-    let highest = 0; // highest block sent so far
-    let base = 1; // first block not yet acknowledged
-    let silent = 0;
-    let sendFrom = 1;
-    while (base <= total) {
-      const end = Math.min(base + windowsize - 1, total);
-      for (let abs = sendFrom; abs <= end; abs++) {
-        if (opts.drop?.has(abs) && !dropped.has(abs)) {
-          dropped.add(abs);
-          continue;
-        }
-        const start = (abs - 1) * blksize;
-        const payload = data.subarray(
-          start,
-          Math.min(start + blksize, data.length),
-        );
-        res.dataPackets++;
-        if (abs > highest) {
-          highest = abs;
-          res.lengths.push(payload.length);
-        }
-        await this.send(encodeData(wireOf(abs), payload), tid);
-      }
-      sendFrom = end + 1;
-      // Wait for an ACK inside [base - 1, end].
-      let acked = -1;
-      while (acked < 0) {
-        const r = await this.receive(timeoutMs);
-        if (!r) {
-          if (++silent > maxResends) {
-            throw new Error(`put ${filename}: no ACK (block ${base})`);
-          }
-          sendFrom = base;
-          break;
-        }
-        silent = 0;
-        if (!sameAddr(r.from, tid)) {
-          res.strangers++;
-          continue;
-        }
-        const p = r.packet;
-        if (p.op === Opcode.ERROR) {
-          res.error = p;
-          return res;
-        }
-        if (p.op !== Opcode.ACK) {
-          throw new Error(`put: unexpected opcode ${p.op}`);
-        }
-        res.acks++;
-        for (let abs = base - 1; abs <= end; abs++) {
-          if (wireOf(abs) === p.block) acked = abs;
-        }
-        if (acked < 0) {
-          throw new Error(`put: ACK ${p.block} outside window ${base}..${end}`);
-        }
-        if (acked === base - 1 && windowsize === 1) {
-          // Stale duplicate in lock-step: never resend on it.
-          res.duplicates++;
-          acked = -1;
-        }
-      }
-      if (acked < 0) continue; // timed out: resend from base
-      if (acked === base - 1) res.duplicates++;
-      base = acked + 1;
-      if (sendFrom <= acked) sendFrom = base;
-      if (acked < end) sendFrom = base; // server wants the rest again
-    }
-    return res;
+    return await runPut(this, { server, filename }, opts);
   }
 
   /** Closes the socket (a pending receive is dropped). */
