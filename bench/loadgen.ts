@@ -22,6 +22,24 @@
  */
 
 import { Rng } from "../testing/rng.ts";
+import {
+  encodeRequest,
+  errorText,
+  listen,
+  OP_ACK,
+  OP_DATA,
+  OP_ERROR,
+  OP_OACK,
+  OP_RRQ,
+  OP_WRQ,
+  parseOack,
+  type RequestOptions,
+  type Timed,
+  unwatch,
+  watch,
+} from "./loadgen_wire.ts";
+
+export type { RequestOptions };
 
 /** Where the server listens. */
 export interface Target {
@@ -32,17 +50,7 @@ export interface Target {
 }
 
 /** Options common to reads and writes. */
-export interface TransferOptions {
-  /** Remote file name. */
-  filename: string;
-  /** Requested blksize; omitted: no option (512). */
-  blksize?: number;
-  /** Requested windowsize; omitted: no option (lock-step). */
-  windowsize?: number;
-  /** Ask for (RRQ) or announce (WRQ) the transfer size. */
-  tsize?: boolean;
-  /** Timeout option in seconds (also becomes our retransmit interval). */
-  timeout?: number;
+export interface TransferOptions extends RequestOptions {
   /** Our retransmit interval in ms without a timeout option (default 1000). */
   retransmitMs?: number;
   /** Retransmits without progress before giving up (default 5). */
@@ -85,91 +93,6 @@ export interface TransferResult {
   dropped: number;
   /** Options the server accepted (from its OACK). */
   oack: Record<string, string>;
-}
-
-const OP_RRQ = 1;
-const OP_WRQ = 2;
-const OP_DATA = 3;
-const OP_ACK = 4;
-const OP_ERROR = 5;
-const OP_OACK = 6;
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-function encodeRequest(op: number, opts: TransferOptions, size?: number) {
-  const parts = [opts.filename, "octet"];
-  if (opts.blksize !== undefined) parts.push("blksize", String(opts.blksize));
-  if (opts.windowsize !== undefined) {
-    parts.push("windowsize", String(opts.windowsize));
-  }
-  if (opts.timeout !== undefined) parts.push("timeout", String(opts.timeout));
-  if (opts.tsize) parts.push("tsize", String(size ?? 0));
-  const bytes = parts.map((p) => encoder.encode(p));
-  const out = new Uint8Array(bytes.reduce((n, b) => n + b.length + 1, 2));
-  out[1] = op;
-  let pos = 2;
-  for (const b of bytes) {
-    out.set(b, pos);
-    pos += b.length + 1;
-  }
-  return out;
-}
-
-function parseOack(d: Uint8Array): Record<string, string> {
-  const strings = decoder.decode(d.subarray(2)).split("\0");
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < strings.length; i += 2) {
-    out[strings[i].toLowerCase()] = strings[i + 1];
-  }
-  return out;
-}
-
-function errorText(d: Uint8Array): string {
-  const code = d.length >= 4 ? (d[2] << 8) | d[3] : -1;
-  const end = d.indexOf(0, 4);
-  const msg = decoder.decode(d.subarray(4, end < 0 ? d.length : end));
-  return `server ERROR ${code}: ${msg}`;
-}
-
-/** One transfer's timer state, checked by the shared ticker. */
-interface Timed {
-  /** performance.now() of the last send or progress. */
-  last: number;
-  /** Retransmit interval. */
-  intervalMs: number;
-  /** Called when the interval passed without progress. */
-  onTimeout(): void;
-}
-
-const timed = new Set<Timed>();
-let ticker: ReturnType<typeof setInterval> | undefined;
-
-function watch(t: Timed): void {
-  timed.add(t);
-  if (ticker === undefined) {
-    ticker = setInterval(() => {
-      const now = performance.now();
-      for (const x of timed) {
-        if (now - x.last >= x.intervalMs) {
-          x.last = now;
-          x.onTimeout();
-        }
-      }
-    }, 20);
-  }
-}
-
-function unwatch(t: Timed): void {
-  timed.delete(t);
-  if (timed.size === 0 && ticker !== undefined) {
-    clearInterval(ticker);
-    ticker = undefined;
-  }
-}
-
-function listen(host: string): Deno.DatagramConn {
-  return Deno.listenDatagram({ transport: "udp", hostname: host, port: 0 });
 }
 
 /**

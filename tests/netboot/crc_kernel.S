@@ -11,7 +11,7 @@
  * into exit status 0x21. The host computes the same CRC-32 over the file it
  * served, so a match proves that every byte arrived.
  *
- * Build (netboot_test.ts does this):
+ * Build (netboot_cases.ts does this):
  *   as --32 -o k.o crc_kernel.S
  *   ld -m elf_i386 -n -Ttext 0x100000 -e _start -o crc_kernel.elf k.o
  */

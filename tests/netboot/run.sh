@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Netboot test: real firmware (SeaBIOS + iPXE, OVMF + iPXE, OVMF's own PXE)
 # boots from our server under QEMU. Installs what it needs from Debian's
-# packages when missing (needs root, as CI is), then runs netboot_test.ts with
+# packages when missing (needs root, as CI is), then runs its *_test.ts with
 # TFTPD_NETBOOT=1. Prints deno test's summary (`ok | N passed | N failed`);
 # the exit status is deno test's.
 #

@@ -1,0 +1,230 @@
+/**
+ * Netboot with OVMF's own PXE client (and its chain to Debian's snponly.efi)
+ * on a TAP device in a private network namespace, with dnsmasq for DHCP and
+ * our server on port 69. Run by `tests/netboot/run.sh`; see
+ * `netboot_cases.ts`.
+ */
+
+import assert from "node:assert/strict";
+import {
+  Child,
+  NetNamespace,
+  type QemuRun,
+  run,
+  type RunningServer,
+  runQemu,
+  startServer,
+} from "./harness.ts";
+import { longRun } from "../../testing/gates.ts";
+import {
+  assertIpxeTransfer,
+  assertSerial,
+  evidence,
+  type Fixture,
+  makeFixture,
+  OVMF,
+  PAYLOAD_SIZE,
+} from "./netboot_cases.ts";
+
+const TAP = "nbtap0";
+/** Addresses inside the private namespace (documentation ranges). */
+const NS_SERVER = "192.0.2.1";
+const NS_SERVER6 = "2001:db8::1";
+/** Debian's `ipxe` package: iPXE for UEFI firmware that has its own NIC driver. */
+const SNPONLY_EFI = "/usr/lib/ipxe/snponly.efi";
+
+/** A namespace with a TAP link, our server on port 69 and dnsmasq. */
+interface PxeNet {
+  /** Command prefix to run inside the namespace. */
+  inNs: string[];
+  /** Our server, on NS_SERVER:69. */
+  server: RunningServer;
+}
+
+/**
+ * Runs `fn` with a private network namespace holding a TAP device (the
+ * guest's wire), our server on port 69 and dnsmasq giving DHCP only (plus
+ * IPv6 router advertisements, so iPXE's IPv6 set-up does not wait). Nothing
+ * reaches outside: the namespace has no uplink.
+ */
+async function withPxeNet(
+  fx: Fixture,
+  dhcpBoot: string[],
+  fn: (net: PxeNet) => Promise<void>,
+): Promise<void> {
+  assert.equal(
+    Deno.uid(),
+    0,
+    "this test needs root for a network namespace and a TAP device",
+  );
+  let ns: NetNamespace | undefined;
+  let server: RunningServer | undefined;
+  let dnsmasq: Child | undefined;
+  try {
+    ns = await NetNamespace.create();
+    const inNs = ns.prefix;
+    await run([...inNs, "ip", "tuntap", "add", "dev", TAP, "mode", "tap"]);
+    await run([...inNs, "ip", "link", "set", TAP, "up"]);
+    await run([...inNs, "ip", "addr", "add", `${NS_SERVER}/24`, "dev", TAP]);
+    await run([
+      ...inNs,
+      ...["ip", "-6", "addr", "add", `${NS_SERVER6}/64`, "dev", TAP, "nodad"],
+    ]);
+    server = await startServer({
+      root: fx.root,
+      host: NS_SERVER,
+      port: 69,
+      prefix: inNs,
+    });
+    dnsmasq = new Child([
+      ...inNs,
+      "timeout",
+      "600",
+      "dnsmasq",
+      "--keep-in-foreground",
+      "--log-facility=-",
+      "--conf-file=/dev/null",
+      "--port=0",
+      `--interface=${TAP}`,
+      "--bind-interfaces",
+      "--dhcp-range=192.0.2.100,192.0.2.150,255.255.255.0,10m",
+      "--enable-ra",
+      `--dhcp-range=::,constructor:${TAP},ra-stateless`,
+      ...dhcpBoot,
+      `--dhcp-leasefile=${fx.dir}/dnsmasq.leases`,
+      `--pid-file=${fx.dir}/dnsmasq.pid`,
+      "--user=root",
+    ]);
+    const bound = await dnsmasq.stderr.waitFor(
+      /DHCP, sockets bound exclusively to interface/,
+      20_000,
+    );
+    assert.ok(bound, `dnsmasq did not start:\n${dnsmasq.stderr.tail(10)}`);
+    await fn({ inNs, server });
+  } finally {
+    await server?.stop();
+    await dnsmasq?.stop();
+    await ns?.close();
+  }
+}
+
+/** QEMU arguments: OVMF, NIC on the TAP device, the NIC's iPXE ROM off. */
+const OVMF_PXE_ARGS = [
+  "-bios",
+  OVMF,
+  "-netdev",
+  `tap,id=n0,ifname=${TAP},script=no,downscript=no`,
+  "-device",
+  "virtio-net-pci,netdev=n0,romfile=",
+];
+
+/**
+ * Asserts that UEFI PXE probed `name`'s size (ERROR 8 after the OACK,
+ * logged at debug as "probe") and then downloaded it with windowsize 4.
+ */
+async function assertUefiPxeTransfer(
+  qemu: QemuRun,
+  server: RunningServer,
+  name: string,
+  size: number,
+): Promise<void> {
+  const file = `RRQ "${escape(name)}" octet `;
+  const probe = server.log.find(new RegExp(`${file}.*: probe `));
+  assert.ok(probe, `no probe logged for ${name}` + evidence(qemu, server));
+  assert.match(probe, /\[DEBUG\]/);
+  assert.match(probe, new RegExp(`tsize=${size}\\b`));
+  assert.match(probe, /ERROR 8/);
+  const ok = await server.log.waitFor(
+    new RegExp(`${file}.*: ok, ${size} bytes in `),
+    5000,
+  );
+  assert.ok(ok, `no ok download logged for ${name}` + evidence(qemu, server));
+  assert.match(ok, /windowsize=4\b/);
+  assert.match(ok, /blksize=1468\b/);
+}
+
+Deno.test({
+  name: "netboot: UEFI firmware PXE (OVMF, no iPXE) in a private namespace",
+  ignore: longRun("TFTPD_NETBOOT"),
+  async fn() {
+    const fx = await makeFixture();
+    try {
+      await withPxeNet(fx, [
+        `--dhcp-boot=payload.bin,,${NS_SERVER}`,
+      ], async ({ inNs, server }) => {
+        const qemu = await runQemu(OVMF_PXE_ARGS, {
+          timeoutS: 120,
+          stopWhen: /NBP file downloaded successfully/,
+          prefix: inNs,
+        });
+        // The guest: its PXE client learned the size, then downloaded.
+        assertSerial(qemu, server, /Start PXE over IPv4/, "PXE start");
+        assertSerial(
+          qemu,
+          server,
+          new RegExp(`NBP filesize is ${PAYLOAD_SIZE} Bytes`),
+          "size probe result",
+        );
+        assertSerial(
+          qemu,
+          server,
+          /NBP file downloaded successfully/,
+          "download",
+        );
+        assert.equal(qemu.serial.find(/iPXE/), undefined, "iPXE ran");
+        // Our side: the probe and the windowed download.
+        await assertUefiPxeTransfer(qemu, server, "payload.bin", PAYLOAD_SIZE);
+      });
+    } finally {
+      await Deno.remove(fx.dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "netboot: UEFI PXE chains to Debian's snponly.efi, then boot.ipxe",
+  ignore: longRun("TFTPD_NETBOOT"),
+  async fn() {
+    const fx = await makeFixture();
+    try {
+      await Deno.copyFile(SNPONLY_EFI, `${fx.root}/snponly.efi`);
+      const efiSize = (await Deno.stat(SNPONLY_EFI)).size;
+      // The dnsmasq set-up the README's Netboot section gives for real networks.
+      await withPxeNet(fx, [
+        "--dhcp-match=set:ipxe,175",
+        "--dhcp-match=set:efi64,option:client-arch,7",
+        "--dhcp-match=set:efi64,option:client-arch,9",
+        `--dhcp-boot=tag:efi64,tag:!ipxe,snponly.efi,,${NS_SERVER}`,
+        `--dhcp-boot=tag:ipxe,tftp://${NS_SERVER}/boot.ipxe`,
+      ], async ({ inNs, server }) => {
+        const qemu = await runQemu(OVMF_PXE_ARGS, {
+          timeoutS: 120,
+          prefix: inNs,
+        });
+        // Firmware PXE fetched iPXE, which fetched the script and payload.
+        assertSerial(
+          qemu,
+          server,
+          new RegExp(`NBP filesize is ${efiSize} Bytes`),
+          "size probe result",
+        );
+        assertSerial(qemu, server, /^NB-SCRIPT-OK platform=efi\b/, "script");
+        assertSerial(
+          qemu,
+          server,
+          new RegExp(`^payload\\.bin : ${PAYLOAD_SIZE} bytes`),
+          "imgstat size",
+        );
+        assertSerial(qemu, server, /^NB-MISSING-OK$/, "script after missing");
+        assertSerial(qemu, server, /^NB-DONE$/, "script end");
+        await assertUefiPxeTransfer(qemu, server, "snponly.efi", efiSize);
+        const peer = /^192\.0\.2\.\d+:\d+$/;
+        for (const name of ["boot.ipxe", "payload.bin"]) {
+          assertIpxeTransfer(server, qemu, name, fx.sizes[name], peer);
+        }
+      });
+    } finally {
+      await Deno.remove(fx.dir, { recursive: true });
+    }
+  },
+});
