@@ -11,6 +11,8 @@
  * Flags: `--quick` (smaller, < 2 min), `--only ID,ID` (scenario ids or
  * letters), `--servers NAME,NAME`, `--repeat N`, `--loadgen c|deno`,
  * `--with-metrics` (adds our server with `--metrics` on, for its cost),
+ * `--baseline DIR` (adds the server of another checkout, e.g. an older
+ * commit's worktree, as `tftpd-deno-before`),
  * `--out DIR`, `--port-base N` (default 17069), `--root-dir DIR`.
  *
  * @module
@@ -93,6 +95,7 @@ async function main(): Promise<void> {
     options: {
       quick: { type: "boolean", default: false },
       "with-metrics": { type: "boolean", default: false },
+      baseline: { type: "string" },
       only: { type: "string" },
       servers: { type: "string" },
       repeat: { type: "string" },
@@ -112,7 +115,7 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     console.log(
-      "usage: compare.ts [--quick] [--with-metrics] [--only IDS] [--servers NAMES] [--repeat N]\n" +
+      "usage: compare.ts [--quick] [--with-metrics] [--baseline DIR] [--only IDS] [--servers NAMES] [--repeat N]\n" +
         "                  [--loadgen c|deno] [--out DIR] [--port-base N] [--root-dir DIR]\n" +
         "                  [--deno-args 'FLAGS'] (extra tftpd-deno flags, e.g. '--workers 1')",
     );
@@ -131,6 +134,13 @@ async function main(): Promise<void> {
   }
   const denoArgs = values["deno-args"]!.split(" ").filter((a) => a !== "");
   const all = [denoSpec([], denoArgs), atftpdSpec(), hpaSpec(), ceilingSpec()];
+  if (values.baseline) {
+    // Before/after in one run: the same scenarios against another checkout.
+    all.push(denoSpec([], denoArgs, {
+      main: `${values.baseline}/main.ts`,
+      name: "tftpd-deno-before",
+    }));
+  }
   if (values["with-metrics"]) {
     // The metrics cost (issue 15: within 3% of off): the same server with
     // its status listener on, in the same run.

@@ -115,7 +115,8 @@ export const OURS = "tftpd-deno";
 export const CEILING = "ceiling";
 
 /**
- * Whether a server is a C peer (neither ours nor the ceiling).
+ * Whether a server is a C peer (neither ours, in any variant such as
+ * `tftpd-deno-metrics` or `tftpd-deno-before`, nor the ceiling).
  *
  * @example
  * ```ts
@@ -127,7 +128,7 @@ export const CEILING = "ceiling";
  * @returns True for a peer.
  */
 export function isPeer(name: string): boolean {
-  return name !== OURS && name !== CEILING;
+  return !name.startsWith(OURS) && name !== CEILING;
 }
 
 /**

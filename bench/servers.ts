@@ -88,17 +88,20 @@ function firstLine(cmd: string, args: string[]): string {
  *
  * @param denoFlags Extra flags for `deno run` (e.g. `--cpu-prof`).
  * @param serverArgs Extra flags for the server (e.g. `--workers 1`).
+ * @param opts `main`: another checkout's `main.ts` (an older version, for a
+ * before/after in one run); `name`: the spec's name then.
  * @returns The spec.
  */
 export function denoSpec(
   denoFlags: string[] = [],
   serverArgs: string[] = [],
+  opts: { main?: string; name?: string } = {},
 ): ServerSpec {
   const how = serverArgs.length
     ? serverArgs.join(" ")
     : "defaults (--workers auto)";
   return {
-    name: "tftpd-deno",
+    name: opts.name ?? "tftpd-deno",
     version: `deno ${Deno.version.deno}`,
     caps: { windowsize: true },
     notes: `${how}, --v8-flags=--max-semi-space-size=2 as the README's ` +
@@ -113,7 +116,7 @@ export function denoSpec(
       "--allow-net",
       `--allow-read=${root}`,
       `--allow-write=${root}`,
-      mainTs,
+      opts.main ?? mainTs,
       "--host",
       "127.0.0.1",
       "-p",
