@@ -146,8 +146,12 @@ export class Confined {
         fd = this.#call(() => this.#c.createNew(tmp), name);
       }
       this.#stillThere(fd, here, { name, created: tmp });
-      const made = this.#call(() => this.#c.fstat(fd), name);
-      if (!this.#named(made, tmp, here)) {
+      let made: FsStat | undefined;
+      try {
+        made = this.#c.fstat(fd);
+      } catch { /* refused below */ }
+      if (!made || !this.#named(made, tmp, here)) {
+        this.#dropCreated(fd, tmp);
         this.#c.close(fd);
         throw changed(name);
       }
@@ -229,17 +233,7 @@ export class Confined {
     const inside = at !== undefined &&
       (at === this.root || isInside(this.root, at));
     if (!now || now.dev !== was.dev || now.ino !== was.ino || !inside) {
-      // The file was just made wherever the other party had moved us: take
-      // it away again if it is still there (same inode), not leave it.
-      if (opts.created !== undefined) {
-        try {
-          const made = c.fstat(fd);
-          const there = c.lstat(opts.created);
-          if (made.dev === there.dev && made.ino === there.ino) {
-            c.remove(opts.created);
-          }
-        } catch { /* gone or moved again: nothing we can find */ }
-      }
+      if (opts.created !== undefined) this.#dropCreated(fd, opts.created);
       c.close(fd);
       throw new TftpError(
         ErrorCode.NOT_DEFINED,
@@ -275,6 +269,21 @@ export class Confined {
       ) return false;
     }
     return true;
+  }
+
+  /**
+   * Removes the file just made as `name` if the name here is still it (same
+   * inode), so a refused upload leaves no temporary file where it can be
+   * found; one made where the other party had moved us cannot be.
+   */
+  #dropCreated(fd: number, name: string): void {
+    try {
+      const made = this.#c.fstat(fd);
+      const there = this.#c.lstat(name);
+      if (made.dev === there.dev && made.ino === there.ino) {
+        this.#c.remove(name);
+      }
+    } catch { /* gone or moved again: nothing we can find */ }
   }
 
   /** A call whose failure is reported as a TFTP error about `name`. */

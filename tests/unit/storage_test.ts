@@ -301,6 +301,33 @@ Deno.test("FsStorage: a working directory moved outside before it is checked by 
   });
 });
 
+Deno.test("FsStorage: an upload whose temporary file is not found again under its name is refused and leaves no temporary file", async () => {
+  await withRoot(async (root) => {
+    await Deno.mkdir(`${root}/d`);
+    await Deno.writeTextFile(`${root}/d/other`, "x");
+    const real = realFsCalls();
+    let looks = 0;
+    // The first look at the new name after the create finds another file
+    // (as a flip would); later looks find it again.
+    const calls: FsCalls = {
+      ...real,
+      lstat: (p) =>
+        real.lstat(
+          p.startsWith(".tftp-upload-") && looks++ === 0 ? "other" : p,
+        ),
+    };
+    const s = new FsStorage(root, { calls, writable: true });
+    const err = await s.openWrite("d/up.bin").then(() => undefined, (e) => e);
+    assert.ok(err instanceof TftpError, String(err));
+    assert.equal(err.code, ErrorCode.NOT_DEFINED);
+    assert.match(err.message, /changed while being opened/);
+    const left = (await Array.fromAsync(Deno.readDir(`${root}/d`))).map((e) =>
+      e.name
+    );
+    assert.deepEqual(left, ["other"]);
+  });
+});
+
 Deno.test("removeStaleUploads(): reserved regular files inside the root only, never through a symlink", async () => {
   await withRoot(async (root, outside) => {
     const t = ".tftp-upload-0123456789abcdef";
