@@ -11,18 +11,7 @@ import { TftpClientError, tftpGet, tftpPut } from "../../src/client/client.ts";
 import { ErrorCode, TftpError } from "../../src/protocol/packet.ts";
 import { FsStorage } from "../../src/storage/files.ts";
 import { type Harness, startHarness } from "./harness.ts";
-import { readStart, whileSwapping } from "./swap.ts";
-
-/**
- * The refusal storage gives when the working directory changed under it
- * from outside the lock (seen only in full test runs, where earlier test
- * modules' threads may still run with their own lock): refused, never a
- * leak, so it counts as a refusal here.
- */
-function busy(err: { code: number; message: string }): boolean {
-  return err.code === ErrorCode.NOT_DEFINED &&
-    /working directory changed|changed while being opened/.test(err.message);
-}
+import { busy, readStart, whileSwapping } from "./swap.ts";
 
 const FULL = Deno.env.get("HARDENING_FULL") === "1";
 const ATTEMPTS = FULL ? 30_000 : 3_000;

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { ErrorCode } from "../../src/protocol/packet.ts";
 import type { FsStorage } from "../../src/storage/files.ts";
 
 /** How the worker swaps (see `swap_worker.ts`). */
@@ -90,4 +91,26 @@ export async function readStart(
   } finally {
     handle.close();
   }
+}
+
+/**
+ * Whether `err` is the refusal storage gives when a name or the directory it
+ * stood in changed while it was opened (docs/security.md, "The
+ * directory-flip race"): refused, never a leak, so the race tests count it
+ * as a refusal.
+ *
+ * @example
+ * ```ts
+ * import { busy } from "./swap.ts";
+ * if (!busy({ code: 0, message: "d/x: changed while being opened, try again" })) {
+ *   throw new Error();
+ * }
+ * ```
+ *
+ * @param err A TFTP error (from storage or from the server).
+ * @returns true for that refusal.
+ */
+export function busy(err: { code: number; message: string }): boolean {
+  return err.code === ErrorCode.NOT_DEFINED &&
+    /working directory changed|changed while being opened/.test(err.message);
 }
