@@ -347,10 +347,23 @@ export function spawnDeno(
 }
 
 const IN_USE = /already in use/;
-// The message starts with it, in text and JSON: the warning about a
-// wildcard host without --allow-sys also says "listening on", before the
-// sockets are bound.
-const LISTENING = /(?:\] |"msg":")listening on /;
+/**
+ * The server's "listening on" line, in text and JSON logs: the message
+ * starts with it. (The warning about a wildcard host without --allow-sys
+ * also says "listening on", before any socket is bound.)
+ *
+ * @example
+ * ```ts
+ * import { LISTENING } from "./process.ts";
+ * if (!LISTENING.test("2026-12-02 [INFO] listening on [::]:69, root /srv")) {
+ *   throw new Error();
+ * }
+ * if (LISTENING.test("[WARNING] no permission ...: listening on :: as one")) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export const LISTENING = /(?:\] |"msg":")listening on /;
 /** The end of the "listening on" line when worker threads will start. */
 const WILL_START = /(?:\] |"msg":")listening on .*, (\d+) worker threads\b/;
 /** The line the server logs once its worker threads run, or its failure. */

@@ -15,7 +15,7 @@ import {
   randomBytes,
   RawClient,
 } from "../../testing/raw_client.ts";
-import { runMain, startServer } from "../../testing/process.ts";
+import { LISTENING, runMain, startServer } from "../../testing/process.ts";
 import { endpoint, listDir, oneLine, tempDir } from "./common.ts";
 
 Deno.test("with --allow-read=ROOT only: logs read-only once, WRQ gets ERROR 2", async () => {
@@ -62,7 +62,7 @@ Deno.test({
     await using server = await startServer(dir.path, {
       permissions: ["--allow-net", `--allow-read=${dir.path}`],
     });
-    const listening = server.lines.find((l) => /\] listening on /.test(l));
+    const listening = server.lines.find((l) => LISTENING.test(l));
     assert.match(listening ?? "", /listening on .*\(read-only\)/);
     assert.equal((await server.stop()).code, 0);
   },

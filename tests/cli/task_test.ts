@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
 import { getFile, putFile, randomBytes } from "../../testing/raw_client.ts";
 import {
+  LISTENING,
   REPO_ROOT,
   ServerProcess,
   spawnDeno,
@@ -70,7 +71,7 @@ Deno.test("deno task start serves the directory it is run from", async () => {
     ], { cwd: dir.path, unsetEnv: ["INIT_CWD"] });
     const candidate = new ServerProcess(child, { host: "127.0.0.1", port });
     try {
-      await candidate.waitForLine(/\] listening on /);
+      await candidate.waitForLine(LISTENING);
       server = candidate;
     } catch (err) {
       await candidate.stop("SIGKILL");
@@ -85,7 +86,7 @@ Deno.test("deno task start serves the directory it is run from", async () => {
   assert.ok(threads.count >= 2, server.stderr.text);
   assert.equal(threads.source, "bundle", server.stderr.text);
 
-  const listening = server.lines.find((l) => /\] listening on /.test(l))!;
+  const listening = server.lines.find((l) => LISTENING.test(l))!;
   assert.ok(listening.includes(`root ${dir.path} `), listening);
   const got = await getFile(endpoint(server), "here.bin");
   assert.equal(got.error, undefined);

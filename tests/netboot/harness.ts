@@ -14,6 +14,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { LISTENING } from "../../testing/process.ts";
 
 /** Absolute path of the repository root (where `main.ts` is). */
 export const REPO_ROOT: string = fileURLToPath(
@@ -305,9 +306,7 @@ export async function startServer(spec: ServerSpec): Promise<RunningServer> {
     "-v",
   ];
   const child = new Child(argv, { cwd: REPO_ROOT });
-  // "] listening on": the warning before it about a wildcard host also
-  // says "listening on", before anything is bound.
-  const listening = await child.stderr.waitFor(/\] listening on /, 60_000);
+  const listening = await child.stderr.waitFor(LISTENING, 60_000);
   const port = Number(listening?.match(/listening on .*:(\d+),/)?.[1]);
   if (!listening || !port) {
     await child.stop();

@@ -26,6 +26,7 @@ import { Logger } from "../../src/log.ts";
 import { TftpServer } from "../../src/server/server.ts";
 import {
   CHILD_ENV,
+  LISTENING,
   MAIN_TS,
   runMain,
   ServerProcess,
@@ -89,7 +90,7 @@ Deno.test("main.ts --origin: root first, then the origin, with least-privilege f
         "1",
       ],
     });
-    const started = srv.lines.find((l) => /listening on /.test(l))!;
+    const started = srv.lines.find((l) => LISTENING.test(l))!;
     assert.match(
       started,
       new RegExp(
@@ -153,7 +154,7 @@ Deno.test("main.ts --origin-only: no root, no read permission, uploads refused",
     stderr: "piped",
   }).spawn();
   await using srv = new ServerProcess(child, { host: HOST, port });
-  const started = await srv.waitForLine(/listening on /);
+  const started = await srv.waitForLine(LISTENING);
   assert.match(
     started,
     new RegExp(
