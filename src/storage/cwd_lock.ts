@@ -55,10 +55,20 @@ export class CwdLock {
   /** What to hand a worker thread. */
   readonly shared: SharedCwdLock;
   #word: Int32Array;
+  /** Where to go back to, when Deno lets this thread go there. */
+  #home: string | undefined;
 
   private constructor(shared: SharedCwdLock) {
     this.shared = shared;
     this.#word = new Int32Array(shared.buffer);
+    // Under --allow-read=ROOT the start directory is readable by name only
+    // if it is inside ROOT; a refused chdir costs a thrown NotCapable (about
+    // 9 us) on every open, so ask once.
+    this.#home = shared.home !== undefined &&
+        Deno.permissions.querySync({ name: "read", path: shared.home })
+            .state === "granted"
+      ? shared.home
+      : undefined;
   }
 
   /**
@@ -136,7 +146,7 @@ export class CwdLock {
     } finally {
       // A lock broken meanwhile belongs to another thread: leave its cwd.
       held = Atomics.load(this.#word, 0) === token;
-      const home = this.shared.home;
+      const home = this.#home;
       if (held && home !== undefined) {
         try {
           Deno.chdir(home);

@@ -17,7 +17,7 @@ import { checkCleanName, TEMP_PREFIX } from "./clean_name.ts";
 import { Confined, type ConfinedParts } from "./confined.ts";
 import { CwdLock } from "./cwd_lock.ts";
 import { DirIndex, type DirIndexLimits } from "./dir_index.ts";
-import { FileReadHandle, FileWriteHandle } from "./handles.ts";
+import { FileReadHandle, FileWriteHandle, ReadAheadPool } from "./handles.ts";
 import { type FsCalls, realFsCalls } from "./sys.ts";
 import type { ReadHandle, Storage, WriteHandle } from "./types.ts";
 
@@ -68,6 +68,7 @@ export class FsStorage implements Storage {
   readonly options: FsStorageOptions;
   #parts: ConfinedParts;
   #confined: Confined;
+  #pool = new ReadAheadPool();
 
   /**
    * Use {@linkcode FsStorage.open}, which resolves and checks the root.
@@ -129,6 +130,7 @@ export class FsStorage implements Storage {
   within(realDir: string): FsStorage {
     const s = new FsStorage(realDir, this.options);
     s.#parts = this.#parts;
+    s.#pool = this.#pool;
     s.#confined = new Confined(realDir, this.#parts);
     return s;
   }
@@ -149,7 +151,11 @@ export class FsStorage implements Storage {
       const segments = checkCleanName(name);
       const { fd, size } = this.#confined.openFile(segments, name);
       return Promise.resolve(
-        new FileReadHandle(fd, { size, calls: this.#parts.calls }),
+        new FileReadHandle(fd, {
+          size,
+          calls: this.#parts.calls,
+          pool: this.#pool,
+        }),
       );
     } catch (err) {
       return Promise.reject(err);

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { ErrorCode, TftpError } from "../../src/protocol/packet.ts";
 import { fsErrorToTftp, isInside } from "../../src/storage/root.ts";
 import { FsStorage } from "../../src/storage/files.ts";
+import { ReadAheadPool } from "../../src/storage/handles.ts";
 import { list, readAll, rejectsWith, te, withDirs } from "./root_cases.ts";
 
 Deno.test("root: isInside accepts the root and paths below it", () => {
@@ -216,4 +217,36 @@ Deno.test("root: FsStorage serves from a root reached through a symlink", async 
     assert.deepEqual(await readAll(h), te.encode("via link"));
     h.close();
   });
+});
+
+Deno.test("root: a read-ahead buffer handed on from a closed file never shows its bytes", async () => {
+  await withDirs(async (root) => {
+    await Deno.writeFile(`${root}/big.bin`, new Uint8Array(70000).fill(0xaa));
+    await Deno.writeFile(`${root}/small.bin`, new Uint8Array(100).fill(0x55));
+    const s = await FsStorage.open(root);
+    const block = new Uint8Array(512);
+    const big = await s.openRead("big.bin");
+    assert.equal(await big.read(0, block), 512);
+    big.close();
+    for (let i = 0; i < 3; i++) {
+      const small = await s.openRead("small.bin");
+      block.fill(0);
+      assert.equal(await small.read(0, block), 100);
+      assert.deepEqual(block.subarray(0, 100), new Uint8Array(100).fill(0x55));
+      assert.deepEqual(block.subarray(100), new Uint8Array(412));
+      assert.equal(await small.read(100, block), 0);
+      small.close();
+    }
+  });
+});
+
+Deno.test("root: ReadAheadPool hands back given buffers and keeps at most 16", () => {
+  const pool = new ReadAheadPool();
+  const taken = Array.from({ length: 20 }, () => pool.take());
+  assert.equal(new Set(taken).size, 20);
+  assert.ok(taken.every((b) => b.length === 65536));
+  for (const b of taken) pool.give(b);
+  const again = Array.from({ length: 20 }, () => pool.take());
+  const reused = again.filter((b) => taken.includes(b));
+  assert.equal(reused.length, 16);
 });
