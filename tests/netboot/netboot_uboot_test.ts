@@ -291,7 +291,7 @@ async function ubootCase(c: UbootCase): Promise<void> {
         // A stall, not a set-up failure: the server granted windowsize 64
         // and U-Boot acknowledged data before it stopped.
         const rrq = server.log.find(new RegExp(`${file}.*windowsize=64`));
-        assert.ok(rrq, "no RRQ with windowsize=64" + server.log.tail(20));
+        assert.ok(rrq, "no RRQ with windowsize=64\n" + server.log.tail(20));
         assert.ok(
           r.events.some((e) => /^ACK [1-9]/.test(e.what)),
           `U-Boot acknowledged no data: ${eventSummary(r.events)}`,
@@ -301,7 +301,8 @@ async function ubootCase(c: UbootCase): Promise<void> {
       assert.ok(
         r.seconds !== undefined,
         `${label}: no "Bytes transferred" within ${TRANSFER_LIMIT_S} s ` +
-          `(last: ${r.events.at(-1)?.what})` + server.log.tail(20, NOISE),
+          `(server saw: ${eventSummary(r.events)})\n` +
+          server.log.tail(20, NOISE),
       );
       assert.equal(r.bytes, PAYLOAD_SIZE, "Bytes transferred");
       assert.equal(r.crc, want, "crc32 of the loaded bytes");
@@ -309,7 +310,7 @@ async function ubootCase(c: UbootCase): Promise<void> {
         new RegExp(`${file}.*: ok, ${PAYLOAD_SIZE} bytes in `),
         5000,
       );
-      assert.ok(ok, "no ok logged" + server.log.tail(20, NOISE));
+      assert.ok(ok, "no ok logged\n" + server.log.tail(20, NOISE));
       assert.match(ok, new RegExp(`blksize=${BLKSIZE}\\b`));
       if (c.windowsize) {
         assert.match(ok, new RegExp(`windowsize=${c.windowsize}\\b`));
