@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Netboot test: real firmware (SeaBIOS + iPXE, OVMF + iPXE, OVMF's own PXE)
-# boots from our server under QEMU. Installs what it needs from Debian's
+# Netboot test: real firmware (SeaBIOS + iPXE, OVMF + iPXE, OVMF's own PXE,
+# U-Boot on arm64) boots from our server under QEMU. Installs what it needs from Debian's
 # packages when missing (needs root, as CI is), then runs its *_test.ts with
 # TFTPD_NETBOOT=1. Prints deno test's summary (`ok | N passed | N failed`);
 # the exit status is deno test's.
@@ -12,6 +12,8 @@ cd "$(dirname "$0")/../.."
 
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
+[ -f /usr/lib/u-boot/qemu_arm64/u-boot.bin ] || need+=(u-boot-qemu)
 [ -f /usr/lib/ipxe/qemu/efi-virtio.rom ] || need+=(ipxe-qemu)
 [ -f /usr/share/ovmf/OVMF.fd ] || need+=(ovmf)
 [ -f /usr/lib/ipxe/snponly.efi ] || need+=(ipxe)
