@@ -211,6 +211,22 @@ export function scenarios(quick: boolean): Scenario[] {
       seed: 42,
       repeat: 1,
     },
+    // Windows at 1% random loss: what telling a burst dropper from random
+    // loss costs (src/protocol/pacing.ts); the client ACKs a gap at once.
+    ...[64, 16].map((windowsize) => ({
+      id: `e-loss-w${windowsize}`,
+      group: "e",
+      kind: "rrq" as const,
+      file: `f${small / MiB}m.bin`,
+      size: small,
+      count: 1,
+      concurrency: 1,
+      blksize: 1468,
+      windowsize,
+      loss: 0.01,
+      seed: 42,
+      repeat: rep,
+    })),
     {
       id: "f-wrq-1468",
       group: "f",

@@ -100,3 +100,79 @@ export const CLIENT_DEFAULTS = {
   /** Transfer mode. */
   mode: "octet",
 } as const;
+
+/**
+ * How a windowed sender tells a receiver that drops bursts (a small RX
+ * ring, a slow port) from random loss, and paces it (`protocol/pacing.ts`).
+ * Measured with `deno task compare --only h,e,c` (bench/README.md: the
+ * small-buffer family and the windowed-loss scenarios).
+ */
+export const PACING_DEFAULTS = {
+  /**
+   * Mid-window ACKs in a row at about the same count after the window
+   * start that prove a burst dropper. At 1% random loss three in a row
+   * within the tolerance came once in a 32 MiB read at windowsize 64; four
+   * are rarer by another ~25x, and a burst dropper that ACKs a gap (U-Boot)
+   * shows four in four round trips.
+   */
+  evidence: 4,
+  /** How far apart (blocks) two counts may be and still agree. */
+  tolerance: 2,
+  /**
+   * Timeouts in a row on one window before its resend goes paced. At 1%
+   * loss a single timeout came several times per 32 MiB read (a resent
+   * block lost again), and pacing on it cost up to 3x; a receiver that
+   * neither ACKs a gap nor holds a whole window draws two at once.
+   */
+  timeouts: 2,
+  /**
+   * Blocks per burst of the paced resend after a timeout (nothing known of
+   * the receiver's queue). Deno's sends leave in clumps (a burst of 4 took
+   * 0.1-0.6 ms to go out and one block of it left with the next burst), so
+   * a burst is at most half the queue: 2 fits the smallest queue measured
+   * (K = 4), where 4 lost a block every few windows.
+   */
+  firstBurst: 2,
+  /**
+   * Largest burst while paced (what U-Boot's virtio-net ring holds). A
+   * burst grows by one per window acknowledged whole, and never again past
+   * one that lost.
+   */
+  maxBurst: 32,
+  /**
+   * The link assumed when pacing starts, Mb/s: a 100 Mb/s port, the
+   * slowest a netbooting NIC runs; the pace then follows the receiver.
+   */
+  startMbps: 100,
+  /**
+   * Margin of the starting gap over a packet's wire time: a receiver at
+   * exactly that rate keeps up, and the family at 100 Mb/s finishes within
+   * 5% of the wire time.
+   */
+  margin: 1.05,
+  /**
+   * The gap holds while the receiver's smallest lag per packet is at least
+   * this share of it (it sets the pace); below, the receiver idles.
+   */
+  idleShare: 0.5,
+  /**
+   * Once the receiver has set the pace (or lost a packet while paced):
+   * windows in a row with it idle before the gap shrinks again. A
+   * receiver's lag never drops below its work, while noise only adds, so
+   * a burst dropper rarely shows two; a fast link shows them at once.
+   */
+  idleWindows: 2,
+  /**
+   * The gap per packet is multiplied by this after a window acknowledged
+   * whole with the receiver idle: halving leaves pacing within 3 windows
+   * on a fast link that only lost packets at random.
+   */
+  speedUp: 0.5,
+  /** The gap per packet is multiplied by this after a loss while paced. */
+  slowDown: 1.25,
+  /**
+   * Below this gap per packet (ms) pacing ends: 20 us a packet is about
+   * what one Deno send costs, so pacing there gains nothing.
+   */
+  minGapMs: 0.05,
+} as const;

@@ -110,6 +110,7 @@ export class SendTransfer {
       windowsize,
       initialWindow: o.initialWindow,
       oack: o.oack,
+      blksize: this.#blksize,
       maxRetries: o.maxRetries,
       giveUpMs: o.giveUpMs,
       patienceMs: o.patienceMs,
@@ -204,6 +205,19 @@ export class SendTransfer {
    */
   nextBlock(): number {
     return this.#sender ? this.#sender.nextBlock() : -1;
+  }
+
+  /**
+   * How long to pause before the rest of a paced window, ms (0: none); then
+   * call {@linkcode SendTransfer.resume}.
+   */
+  get pauseMs(): number {
+    return this.#sender?.pauseMs ?? 0;
+  }
+
+  /** The pause is over: the next burst of the window may go. */
+  resume(): void {
+    this.#sender?.resume();
   }
 
   /**

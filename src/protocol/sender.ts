@@ -15,6 +15,7 @@
 import { RetryBudget } from "./budget.ts";
 import { Rto, type RtoOptions } from "./rto.ts";
 import { WindowControl } from "./window.ts";
+import { Pacer } from "./pacing.ts";
 
 /** What an event asks the caller to do next. */
 export const SenderEvent = {
@@ -47,6 +48,11 @@ export interface SenderOptions {
   patienceMs?: number;
   /** The retransmit interval (default: a fixed 1000 ms). */
   rto?: RtoOptions;
+  /**
+   * Payload bytes per block, to pace windows for a receiver that drops
+   * bursts (see `pacing.ts`); absent or a lock-step window: never paced.
+   */
+  blksize?: number;
 }
 
 /**
@@ -74,6 +80,9 @@ export class Sender {
   #highestSent = -1;
   #last = Infinity;
   #sentAt: number;
+  #pacer?: Pacer;
+  #burstLeft = Infinity;
+  #burstSent = 0;
   #resent = false;
   #silent = false;
 
@@ -97,6 +106,9 @@ export class Sender {
     this.#base = options.oack ? 0 : 1;
     this.#next = this.#base;
     this.#sentAt = now;
+    if (this.#window.max > 1 && options.blksize) {
+      this.#pacer = new Pacer({ blksize: options.blksize });
+    }
   }
 
   /** Lowest block not yet acknowledged (0 while the OACK is outstanding). */
@@ -172,12 +184,39 @@ export class Sender {
     if (n > this.#last) return -1;
     if (this.#base === 0) {
       if (n !== 0) return -1;
-    } else if (n >= this.#base + this.#window.size) {
+    } else if (n >= this.#base + this.#window.size || this.#burstLeft <= 0) {
       return -1;
+    }
+    if (n > 0) {
+      this.#burstLeft--;
+      this.#burstSent++;
     }
     this.#next = n + 1;
     if (n > this.#highestSent) this.#highestSent = n;
     return n;
+  }
+
+  /**
+   * How long to pause before the rest of the window, ms: more than 0 when
+   * a paced burst is out and the window is not; then call
+   * {@linkcode Sender.resume}.
+   */
+  get pauseMs(): number {
+    if (this.#burstLeft > 0 || !this.#pacer) return 0;
+    const n = this.#next;
+    if (n > this.#last || n >= this.#base + this.#window.size) return 0;
+    return this.#pacer.pauseMs;
+  }
+
+  /** Whether windows are paced now (a receiver dropped a burst). */
+  get paced(): boolean {
+    return this.#pacer?.paced ?? false;
+  }
+
+  /** The pause is over: the next burst may go. */
+  resume(): void {
+    this.#burstLeft = this.#pacer?.burst ?? Infinity;
+    this.#burstSent = 0;
   }
 
   /**
@@ -220,15 +259,23 @@ export class Sender {
     if (block > this.#highestSent) return SenderEvent.IGNORE;
     // Karn's rule: a round trip is measured only when nothing was resent.
     if (!this.#resent) this.#rto.sample(now - this.#sentAt);
-    this.#resent = false;
     this.#silent = false;
     this.#budget.progress(now);
+    const lagMs = now - this.#sentAt;
     if (this.#base > 0) {
-      this.#window.onAcked(block - this.#base + 1, this.#highestSent - prev);
+      const acked = block - this.#base + 1;
+      const inFlight = this.#highestSent - prev;
+      this.#window.onAcked(acked, inFlight);
+      if (acked < inFlight) this.#pacer?.onPartial(acked);
+      else this.#pacer?.onWindow(lagMs, this.#burstSent);
+    } else if (!this.#resent) {
+      this.#pacer?.onRoundTrip(lagMs);
     }
+    this.#resent = false;
     this.#base = block + 1;
     this.#next = this.#base;
     this.#sentAt = now;
+    this.resume();
     return block >= this.#last ? SenderEvent.DONE : SenderEvent.SEND;
   }
 
@@ -253,8 +300,14 @@ export class Sender {
     }
     this.#resent = true;
     this.#rto.backoff();
+    // A window that drew no ACK lost its tail, or a receive queue full of
+    // its resent duplicates dropped the rest (see pacing.ts).
+    if (this.#base > 0 && this.#highestSent >= this.#base) {
+      this.#pacer?.onTimeout();
+    }
     this.#next = this.#base;
     this.#sentAt = now;
+    this.resume();
     return SenderEvent.SEND;
   }
 }

@@ -32,6 +32,7 @@ export class SendDrive extends Drive {
   #granted = 0;
   #next = 0;
   #pumping = false;
+  #burstAt = 0;
   #total = 0;
   localError?: { code: number; message: string };
 
@@ -131,6 +132,7 @@ export class SendDrive extends Drive {
     const peer = t.peer as Deno.NetAddr;
     const pending: Promise<number>[] = [];
     const lockstep = (t.sender?.windowsize ?? 1) === 1;
+    this.#burstAt = this.clock.now();
     let block: number;
     for (;;) {
       while (!this.closed && (block = t.nextBlock()) >= 0) {
@@ -162,9 +164,30 @@ export class SendDrive extends Drive {
       }
       // A window goes out without a yield between its datagrams; then wait
       // for all of them, and look again: ACKs may have moved the window.
-      if (pending.length === 0) break;
-      await Promise.all(pending.splice(0));
-      this.#next = 0;
+      const waited = pending.length > 0;
+      if (waited) {
+        await Promise.all(pending.splice(0));
+        this.#next = 0;
+      }
+      // A paced window: pause between its bursts (the receiver drops
+      // bursts), then go on.
+      const pause = this.closed ? 0 : t.pauseMs;
+      if (pause > 0) {
+        // Bursts are spaced from start to start, so the time the sends
+        // take does not slow the pace.
+        const now = this.clock.now();
+        t.sent(now);
+        // The retransmit interval runs from this burst, not the first.
+        this.rearm();
+        const wait = this.#burstAt + pause - now;
+        if (wait > 0) await this.pause(wait);
+        t.resume();
+        // From when this burst really starts: a late timer must not make
+        // the next two bursts one.
+        this.#burstAt = this.clock.now();
+        continue;
+      }
+      if (!waited) break;
     }
     this.#pumping = false;
     this.#next = 0;

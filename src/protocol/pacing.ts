@@ -1,0 +1,243 @@
+/**
+ * Pacing for windowed sends. A receiver with a small receive queue
+ * (firmware NICs: U-Boot on virtio-net holds 32 packets; a 100 Mb/s port)
+ * drops the tail of every window sent at full speed; a receiver on a lossy
+ * link drops a packet here and there. Both answer with an ACK before the
+ * window's end (or none at all), so the sender tells them apart by where
+ * the ACKs land: a burst dropper's land at about the same count after the
+ * window start, loss after loss; random loss lands anywhere. A resend of a
+ * window into a full queue is all duplicates and draws no ACK either, so
+ * a second timeout in a row on one window is the same proof.
+ *
+ * Only then are windows paced (RFC 7440 section 4 suggests a minimum gap
+ * between packets): the window stays whole (a receiver such as U-Boot ACKs
+ * only at its own window boundary, so a full window sent slower beats a
+ * smaller one) and goes out in bursts of half what got through (2 after
+ * timeouts), with a pause after each, at a 100 Mb/s wire rate to start.
+ * After a window acknowledged whole, the ACK's lag beyond the round trip
+ * is the receiver's work on the last burst: while it is at least half the
+ * gap the receiver sets the pace and the gap holds; when the receiver
+ * idles the gap halves, and pacing ends below 50 us a packet (a fast link
+ * that lost packets at random is back to full speed in two windows). A
+ * loss while paced halves the burst (never to grow past it again) and
+ * slows the gap by 1.25; a burst grows by one per whole window (AIMD).
+ * Every parameter is in `PACING_DEFAULTS`, with why. Pure.
+ *
+ * @module
+ */
+
+import { PACING_DEFAULTS } from "../defaults.ts";
+
+/** Settings of a {@linkcode Pacer}; unset fields take `PACING_DEFAULTS`. */
+export interface PacerOptions extends Partial<typeof PACING_DEFAULTS> {
+  /** Payload bytes per block (sets the starting gap). */
+  blksize: number;
+}
+
+/** Not paced; a first timeout makes the resend a paced probe. */
+const OFF = 0;
+/** The resend after a timeout goes paced; its ACK decides. */
+const PROBE = 1;
+/** The receiver drops bursts: every window is paced. */
+const ON = 2;
+
+/**
+ * Whether, and how, a windowed sender paces.
+ *
+ * @example
+ * ```ts
+ * import { Pacer } from "./pacing.ts";
+ * const p = new Pacer({ blksize: 1468 });
+ * p.onPartial(20); // one loss: random, or a small queue? Not known yet.
+ * if (p.paced) throw new Error();
+ * p.onPartial(21);
+ * p.onPartial(20);
+ * p.onPartial(19); // four in a row at about 20: a queue of about 20
+ * if (!p.paced || p.burst !== 9) throw new Error(String(p.burst)); // half
+ * ```
+ */
+export class Pacer {
+  #o: typeof PACING_DEFAULTS;
+  #startGapMs: number;
+  #mode = OFF;
+  #burst = 0;
+  #ceiling = 0;
+  #gapMs = 0;
+  #minLagMs = Infinity;
+  #settled = false;
+  #idle = 0;
+  #lastGot = -1;
+  #streak = 0;
+  #timeouts = 0;
+
+  /**
+   * Unpaced until a receiver proves it drops bursts.
+   *
+   * @param options Block size, and any parameter to override.
+   */
+  constructor(options: PacerOptions) {
+    this.#o = { ...PACING_DEFAULTS, ...options };
+    // A packet's time on the wire at the starting rate (payload, TFTP, UDP,
+    // IP and Ethernet headers, preamble and inter-frame gap), with the
+    // margin: a receiver that only just keeps up would keep what a burst
+    // queues.
+    const bits = (options.blksize + 4 + 8 + 20 + 38) * 8;
+    this.#startGapMs = this.#o.margin * bits / (this.#o.startMbps * 1000);
+  }
+
+  /** Whether windows go out in bursts with pauses. */
+  get paced(): boolean {
+    return this.#mode !== OFF;
+  }
+
+  /** Blocks per burst (Infinity when not paced). */
+  get burst(): number {
+    return this.paced ? this.#burst : Infinity;
+  }
+
+  /** The gap per packet while paced, ms (0 when not paced). */
+  get gapMs(): number {
+    return this.paced ? this.#gapMs : 0;
+  }
+
+  /** Pause from one burst's start to the next one's, ms (0: not paced). */
+  get pauseMs(): number {
+    return this.paced ? this.#burst * this.#gapMs : 0;
+  }
+
+  /**
+   * A round trip with little queued at the receiver (the ACK of the OACK,
+   * an unpaced window acknowledged whole; a paced window's lag holds the
+   * receiver's work on its last burst): the shortest is the round trip.
+   *
+   * @param lagMs Last send to ACK, ms.
+   */
+  onRoundTrip(lagMs: number): void {
+    if (lagMs < this.#minLagMs) this.#minLagMs = lagMs;
+  }
+
+  /**
+   * A window came back whole, `lagMs` after its last burst of `lastBurst`
+   * blocks went out. The lag beyond the shortest round trip is the
+   * receiver working through what was queued, at least that burst; noise
+   * only adds to it. So while the smallest lag per packet seen since the
+   * gap last changed is at least half the gap, the receiver is what sets
+   * the pace and the gap holds; once it is less, the receiver idles
+   * between bursts and the gap halves, down to full speed.
+   *
+   * @param lagMs Last send to the ACK, ms.
+   * @param lastBurst Blocks in the last burst.
+   */
+  onWindow(lagMs: number, lastBurst: number): void {
+    // The lag is judged against the round trips seen before this window
+    // (none yet: no judgement).
+    const roundTrip = this.#minLagMs;
+    this.#streak = 0;
+    this.#timeouts = 0;
+    const o = this.#o;
+    if (this.#mode === OFF) {
+      this.onRoundTrip(lagMs);
+      return;
+    }
+    // A paced resend after a timeout was needed: every window goes paced.
+    this.#mode = ON;
+    this.#burst = Math.min(this.#burst + 1, this.#ceiling);
+    // The shortest lag includes the receiver's work on at least one
+    // packet, so a burst of n shows the work on n - 1 beyond it; a burst
+    // of one shows nothing.
+    if (lastBurst < 2) return;
+    const perPacket = (lagMs - roundTrip) / (lastBurst - 1);
+    // A lag below the round trip: that was measured cold, no judgement.
+    if (!(perPacket >= 0)) return;
+    if (!(perPacket < this.#gapMs * o.idleShare)) {
+      // The receiver set the pace: the gap stays (a loss still slows it),
+      // and only idle windows in a row speed it up again.
+      this.#settled = true;
+      this.#idle = 0;
+      return;
+    }
+    if (++this.#idle < (this.#settled ? o.idleWindows : 1)) return;
+    this.#idle = 0;
+    this.#gapMs *= o.speedUp;
+    if (this.#gapMs < o.minGapMs) {
+      // The receiver keeps up with anything: full speed, and new proof
+      // needed before pacing again.
+      this.#mode = OFF;
+      this.#lastGot = -1;
+    }
+  }
+
+  /**
+   * An ACK acknowledged `got` blocks of a window and not the rest (a
+   * mid-window ACK, or the ACK that answers a resend after a timeout).
+   *
+   * @param got Blocks of the window that arrived in order.
+   */
+  onPartial(got: number): void {
+    const o = this.#o;
+    this.#timeouts = 0;
+    // A resend answered before its end: a random loss, repaired.
+    if (this.#mode === PROBE) this.#mode = OFF;
+    const last = this.#lastGot;
+    const near = last >= 0 && Math.abs(got - last) <= o.tolerance;
+    this.#streak = near ? this.#streak + 1 : 1;
+    this.#lastGot = got;
+    if (this.#mode === OFF) {
+      // Half of what got through: a burst the sends delay merges with the
+      // next one at the receiver, and the two must still fit.
+      if (this.#streak >= o.evidence) this.#start(ON, got >> 1);
+    } else if (near) {
+      // Paced and still losing at the same count: the queue fills faster
+      // than it drains. A loss somewhere else is random: no change.
+      this.#burst = clamp(Math.min(this.#burst >> 1, got), 2, this.#ceiling);
+      this.#ceiling = this.#burst;
+      this.#slowDown();
+    }
+  }
+
+  /** The window drew no ACK in the retransmit interval. */
+  onTimeout(): void {
+    this.#timeouts++;
+    if (this.#mode === OFF) {
+      // A resend from the window start into a full receive queue is all
+      // duplicates and draws no ACK either, while a random loss is mostly
+      // repaired by one resend: the second resend in a row goes paced, and
+      // its ACK tells. What the queue holds is not known: the burst starts
+      // small and may grow.
+      if (this.#timeouts >= this.#o.timeouts) {
+        this.#start(PROBE, this.#o.firstBurst);
+        this.#ceiling = this.#o.maxBurst;
+      }
+    } else if (this.#mode === ON) {
+      // Not below 2: a burst of one block shows nothing of the receiver's
+      // work (see onWindow), so the pace could never speed up again.
+      this.#burst = clamp(this.#burst >> 1, 2, this.#ceiling);
+      this.#ceiling = this.#burst;
+      this.#slowDown();
+    }
+  }
+
+  #start(mode: number, burst: number): void {
+    this.#mode = mode;
+    this.#ceiling = clamp(burst, 1, this.#o.maxBurst);
+    this.#burst = this.#ceiling;
+    this.#gapMs = this.#startGapMs;
+    this.#settled = false;
+    this.#idle = 0;
+    this.#streak = 0;
+  }
+
+  #slowDown(): void {
+    // Bounded: at worst a 64th of the starting rate.
+    this.#gapMs = Math.min(
+      this.#gapMs * this.#o.slowDown,
+      64 * this.#startGapMs,
+    );
+    this.#settled = true;
+    this.#idle = 0;
+  }
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return Math.min(Math.max(v, lo), hi);
+}

@@ -1,0 +1,325 @@
+/**
+ * Pacing (src/protocol/pacing.ts): how a windowed sender tells a receiver
+ * that drops bursts from random loss, one table per rule. Each case feeds
+ * the Pacer a sequence of events (a mid-window ACK after `got` blocks, a
+ * timeout, a window acknowledged whole with its ACK's lag) and checks
+ * whether it paces, its burst and its gap after each. Then how the Sender
+ * applies it: paced bursts with pauses, and never for lock-step.
+ */
+
+import assert from "node:assert/strict";
+import { Pacer } from "../../src/protocol/pacing.ts";
+import { Sender, SenderEvent } from "../../src/protocol/sender.ts";
+import { PACING_DEFAULTS } from "../../src/defaults.ts";
+
+/** The starting gap at blksize 1468: 1538 bytes on a 100 Mb/s wire, +5%. */
+const G = PACING_DEFAULTS.margin * 1538 * 8 / 100_000;
+
+type Event =
+  | { partial: number }
+  | { timeout: true }
+  | { rtt: number }
+  | { whole: number; last: number };
+
+interface Expect {
+  paced: boolean;
+  burst?: number;
+  /** The gap per packet, in starting gaps. */
+  gap?: number;
+}
+
+interface Case {
+  name: string;
+  steps: [Event, Expect][];
+}
+
+const OFF: Expect = { paced: false };
+
+function feed(p: Pacer, e: Event): void {
+  if ("partial" in e) p.onPartial(e.partial);
+  else if ("timeout" in e) p.onTimeout();
+  else if ("rtt" in e) p.onRoundTrip(e.rtt);
+  else p.onWindow(e.whole, e.last);
+}
+
+function runCase(c: Case): void {
+  const p = new Pacer({ blksize: 1468 });
+  c.steps.forEach(([event, want], i) => {
+    feed(p, event);
+    const where = `step ${i} (${JSON.stringify(event)})`;
+    assert.equal(p.paced, want.paced, `${where}: paced`);
+    if (!want.paced) {
+      assert.equal(p.burst, Infinity, `${where}: burst`);
+      assert.equal(p.pauseMs, 0, `${where}: pause`);
+      return;
+    }
+    if (want.burst !== undefined) {
+      assert.equal(p.burst, want.burst, `${where}: burst`);
+    }
+    if (want.gap !== undefined) {
+      assert.ok(
+        Math.abs(p.gapMs - want.gap * G) < 1e-9,
+        `${where}: gap ${p.gapMs / G} starting gaps, want ${want.gap}`,
+      );
+    }
+    assert.ok(Math.abs(p.pauseMs - p.burst * p.gapMs) < 1e-12, where);
+  });
+}
+
+/** Mid-window ACKs: where they land tells random loss from a small queue. */
+const partials: Case[] = [
+  {
+    name: "Pacer: mid-window ACKs at varying counts (random loss) never pace",
+    steps: [18, 56, 59, 30, 1, 22, 24, 11, 16, 30, 14, 47, 13].map((
+      got,
+    ) => [{ partial: got }, OFF]),
+  },
+  {
+    name:
+      "Pacer: four mid-window ACKs in a row at about the same count pace at half of it",
+    steps: [
+      [{ partial: 33 }, OFF],
+      [{ partial: 35 }, OFF],
+      [{ partial: 34 }, OFF],
+      [{ partial: 32 }, { paced: true, burst: 16, gap: 1 }],
+    ],
+  },
+  {
+    name: "Pacer: counts more than 2 apart do not agree",
+    steps: [
+      [{ partial: 20 }, OFF],
+      [{ partial: 22 }, OFF],
+      [{ partial: 25 }, OFF], // 3 from 22: the run starts again here
+      [{ partial: 24 }, OFF],
+      [{ partial: 23 }, OFF],
+      [{ partial: 25 }, { paced: true, burst: 12 }],
+    ],
+  },
+  {
+    name: "Pacer: a window acknowledged whole breaks the run of agreeing ACKs",
+    steps: [
+      [{ partial: 10 }, OFF],
+      [{ partial: 10 }, OFF],
+      [{ partial: 10 }, OFF],
+      [{ whole: 0.1, last: 64 }, OFF],
+      [{ partial: 10 }, OFF],
+      [{ partial: 10 }, OFF],
+      [{ partial: 10 }, OFF],
+      [{ partial: 10 }, { paced: true, burst: 5 }],
+    ],
+  },
+  {
+    name: "Pacer: the burst is at most 32 and at least 1",
+    steps: [
+      [{ partial: 1 }, OFF],
+      [{ partial: 1 }, OFF],
+      [{ partial: 0 }, OFF],
+      [{ partial: 1 }, { paced: true, burst: 1 }],
+    ],
+  },
+];
+
+/** Timeouts: one is a random loss; two in a row on one window pace. */
+const timeouts: Case[] = [
+  {
+    name: "Pacer: one timeout does not pace, and an ACK resets the count",
+    steps: [
+      [{ timeout: true }, OFF],
+      [{ partial: 40 }, OFF],
+      [{ timeout: true }, OFF],
+      [{ whole: 0.1, last: 64 }, OFF],
+      [{ timeout: true }, OFF],
+    ],
+  },
+  {
+    name:
+      "Pacer: the second timeout in a row paces the resend; an ACK before its end (random loss) ends it",
+    steps: [
+      [{ timeout: true }, OFF],
+      [{ timeout: true }, { paced: true, burst: 2, gap: 1 }],
+      [{ partial: 63 }, OFF],
+    ],
+  },
+  {
+    name:
+      "Pacer: the second timeout in a row paces the resend; its whole ACK keeps pacing, the burst grows by one",
+    steps: [
+      [{ timeout: true }, OFF],
+      [{ timeout: true }, { paced: true, burst: 2, gap: 1 }],
+      [{ whole: 0.6, last: 2 }, { paced: true, burst: 3, gap: 1 }],
+      [{ whole: 0.6, last: 1 }, { paced: true, burst: 4, gap: 1 }],
+    ],
+  },
+];
+
+/** Paced: the gap follows the receiver, a loss slows it. */
+const paced: Case[] = [
+  {
+    name:
+      "Pacer: while the receiver's lag per packet is at least half the gap, the gap holds",
+    steps: [
+      [{ rtt: 0.1 }, OFF],
+      [{ timeout: true }, OFF],
+      [{ timeout: true }, { paced: true, gap: 1 }],
+      // 4 blocks in the last burst: 3 beyond the round trip, each taking
+      // the gap: the receiver sets the pace.
+      [{ whole: 0.1 + 3 * G, last: 4 }, { paced: true, burst: 3, gap: 1 }],
+      [{ whole: 0.1 + 3 * G, last: 4 }, { paced: true, burst: 4, gap: 1 }],
+    ],
+  },
+  {
+    name:
+      "Pacer: a receiver that idles between bursts halves the gap, and pacing ends below 50 us a packet",
+    steps: [
+      [{ rtt: 0.1 }, OFF],
+      [{ timeout: true }, OFF],
+      [{ timeout: true }, { paced: true, gap: 1 }],
+      [{ whole: 0.11, last: 2 }, { paced: true, gap: 0.5 }],
+      [{ whole: 0.11, last: 3 }, OFF], // 0.25 starting gaps: 32 us
+    ],
+  },
+  {
+    name:
+      "Pacer: once the receiver set the pace, it takes two idle windows in a row to speed up",
+    steps: [
+      [{ rtt: 0.1 }, OFF],
+      [{ timeout: true }, OFF],
+      [{ timeout: true }, { paced: true, gap: 1 }],
+      [{ whole: 0.1 + G, last: 2 }, { paced: true, gap: 1 }], // busy
+      [{ whole: 0.1, last: 2 }, { paced: true, gap: 1 }], // idle once
+      [{ whole: 0.1 + G, last: 2 }, { paced: true, gap: 1 }], // busy
+      [{ whole: 0.1, last: 2 }, { paced: true, gap: 1 }],
+      [{ whole: 0.1, last: 2 }, { paced: true, gap: 0.5 }],
+    ],
+  },
+  {
+    name:
+      "Pacer: a last burst of one block, or a lag below the round trip, says nothing",
+    steps: [
+      [{ rtt: 0.5 }, OFF],
+      [{ timeout: true }, OFF],
+      [{ timeout: true }, { paced: true, gap: 1 }],
+      [{ whole: 0.6, last: 1 }, { paced: true, gap: 1 }],
+      [{ whole: 0.2, last: 4 }, { paced: true, gap: 1 }],
+      // Neither settled the pace, so one idle window speeds it up.
+      [{ whole: 0.5, last: 2 }, { paced: true, gap: 0.5 }],
+    ],
+  },
+  {
+    name:
+      "Pacer: a timeout while paced halves the burst, slows the gap by 1.25, and the burst never grows past it again",
+    steps: [
+      [{ partial: 16 }, OFF],
+      [{ partial: 16 }, OFF],
+      [{ partial: 16 }, OFF],
+      [{ partial: 16 }, { paced: true, burst: 8, gap: 1 }],
+      [{ timeout: true }, { paced: true, burst: 4, gap: 1.25 }],
+      [{ whole: 10, last: 4 }, { paced: true, burst: 4, gap: 1.25 }],
+    ],
+  },
+  {
+    name:
+      "Pacer: while paced, a mid-window ACK at the same count slows it; one elsewhere (random) does not",
+    steps: [
+      [{ partial: 16 }, OFF],
+      [{ partial: 16 }, OFF],
+      [{ partial: 16 }, OFF],
+      [{ partial: 16 }, { paced: true, burst: 8, gap: 1 }],
+      [{ partial: 40 }, { paced: true, burst: 8, gap: 1 }],
+      [{ partial: 41 }, { paced: true, burst: 4, gap: 1.25 }],
+      // Never again past a burst that lost.
+      [{ whole: 10, last: 4 }, { paced: true, burst: 4, gap: 1.25 }],
+    ],
+  },
+  {
+    name: "Pacer: the gap is bounded at 64 starting gaps",
+    steps: [
+      [{ rtt: 0.1 }, OFF],
+      [{ timeout: true }, OFF],
+      [{ timeout: true }, { paced: true }],
+      [{ whole: 10, last: 2 }, { paced: true }],
+      ...Array.from(
+        { length: 30 },
+        (): [Event, Expect] => [{ timeout: true }, { paced: true, burst: 2 }],
+      ),
+      [{ timeout: true }, { paced: true, burst: 2, gap: 64 }],
+      // Still judged: an idle receiver speeds it up again.
+      [{ whole: 0.1, last: 2 }, { paced: true, burst: 2, gap: 64 }],
+      [{ whole: 0.1, last: 2 }, { paced: true, burst: 2, gap: 32 }],
+    ],
+  },
+];
+
+for (const c of [...partials, ...timeouts, ...paced]) {
+  Deno.test(c.name, () => runCase(c));
+}
+
+/** Yields what the sender lets go now, and the pauses between bursts. */
+function drain(s: Sender, rounds = 100): (number | string)[] {
+  const out: (number | string)[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (let b = s.nextBlock(); b >= 0; b = s.nextBlock()) out.push(b);
+    if (s.pauseMs === 0) return out;
+    out.push("pause");
+    s.resume();
+  }
+  throw new Error("never stops");
+}
+
+Deno.test("Sender: two timeouts in a row resend the window in paced bursts of 2", () => {
+  const s = new Sender({
+    windowsize: 8,
+    blksize: 1468,
+    giveUpMs: 60_000,
+  }, 0);
+  assert.deepEqual(drain(s), [1, 2, 3, 4, 5, 6, 7, 8]);
+  s.sent(1);
+  assert.equal(s.onTimeout(1001), SenderEvent.SEND);
+  assert.deepEqual(drain(s), [1, 2, 3, 4, 5, 6, 7, 8], "first resend whole");
+  s.sent(1002);
+  assert.equal(s.onTimeout(3002), SenderEvent.SEND);
+  assert.equal(s.paced, true);
+  assert.deepEqual(drain(s), [
+    1,
+    2,
+    "pause",
+    3,
+    4,
+    "pause",
+    5,
+    6,
+    "pause",
+    7,
+    8,
+  ]);
+  // The whole window's ACK: the next one is paced too, bursts one larger.
+  assert.equal(s.onAck(8, 3010), SenderEvent.SEND);
+  assert.deepEqual(drain(s), [9, 10, 11, "pause", 12, 13, 14, "pause", 15, 16]);
+});
+
+Deno.test("Sender: one mid-window ACK sends the rest of the window at once", () => {
+  const s = new Sender({ windowsize: 64, blksize: 1468 }, 0);
+  drain(s);
+  s.sent(1);
+  assert.equal(s.onAck(20, 2), SenderEvent.SEND);
+  const rest = drain(s);
+  assert.equal(rest.length, 64);
+  assert.equal(rest[0], 21);
+  assert.equal(s.paced, false);
+});
+
+Deno.test("Sender: a lock-step transfer is never paced", () => {
+  const s = new Sender({
+    windowsize: 1,
+    blksize: 1468,
+    giveUpMs: 60_000,
+  }, 0);
+  for (let i = 0; i < 4; i++) {
+    assert.deepEqual(drain(s), [1]);
+    s.sent(i * 1000);
+    assert.equal(s.onTimeout(i * 1000 + 1000), SenderEvent.SEND);
+  }
+  for (let i = 0; i < 4; i++) s.onAck(0, 5000); // strays
+  assert.equal(s.paced, false);
+  assert.equal(s.pauseMs, 0);
+});
