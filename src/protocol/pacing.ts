@@ -1,7 +1,9 @@
 /**
  * Pacing for windowed sends. A receiver with a small receive queue
- * (firmware NICs: U-Boot on virtio-net holds 32 packets; a 100 Mb/s port)
- * drops the tail of every window sent at full speed; a receiver on a lossy
+ * (firmware NICs with small RX rings, a 100 Mb/s port) drops the tail of
+ * every window sent at full speed and carries on (U-Boot 2023.01 on
+ * virtio-net does not: its 32 buffers filled once, it stops receiving for
+ * good, see tests/netboot/netboot_uboot_test.ts); a receiver on a lossy
  * link drops a packet here and there. Both answer with an ACK before the
  * window's end (or none at all), so the sender tells them apart by where
  * the ACKs land: a burst dropper's land at about the same count after the
