@@ -171,6 +171,12 @@ export const PACING_DEFAULTS = {
   /** The gap per packet is multiplied by this after a loss while paced. */
   slowDown: 1.25,
   /**
+   * Most the gap may grow to, as a multiple of the starting gap: losses
+   * while paced slow it down by `slowDown` each, and a 64th of the
+   * starting rate (1.5 Mb/s from 100) still ends a boot file in seconds.
+   */
+  maxSlowDown: 64,
+  /**
    * Below this gap per packet (ms) pacing ends: 20 us a packet is about
    * what one Deno send costs, so pacing there gains nothing.
    */

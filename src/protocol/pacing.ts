@@ -230,10 +230,9 @@ export class Pacer {
   }
 
   #slowDown(): void {
-    // Bounded: at worst a 64th of the starting rate.
     this.#gapMs = Math.min(
       this.#gapMs * this.#o.slowDown,
-      64 * this.#startGapMs,
+      this.#o.maxSlowDown * this.#startGapMs,
     );
     this.#settled = true;
     this.#idle = 0;

@@ -35,9 +35,6 @@ export interface DriveOptions {
   request?: Uint8Array;
 }
 
-/** What an `Atomics.wait` adds to the time asked for, ms (measured). */
-const WAIT_COST_MS = 0.1;
-
 const NAMES = ["?", "RRQ", "WRQ", "DATA", "ACK", "ERROR", "OACK"];
 
 /** A received datagram in a debug line: opcode, block, length. */
@@ -150,7 +147,6 @@ export abstract class Drive {
   protected abstract get machineDeadline(): number;
   protected abstract get established(): boolean;
   #told = false;
-  #sleeper?: Int32Array;
 
   protected fail(err: unknown): void {
     this.o.debug?.(`driver failure: ${err}`);
@@ -170,25 +166,6 @@ export abstract class Drive {
 
   protected rearm(): void {
     if (!this.closed) this.deadline.set(this.machineDeadline, this.clock.now());
-  }
-
-  /**
-   * Waits `ms` between two bursts of a paced window. Alone in its thread
-   * with the real clock, a transfer sleeps for exactly that long (the
-   * thread has nothing else to do, and a timer cannot wait less than a
-   * millisecond); with others, a timer lets them run meanwhile.
-   */
-  protected pause(ms: number): Promise<void> | void {
-    if (
-      ms < 2 && this.clock === systemClock &&
-      (this.o.lane?.active ?? 1) <= 1
-    ) {
-      this.#sleeper ??= new Int32Array(new SharedArrayBuffer(4));
-      // A wait overshoots by about its own cost (measured ~0.1 ms).
-      Atomics.wait(this.#sleeper, 0, 0, Math.max(0, ms - WAIT_COST_MS));
-      return;
-    }
-    return new Promise((resolve) => this.clock.setTimeout(resolve, ms));
   }
 
   protected send(data: Uint8Array, to: Deno.NetAddr): Promise<number> {
