@@ -15,7 +15,7 @@
  * @module
  */
 
-import { LineLog } from "./harness.ts";
+import { LineLog, spawnBounded } from "./harness.ts";
 
 /** Options of {@linkcode QemuConsole}. */
 export interface ConsoleOptions {
@@ -41,7 +41,6 @@ export class QemuConsole {
   #ended = false;
   #wake = new Set<() => void>();
   #status: Promise<Deno.CommandStatus>;
-  #backstop: ReturnType<typeof setTimeout>;
 
   /**
    * Starts `argv` (a QEMU command line with `-nographic`) under `timeout`.
@@ -50,29 +49,13 @@ export class QemuConsole {
    * @param opts Time bound and prefix.
    */
   constructor(argv: string[], opts: ConsoleOptions) {
-    const full = [
-      ...(opts.prefix ?? []),
-      ...["timeout", "-k", "5", String(opts.timeoutS)],
-      ...argv,
-    ];
-    this.#child = new Deno.Command(full[0], {
-      args: full.slice(1),
-      env: { NO_COLOR: "1" },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    this.#child = spawnBounded(argv, { ...opts, stdin: "piped" });
     this.#stdin = this.#child.stdin.getWriter();
     const [forLines, forText] = this.#child.stdout.tee();
     this.serial = new LineLog(forLines);
     this.stderr = new LineLog(this.#child.stderr);
     this.#status = this.#child.status;
     this.#pump(forText);
-    // If `timeout` itself hangs, end it by PID.
-    this.#backstop = setTimeout(
-      () => this.#kill("SIGKILL"),
-      (opts.timeoutS + 15) * 1000,
-    );
   }
 
   async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
@@ -148,7 +131,6 @@ export class QemuConsole {
     } catch { /* already closed */ }
     this.#kill("SIGTERM");
     const status = await this.#status;
-    clearTimeout(this.#backstop);
     await Promise.all([this.serial.done, this.stderr.done]);
     return status;
   }

@@ -357,12 +357,7 @@ export async function runQemu(
   args: string[],
   opts: QemuOptions,
 ): Promise<QemuRun> {
-  const argv = [
-    ...(opts.prefix ?? []),
-    "timeout",
-    "-k",
-    "5",
-    String(opts.timeoutS),
+  const qemu = spawnBounded([
     "qemu-system-x86_64",
     "-accel",
     "tcg",
@@ -375,14 +370,7 @@ export async function runQemu(
     "-boot",
     "order=n,reboot-timeout=0",
     ...args,
-  ];
-  const qemu = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env: CHILD_ENV,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  ], opts);
   let stoppedAtMarker = false;
   const stopWhen = opts.stopWhen;
   const serial = new LineLog(qemu.stdout, (line) => {
@@ -394,16 +382,42 @@ export async function runQemu(
     }
   });
   const stderr = new LineLog(qemu.stderr);
-  // Backstop: if `timeout` itself hangs, end it by PID.
-  const backstop = setTimeout(() => {
-    try {
-      qemu.kill("SIGKILL");
-    } catch { /* already gone */ }
-  }, (opts.timeoutS + 15) * 1000);
   const status = await qemu.status;
-  clearTimeout(backstop);
   await Promise.all([serial.done, stderr.done]);
   return { serial, stderr, code: status.code, stoppedAtMarker };
+}
+
+/**
+ * Starts a guest under `timeout` (after `prefix`), with output piped; if
+ * `timeout` itself hangs, the guest is ended by PID 15 s after its limit.
+ *
+ * @param argv QEMU binary and arguments.
+ * @param opts Time bound and prefix; `stdin` "piped" for a console.
+ * @returns The running process.
+ */
+export function spawnBounded(
+  argv: string[],
+  opts: { timeoutS: number; prefix?: string[]; stdin?: "null" | "piped" },
+): Deno.ChildProcess {
+  const full = [
+    ...(opts.prefix ?? []),
+    ...["timeout", "-k", "5", String(opts.timeoutS)],
+    ...argv,
+  ];
+  const child = new Deno.Command(full[0], {
+    args: full.slice(1),
+    env: CHILD_ENV,
+    stdin: opts.stdin ?? "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const backstop = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, (opts.timeoutS + 15) * 1000);
+  child.status.finally(() => clearTimeout(backstop));
+  return child;
 }
 
 /** A private network namespace, alive while its holder process runs. */
