@@ -61,6 +61,8 @@ export const SERVER_DEFAULTS = {
   autoWorkersMin: 2,
   /** Most worker threads `--workers auto` picks. */
   autoWorkersMax: 8,
+  /** When the worker threads start (`--workers-start`). */
+  workersStart: "demand",
   /** Log line format of the command (`--log-format`). */
   logFormat: "text",
 } as const;

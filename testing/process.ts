@@ -364,8 +364,12 @@ const IN_USE = /already in use/;
  * ```
  */
 export const LISTENING = /(?:\] |"msg":")listening on /;
-/** The end of the "listening on" line when worker threads will start. */
-const WILL_START = /(?:\] |"msg":")listening on .*, (\d+) worker threads\b/;
+/**
+ * The end of the "listening on" line when worker threads start by
+ * themselves (`--workers-start listen`; on demand they wait for load).
+ */
+const WILL_START =
+  /(?:\] |"msg":")listening on .*, (\d+) worker threads(?! on demand)\b/;
 /** The line the server logs once its worker threads run, or its failure. */
 const WORKERS_READY =
   /(\d+) worker threads ready \((sources|bundle)\)|worker threads failed to start/;

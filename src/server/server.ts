@@ -105,6 +105,8 @@ export class TftpServer {
   #ports: PortAllocator;
   #lane: Lane;
   #threads: WorkerThreads;
+  /** Transfers running in this thread. */
+  #local = 0;
   #status?: ServerStatus;
 
   /**
@@ -247,7 +249,10 @@ export class TftpServer {
     }
     const addr = this.addr;
     const workers = this.options.workers ?? 1;
-    const threads = workers > 1 ? `, ${workers} worker threads` : "";
+    const onDemand = this.options.workersStart !== "listen";
+    const threads = workers > 1
+      ? `, ${workers} worker threads${onDemand ? " on demand" : ""}`
+      : "";
     const where = this.#sockets.all.map((l) => listenText(l.addr)).join(", ");
     this.log.info(
       `listening on ${where}, ${describeStorage(this.storage)}${threads}`,
@@ -261,7 +266,7 @@ export class TftpServer {
           progressMs: this.#status ? PROGRESS_MS : 0,
           config: this.config,
           verbose: this.log.debugEnabled,
-        }));
+        }), { start: this.options.workersStart });
     }
     if (this.options.metrics) {
       this.#status?.open(this.options.metrics, this.log);
@@ -270,13 +275,15 @@ export class TftpServer {
   }
 
   /**
-   * Resolves once the worker threads run (or failed to start, which is
-   * logged; transfers then run in the main thread). They start 100 ms after
-   * `listen`; until then requests are served in the main thread, so
-   * start-up is not delayed by the threads.
+   * Starts the worker threads now (they otherwise start on demand, see
+   * `workersStart`) and resolves once they run, or failed to start, which
+   * is logged (transfers then run in the main thread). At once without
+   * worker threads.
+   *
+   * @returns Resolves when the threads are up or known not to come.
    */
-  get workersReady(): Promise<void> {
-    return this.#threads.ready;
+  startWorkers(): Promise<void> {
+    return this.#threads.start();
   }
 
   /**
@@ -414,6 +421,7 @@ export class TftpServer {
     const key = peerKey(peer);
     const remote = this.#threads.run(start, {
       repeatOf,
+      busy: this.#local > 0,
       refuse: (code, message) => this.#reply(on, peer, code, message),
     });
     if (remote) {
@@ -427,6 +435,8 @@ export class TftpServer {
     }
     try {
       const t = startTransfer(cls, start, this.#env());
+      this.#local++;
+      t.done.finally(() => this.#local--);
       this.#registry.add(key, client, t);
       this.#status?.watch(start, { handle: t, live: liveSession(t.session) });
       t.done.finally(() => this.#shared.release(on, peer, t.session.transport));

@@ -1,20 +1,31 @@
 /**
- * A server's worker threads: started a little after it listens, handed
- * requests while they run, stopped with it. Until they run (or when they
- * failed to start) the server serves every request in its own thread.
+ * A server's worker threads: started when the server gets busy (or a little
+ * after it listens, when asked), handed requests from then on, stopped with
+ * it. Until they start (or when they failed to) the server serves every
+ * request in its own thread.
  *
  * @module
  */
 
 import type { Logger } from "../log.ts";
 import { Delay } from "./delay.ts";
-import { type RemoteSession, WorkerPool } from "./workers/pool.ts";
+import { WorkerPool } from "./workers/pool.ts";
+import type { RemoteSession } from "./workers/remote.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
 import type { StartRequest } from "./start.ts";
 import type { TransferHandle } from "./transfers.ts";
 
 /** Milliseconds after listening before the worker threads start. */
 const WORKER_START_DELAY_MS = 100;
+
+/**
+ * When a server's worker threads start: `demand` at the first request that
+ * arrives while the main thread already runs a transfer (a server that
+ * serves one client at a time stays one thread, ~35 MB lighter with two
+ * threads, and memory a thread took is not given back when it stops);
+ * `listen` 100 ms after listening.
+ */
+export type WorkersStart = "demand" | "listen";
 
 /**
  * The worker threads of one server, from the delayed start to the close.
@@ -24,7 +35,7 @@ const WORKER_START_DELAY_MS = 100;
  * import { WorkerThreads } from "./threads.ts";
  * import { Logger } from "../log.ts";
  * const threads = new WorkerThreads({ log: new Logger({ stderr: false }) });
- * await threads.ready;
+ * await threads.start();
  * await threads.stopStarting();
  * await threads.close();
  * ```
@@ -36,9 +47,10 @@ export class WorkerThreads {
   #starting?: Promise<void>;
   #delay?: Delay;
   #stopping = false;
+  #plan?: { count: number; setup: () => Omit<WorkerSetup, "portStart"> };
 
   /**
-   * Makes an idle set: {@linkcode WorkerThreads.schedule} starts threads.
+   * Makes an idle set: {@linkcode WorkerThreads.schedule} plans threads.
    *
    * @param options `log`: pool events and the threads' log lines;
    * `byName`: send every read of one name to one thread (see
@@ -50,43 +62,54 @@ export class WorkerThreads {
   }
 
   /**
-   * Starts `count` threads after a short delay. Threads starting compete
-   * for the CPUs: the first requests of a fresh server are answered first
-   * (start-up 31 ms without workers, 60 ms with them starting at once, on
-   * 2 CPUs).
+   * Plans `count` threads, started on demand or shortly after listening.
+   * Threads starting compete for the CPUs: the first requests of a fresh
+   * server are answered first (start-up 31 ms without workers, 60 ms with
+   * them starting at once, on 2 CPUs).
    *
    * @param count Number of threads.
    * @param setup Builds what every thread needs, when they start.
+   * @param options `start`: when (default `demand`).
    */
   schedule(
     count: number,
     setup: () => Omit<WorkerSetup, "portStart">,
+    options: { start?: WorkersStart } = {},
   ): void {
+    this.#plan = { count, setup };
+    if (options.start !== "listen") return;
     this.#delay = new Delay(WORKER_START_DELAY_MS);
-    this.#starting = this.#delay.done.then((elapsed) =>
-      elapsed ? this.#start(count, setup()) : undefined
-    );
+    this.#delay.done.then((elapsed) => {
+      if (elapsed) this.start();
+    });
   }
 
   /**
-   * Resolves once the threads run, or failed to start (logged), or at once
-   * when none were scheduled.
+   * Starts the planned threads now unless they started already.
+   *
+   * @returns Resolves once they run, or failed to start (logged), or at
+   * once when none are planned.
    */
-  get ready(): Promise<void> {
+  start(): Promise<void> {
+    if (!this.#starting && this.#plan && !this.#stopping) {
+      this.#delay?.cancel();
+      this.#starting = this.#open(this.#plan.count, this.#plan.setup());
+    }
     return this.#starting ?? Promise.resolve();
   }
 
-  #start(count: number, setup: Omit<WorkerSetup, "portStart">): Promise<void> {
-    return WorkerPool.start(count, setup, {
+  #open(count: number, setup: Omit<WorkerSetup, "portStart">): Promise<void> {
+    const pool = WorkerPool.open(count, setup, {
       log: this.#log,
       byName: this.#byName,
-    }).then(
-      async (pool) => {
-        if (this.#stopping) return await pool.close();
-        this.#pool = pool;
+    });
+    this.#pool = pool;
+    return pool.ready.then(
+      () => {
         this.#log.info(`${pool.size} worker threads ready (${pool.source})`);
       },
       (err) => {
+        this.#pool = undefined;
         this.#log.error(
           `worker threads failed to start (${(err as Error).message}): ` +
             `running every transfer in the main thread`,
@@ -96,10 +119,12 @@ export class WorkerThreads {
   }
 
   /**
-   * Hands a request to a running thread.
+   * Hands a request to the threads, starting them first when they start on
+   * demand and the main thread is `busy`.
    *
    * @param start The request, its resolved name and the client.
-   * @param options As {@linkcode WorkerPool.run}.
+   * @param options As {@linkcode WorkerPool.run}, and `busy`: the main
+   * thread already runs a transfer.
    * @returns The transfer, or undefined when no thread runs (yet).
    */
   run(
@@ -107,14 +132,15 @@ export class WorkerThreads {
     options: {
       refuse: (code: number, message: string) => void;
       repeatOf?: TransferHandle;
+      busy?: boolean;
     },
   ): RemoteSession | undefined {
+    if (options.busy && !this.#starting) this.start();
     return this.#pool?.run(start, options);
   }
 
   /**
-   * Cancels a start that has not begun and waits for one under way (threads
-   * that come up now are stopped at once).
+   * Stops planned threads from starting and waits for a start under way.
    */
   async stopStarting(): Promise<void> {
     this.#stopping = true;

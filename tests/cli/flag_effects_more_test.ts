@@ -1,7 +1,7 @@
 /**
  * More flag effects through the server process (the index of every flag's
  * test is in flag_effects_test.ts): the session limit, the worker threads
- * seen through the ports they bind, the window-buffer budget seen in the
+ * seen through the ports they bind and when they start, the window-buffer budget seen in the
  * server's memory, and the long names of -p, -l and -v.
  */
 
@@ -99,7 +99,7 @@ async function twoTransferPorts(server: ServerProcess): Promise<number[]> {
   return ports.sort((x, y) => x - y);
 }
 
-Deno.test("--workers: by default transfers run in worker threads; --workers 1 runs them in the main thread", async () => {
+Deno.test("--workers: auto runs transfers in one thread per CPU (2 to 8); --workers 1 runs them in the main thread", async () => {
   // Each thread binds transfer ports from its own offset into the range
   // (thread i from 2i when the range is twice the thread count), so two
   // transfers at once show on the wire which threads ran them.
@@ -108,7 +108,14 @@ Deno.test("--workers: by default transfers run in worker threads; --workers 1 ru
   const range = ["--port-range", `${low}:${high}`];
   {
     await using server = await startServer(dir.path, {
-      args: ["-v", "--ack-timeout", "10", ...range],
+      args: [
+        "-v",
+        "--ack-timeout",
+        "10",
+        "--workers-start",
+        "listen",
+        ...range,
+      ],
     });
     assert.match(
       server.lines[0],
@@ -134,6 +141,72 @@ Deno.test("--workers: by default transfers run in worker threads; --workers 1 ru
       !server.lines.some((l) => /worker thread/.test(l)),
       server.stderr.text,
     );
+  }
+});
+
+/** The transfer-end JSON record of `client`'s transfer. */
+async function endRecord(
+  server: ServerProcess,
+  client: RawClient,
+): Promise<{ stats: { worker?: number; outcome: string } }> {
+  const line = await server.waitForLine(
+    new RegExp(`"peer":"127\\.0\\.0\\.1:${client.addr.port}".*"outcome"`),
+  );
+  return JSON.parse(line);
+}
+
+/** Sends an RRQ, returns where DATA 1 came from (the transfer stays open). */
+async function openRead(server: ServerProcess, c: RawClient) {
+  await c.send(encodeRequest(Opcode.RRQ, "a.bin"), endpoint(server));
+  const r = await c.receive(5000);
+  assert.equal(r?.packet.op, Opcode.DATA, server.stderr.text);
+  return r!.from;
+}
+
+Deno.test("--workers-start: on demand (the default) a lone transfer runs in the main thread and the threads start once two run at once; listen starts them at start-up", async () => {
+  await using dir = await tempDir({ "a.bin": FILE });
+  const args = ["--log-format", "json", "--ack-timeout", "10"];
+  const bye = encodeError(ErrorCode.NOT_DEFINED, "bye");
+  {
+    await using server = await startServer(dir.path, { args });
+    assert.match(
+      server.lines[0],
+      new RegExp(`listening on .*, ${AUTO_WORKERS} worker threads on demand"`),
+    );
+    using a = RawClient.open();
+    await a.send(bye, await openRead(server, a));
+    assert.equal((await endRecord(server, a)).stats.worker, undefined);
+    assert.ok(
+      !server.lines.some((l) => /worker threads ready/.test(l)),
+      server.stderr.text,
+    );
+    // b's transfer stays open in the main thread while c asks.
+    using b = RawClient.open();
+    using c = RawClient.open();
+    const atB = await openRead(server, b);
+    await c.send(bye, await openRead(server, c));
+    const cEnd = await endRecord(server, c);
+    assert.ok((cEnd.stats.worker ?? 0) >= 1, server.stderr.text);
+    await server.waitForLine(
+      new RegExp(`"${AUTO_WORKERS} worker threads ready \\(bundle\\)"`),
+    );
+    await b.send(bye, atB);
+    assert.equal((await endRecord(server, b)).stats.worker, undefined);
+    assert.equal((await server.stop()).code, 0, server.stderr.text);
+  }
+  {
+    await using server = await startServer(dir.path, {
+      args: [...args, "--workers-start", "listen"],
+    });
+    assert.match(
+      server.lines[0],
+      new RegExp(`listening on .*, ${AUTO_WORKERS} worker threads"`),
+    );
+    assert.equal(server.threads.count, AUTO_WORKERS);
+    using a = RawClient.open();
+    await a.send(bye, await openRead(server, a));
+    assert.ok(((await endRecord(server, a)).stats.worker ?? 0) >= 1);
+    assert.equal((await server.stop()).code, 0, server.stderr.text);
   }
 });
 

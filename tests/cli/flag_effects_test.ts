@@ -116,7 +116,11 @@ const EFFECT_TESTS: Record<string, [string, string]> = {
   ],
   "--workers": [
     "tests/cli/flag_effects_more_test.ts",
-    "--workers: by default transfers run in",
+    "--workers: auto runs transfers in one thread per CPU",
+  ],
+  "--workers-start": [
+    "tests/cli/flag_effects_more_test.ts",
+    "--workers-start: on demand (the default)",
   ],
   "--busy-poll-us": [
     "tests/cli/logging_test.ts",

@@ -236,7 +236,7 @@ Deno.test("--workers 2 under --allow-read=ROOT only: serves, logs, stops cleanly
   // No read permission on the program's own files: the worker threads must
   // start from the bundled source, not by loading modules from disk.
   await using server = await startServer(dir.path, {
-    args: ["--workers", "2"],
+    args: ["--workers", "2", "--workers-start", "listen"],
     permissions: ["--allow-net", `--allow-read=${dir.path}`],
   });
   assert.ok(

@@ -68,6 +68,8 @@ Deno.test("deno task start serves the directory it is run from", async () => {
       "127.0.0.1",
       "-p",
       String(port),
+      "--workers-start",
+      "listen",
     ], { cwd: dir.path, unsetEnv: ["INIT_CWD"] });
     const candidate = new ServerProcess(child, { host: "127.0.0.1", port });
     try {

@@ -257,7 +257,7 @@ Deno.test("perClientRoot with worker threads: the client directory still applies
     workers: 2,
     files: FILES,
   });
-  await srv.server.workersReady;
+  await srv.server.startWorkers();
   assert.equal(await downloadText(srv, "a.txt"), "mine");
   assert.equal(await failure(download(srv, "shared-only.txt")), "not-found");
   const s = await srv.waitForTransfer((t) => t.filename === "a.txt");

@@ -46,7 +46,7 @@ for (const workers of [1, 2]) {
       workers,
       files: { "small.txt": "one block" },
     });
-    await srv.server.workersReady;
+    await srv.server.startWorkers();
     for (let i = 0; i < 6; i++) {
       using peer = RawClient.open();
       const tid = await fetchTid(peer, srv.addr, "small.txt");
@@ -80,7 +80,7 @@ for (const workers of [1, 2]) {
       workers,
       files: { "two.bin": randomBytes(600) },
     });
-    await srv.server.workersReady;
+    await srv.server.startWorkers();
     // Another program holds the first port of the range.
     const squatter = Deno.listenDatagram({
       transport: "udp",
@@ -109,7 +109,7 @@ for (const workers of [1, 2]) {
       workers,
       files: { "two.bin": randomBytes(600) },
     });
-    await srv.server.workersReady;
+    await srv.server.startWorkers();
     using holder = RawClient.open();
     await holder.request(srv.addr, { op: "RRQ", name: "two.bin" });
     const first = await holder.expect();
@@ -162,7 +162,7 @@ for (const workers of [1, 2]) {
         ...Object.fromEntries([0, 2, 4].map((i) => [`f${i}.txt`, "x"])),
       },
     });
-    await srv.server.workersReady;
+    await srv.server.startWorkers();
     for (let i = 0; i < 6; i++) {
       // A download nobody acknowledges, an upload that never sends DATA:
       // both end when their timer gives up.

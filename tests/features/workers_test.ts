@@ -35,9 +35,11 @@ Deno.test("workers: concurrent downloads are exact and spread over the threads",
       if (++calls === 24) hooked();
     },
   });
-  await srv.server.workersReady;
+  await srv.server.startWorkers();
   assert.ok(
-    srv.lines.some((l) => /listening on .*, 2 worker threads$/.test(l)),
+    srv.lines.some((l) =>
+      /listening on .*, 2 worker threads on demand$/.test(l)
+    ),
     srv.lines.join("\n"),
   );
 
@@ -73,7 +75,7 @@ Deno.test("workers: concurrent downloads are exact and spread over the threads",
 
 Deno.test("workers: uploads land whole; names outside the root get ERROR 2", async () => {
   await using srv = await startFeatureServer({ workers: 2, dirs: ["up"] });
-  await srv.server.workersReady;
+  await srv.server.startWorkers();
   const bodies = [randomBytes(70_000), randomBytes(512 * 3), randomBytes(1)];
   const results = await Promise.all(
     bodies.map((data, i) => upload(srv, `up/u${i}.bin`, { data })),
@@ -98,7 +100,7 @@ Deno.test("workers: uploads land whole; names outside the root get ERROR 2", asy
 
 Deno.test("workers: a missing file gets ERROR 1 and the stats say which thread", async () => {
   await using srv = await startFeatureServer({ workers: 2 });
-  await srv.server.workersReady;
+  await srv.server.startWorkers();
   const r = await getFile(srv.addr, "nope.bin");
   assert.equal(r.error?.code, ErrorCode.FILE_NOT_FOUND);
   const s = await srv.waitForTransfer((t) => t.filename === "nope.bin");
@@ -112,7 +114,7 @@ Deno.test("workers: the per-client limit holds across threads", async () => {
     maxSessionsPerClient: 1,
     files: { "big.bin": randomBytes(100_000) },
   });
-  await srv.server.workersReady;
+  await srv.server.startWorkers();
   using a = RawClient.open();
   using b = RawClient.open();
   await a.request(srv.addr, { op: "RRQ", name: "big.bin" });
@@ -131,7 +133,7 @@ Deno.test("workers: the per-client limit holds across threads", async () => {
 
 Deno.test("workers: closing the server mid-upload leaves no file", async () => {
   await using srv = await startFeatureServer({ workers: 2 });
-  await srv.server.workersReady;
+  await srv.server.startWorkers();
   using peer = RawClient.open();
   await peer.request(srv.addr, { op: "WRQ", name: "half.bin" });
   const ack0 = await peer.expect();
@@ -162,18 +164,54 @@ Deno.test("workers: requests that come before the threads are ready are served",
   // No wait for workersReady: the first request may run in the main thread.
   const got = await download(srv, "early.bin");
   assert.deepEqual(got.data, data);
-  await srv.server.workersReady;
+  await srv.server.startWorkers();
   const late = await download(srv, "early.bin");
   assert.deepEqual(late.data, data);
   const s = await srv.waitForTransfer((t) => t.filename === "early.bin");
   assert.equal(s.outcome, "ok");
 });
 
+Deno.test("workers: on demand a lone transfer stays in the main thread; requests that come while it runs start the threads and run there", async () => {
+  const files: Record<string, Uint8Array> = {};
+  for (let i = 0; i < 16; i++) files[`s${i}.bin`] = randomBytes(30_000 + i);
+  await using srv = await startFeatureServer({ workers: 2, files });
+  const lone = await download(srv, "s0.bin");
+  assert.deepEqual(lone.data, files["s0.bin"]);
+  const first = await srv.waitForTransfer((t) => t.filename === "s0.bin");
+  assert.equal(first.worker, undefined);
+  assert.ok(!srv.lines.some((l) => /worker threads ready/.test(l)));
+  // A transfer that waits for its ACK keeps the main thread busy.
+  using held = RawClient.open();
+  await held.request(srv.addr, { op: "RRQ", name: "s1.bin" });
+  assert.equal((await held.expect()).packet.op, Opcode.DATA);
+  const got = await Promise.all(
+    Object.keys(files).map((name) => download(srv, name, { blksize: 1428 })),
+  );
+  for (const [i, name] of Object.keys(files).entries()) {
+    assert.deepEqual(got[i].data, files[name], name);
+  }
+  await srv.server.startWorkers();
+  assert.ok(srv.lines.some((l) => /2 worker threads ready/.test(l)));
+  // A worker's end reaches the main thread a message after the client is done.
+  const ends = [];
+  for (const name of Object.keys(files)) {
+    ends.push(
+      await srv.waitForTransfer((t) => t.filename === name && t !== first),
+    );
+  }
+  assert.ok(ends.every((t) => t.outcome === "ok"));
+  // Handed to the threads while they started, or once they ran.
+  assert.deepEqual(
+    ends.filter((t) => t.worker === undefined).map((t) => t.filename),
+    [],
+  );
+});
+
 Deno.test("workers: closing before the threads start leaves no thread or timer behind", async () => {
   // The test sanitizers fail this test on a leaked timer, op or worker.
   const srv = await startFeatureServer({ workers: 2 });
   await srv.server.close();
-  await srv.server.workersReady;
+  await srv.server.startWorkers();
   await srv[Symbol.asyncDispose]();
   assert.ok(!srv.lines.some((l) => /worker threads ready/.test(l)));
 });
@@ -188,7 +226,7 @@ Deno.test("workers: transfers in worker threads leave no socket or file open", a
     files,
     dirs: ["up"],
   });
-  await srv.server.workersReady;
+  await srv.server.startWorkers();
   // Warm both threads up (the least busy one gets each transfer).
   await Promise.all([download(srv, "f0.bin"), download(srv, "f1.bin")]);
   await srv.server.whenIdle();

@@ -74,7 +74,7 @@ for (const kind of ["file-flip", "dir-flip"] as const) {
 for (const workers of [1, 2]) {
   Deno.test(`race: downloads through the server never carry outside content while a directory flips (workers ${workers})`, async () => {
     await using h = await startHarness({ workers });
-    await h.server.workersReady;
+    await h.server.startWorkers();
     await Deno.mkdir(`${h.root}/d`);
     await Deno.writeTextFile(`${h.root}/d/secret.txt`, "INSIDE\n");
     const decoder = new TextDecoder();
@@ -125,7 +125,7 @@ for (const workers of [1, 2]) {
     })`,
     async () => {
       await using h = await startHarness({ workers });
-      await h.server.workersReady;
+      await h.server.startWorkers();
       await Deno.mkdir(`${h.root}/d`);
       const before = (await h.list(h.outside)).sort();
       let landed = 0;

@@ -109,7 +109,7 @@ for (const workers of [1, 2]) {
       files: { "a.bin": "x" },
       dirs: ["real"],
     });
-    await srv.server.workersReady;
+    await srv.server.startWorkers();
     await Deno.symlink(`${out.path}/secret.txt`, `${srv.root}/leak.txt`);
     await Deno.symlink(`${out.path}/nothing.txt`, `${srv.root}/dangling.txt`);
     await Deno.symlink(out.path, `${srv.root}/outdir`);

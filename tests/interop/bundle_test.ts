@@ -243,6 +243,7 @@ async function runAll(form: "sources" | "bundle"): Promise<Run> {
       `--allow-read=${read}`,
       `--allow-write=${ws.root}`,
     ],
+    args: ["--workers-start", "listen"],
   });
   assert.equal(server.threads.source, form, server.stderr.text);
   assert.ok(server.threads.count >= 2, server.stderr.text);
@@ -328,7 +329,7 @@ Deno.test(
       // read permission on its own files, so the threads run the bundle.
       await using server = await startServer(ws.root, {
         permissions: ["--allow-net", `--allow-read=${ws.root}`],
-        args: ["--log-format", "json"],
+        args: ["--log-format", "json", "--workers-start", "listen"],
       });
       assert.equal(server.threads.source, "bundle", server.stderr.text);
       assert.ok(

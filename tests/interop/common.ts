@@ -305,12 +305,17 @@ export interface ThreadMode {
 }
 
 /**
- * The two ways: as users run it (`--workers auto`, the default: every
- * transfer in a worker thread once they are ready, which `startServer`
- * waits for) and everything in the main thread (`--workers 1`).
+ * The two ways a transfer runs: in a worker thread (`--workers auto`, the
+ * default, with the threads started at start-up, which `startServer` waits
+ * for; on demand a lone client is served as with `--workers 1`) and in the
+ * main thread (`--workers 1`).
  */
 export const THREAD_MODES: readonly ThreadMode[] = [
-  { label: "worker threads", args: [], workers: true },
+  {
+    label: "worker threads",
+    args: ["--workers-start", "listen"],
+    workers: true,
+  },
   { label: "--workers 1", args: ["--workers", "1"], workers: false },
 ];
 

@@ -34,7 +34,7 @@ Deno.test("--metrics: transfers through the worker threads are counted and /metr
   try {
     await writeInto(root, "a.bin", new Uint8Array(3000).fill(1));
     await using srv = await startServer(root, {
-      args: ["--metrics", "127.0.0.1:0"],
+      args: ["--metrics", "127.0.0.1:0", "--workers-start", "listen"],
     });
     const at = await srv.waitForLine(/metrics and status page on http:\/\//);
     const base = /http:\/\/[^/ ]+/.exec(at)![0];

@@ -225,7 +225,7 @@ async function inProcess(scenario: string): Promise<Report> {
       rescanInterval: scenario === "rescan" ? 1 : undefined,
     },
   });
-  await srv.server.workersReady;
+  await srv.server.startWorkers();
   const report: Report = {
     port: srv.port,
     listening: srv.server.addrs.map(key),
@@ -388,7 +388,7 @@ async function cli(): Promise<Report> {
       ["2001:db8::1", "2001:db8::2"],
     ]);
     // A wildcard, worker threads, the permission to list interfaces.
-    await run("0.0.0.0", ["--workers", "2"], [
+    await run("0.0.0.0", ["--workers", "2", "--workers-start", "listen"], [
       ...perms,
       "--allow-sys=networkInterfaces",
     ], [["192.0.2.1", "192.0.2.2"]]);
@@ -443,14 +443,21 @@ async function artifactStore(): Promise<Report> {
   }).spawn();
   const srv = new ServerProcess(child, { host: "0.0.0.0", port: 69 });
   try {
-    await srv.waitForLine(/worker threads ready \(bundle\)/);
+    await srv.waitForLine(/listening on /);
     const to = { hostname: "192.168.10.2", port: 69 };
+    // A transfer left waiting for its ACK keeps the main thread busy, so the
+    // ones below start the worker threads and run in them (from the bundle:
+    // these flags do not let the server read its own sources).
+    using held = RawClient.open("192.168.10.23");
+    await held.send(encodeRequest(Opcode.RRQ, "ipxe/local.kpxe"), to);
+    await held.receiveRaw(PACKET_MS);
     report.seen.push(
       await transfer("RRQ", "192.168.10.23", to, "ipxe/local.kpxe"),
       await transfer("RRQ", "192.168.10.23", to, "ipxe/undionly.kpxe"),
       await transfer("RRQ", "192.168.10.23", to, "ipxe/undionly.kpxe"),
       await transfer("WRQ", "192.168.10.23", to, "up.bin"),
     );
+    await srv.waitForLine(/worker threads ready \(bundle\)/);
   } finally {
     await srv.stop();
     await origin.shutdown();

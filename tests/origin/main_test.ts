@@ -88,6 +88,8 @@ Deno.test("main.ts --origin: root first, then the origin, with least-privilege f
         "X-Token: t1",
         "--origin-timeout",
         "1",
+        "--workers-start",
+        "listen",
       ],
     });
     const started = srv.lines.find((l) => LISTENING.test(l))!;
@@ -147,6 +149,8 @@ Deno.test("main.ts --origin-only: no root, no read permission, uploads refused",
       origin.url,
       "--workers",
       "2",
+      "--workers-start",
+      "listen",
     ],
     env: CHILD_ENV,
     stdin: "null",
@@ -279,7 +283,14 @@ Deno.test("main.ts --origin: a storm across worker threads makes one origin requ
     await using srv = await startServer(root, {
       host: HOST,
       permissions: permissions(origin, root),
-      args: ["--origin", origin.url, "--workers", "2"],
+      args: [
+        "--origin",
+        origin.url,
+        "--workers",
+        "2",
+        "--workers-start",
+        "listen",
+      ],
     });
     await threadsReady(srv);
     const at = { hostname: HOST, port: srv.port };

@@ -128,6 +128,8 @@ Deno.test(`bounded: 256 windowed sessions (blksize 65464, windowsize 64) add at 
     // threads on a loaded machine.
     args: [
       "-v",
+      "--workers-start",
+      "listen",
       "--max-sessions-per-client",
       String(sessions * 2),
       "--ack-timeout",

@@ -179,7 +179,7 @@ async function logsPerDatagram(format: "text" | "json"): Promise<Output[]> {
   try {
     await writeInto(root, "f.bin", new Uint8Array(512 * 10));
     await using srv = await startProcess(root, {
-      args: ["-v", "--log-format", format],
+      args: ["-v", "--workers-start", "listen", "--log-format", format],
     });
     await srv.waitForLine(/worker threads ready/);
     const out: Output[] = [];

@@ -97,8 +97,11 @@ async function withProcess(
   try {
     await writeInto(root, "f.bin", FILE);
     await writeInto(root, "small.bin", "small\n");
-    await using srv = await startProcess(root, { args: ["-v", ...args] });
-    if (!args.includes("--workers")) {
+    const threads = !args.includes("--workers");
+    await using srv = await startProcess(root, {
+      args: ["-v", ...(threads ? ["--workers-start", "listen"] : []), ...args],
+    });
+    if (threads) {
       await srv.waitForLine(/worker threads ready/);
     }
     await fn(srv);

@@ -46,6 +46,7 @@ Deno.test("server: no arguments -> every default from defaults.ts", () => {
       portRange: undefined,
       singlePort: false,
       workers: AUTO_WORKERS,
+      workersStart: d.workersStart,
       busyPollUs: d.busyPollUs,
       metrics: undefined,
     },

@@ -1,6 +1,7 @@
 /**
  * The worker pool's bookkeeping, with stand-in worker scripts: a worker that
- * cannot start fails `start` with its reason, a worker that dies mid-transfer
+ * cannot start fails `start` with its reason (and refuses what `open` handed
+ * it), a worker that dies mid-transfer
  * ends its transfers as errors (logged), and the pool then stops handing it
  * work. (The real worker is exercised in tests/features/workers_test.ts.)
  */
@@ -155,4 +156,67 @@ Deno.test("stats, log lines and refusals from a worker reach the main thread", a
   );
   await within(pool.close());
   assert.equal(pool.size, 0);
+});
+
+Deno.test("open() takes requests before the threads are up; they start once the thread is", async () => {
+  const { log } = capture();
+  // Ready only after a pause: a start posted before then must still run.
+  const source = `self.onmessage = (e) => {
+    const m = e.data;
+    if (m.type === "setup") setTimeout(() => self.postMessage({ type: "ready" }), 50);
+    if (m.type === "start") {
+      self.postMessage({ type: "stats", id: m.id, stats: { outcome: "ok", filename: m.request.filename } });
+      self.postMessage({ type: "done", id: m.id });
+    }
+    if (m.type === "close") self.postMessage({ type: "closed" });
+  };`;
+  const pool = WorkerPool.open(1, SETUP, { source, log });
+  let ready = false;
+  pool.ready.then(() => ready = true);
+  const remote = pool.run({
+    request: REQUEST,
+    name: REQUEST.filename,
+    peer: PEER,
+  }, { refuse: () => {} });
+  assert.ok(remote, "a starting pool takes the request");
+  assert.equal(ready, false);
+  assert.equal((await within(remote.stats)).outcome, "ok");
+  await within(pool.ready);
+  await within(pool.close());
+});
+
+Deno.test("a pool whose thread cannot start refuses the requests it was handed (ERROR 0) and ends them as errors", async () => {
+  const { log } = capture();
+  const source = `self.onmessage = (e) => {
+    if (e.data.type === "setup") setTimeout(() => self.postMessage({
+      type: "failed", error: "no read permission on /nowhere" }), 20);
+  };`;
+  const pool = WorkerPool.open(2, SETUP, { source, log });
+  const refusals: string[] = [];
+  const handed = [0, 1, 2].map(() =>
+    pool.run({ request: REQUEST, name: REQUEST.filename, peer: PEER }, {
+      refuse: (code, message) => refusals.push(`${code} ${message}`),
+    })
+  );
+  await assert.rejects(within(pool.ready), /no read permission on \/nowhere/);
+  for (const remote of handed) {
+    assert.ok(remote);
+    const stats = await within(remote.stats);
+    await within(remote.done);
+    assert.equal(stats.outcome, "error");
+    assert.match(stats.error ?? "", /worker threads failed to start/);
+  }
+  assert.deepEqual(
+    refusals,
+    Array(3).fill("0 worker threads failed to start, try again"),
+  );
+  assert.equal(pool.size, 0);
+  assert.equal(
+    pool.run({ request: REQUEST, name: REQUEST.filename, peer: PEER }, {
+      refuse: () => {},
+    }),
+    undefined,
+    "a failed pool takes no more requests",
+  );
+  await within(pool.close());
 });

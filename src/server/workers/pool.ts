@@ -9,108 +9,18 @@
 
 import type { Logger } from "../../log.ts";
 import { Delay } from "../delay.ts";
-import { Opcode, type RequestPacket } from "../../protocol/packet.ts";
+import { ErrorCode, Opcode } from "../../protocol/packet.ts";
 import type { TransferStats } from "../session.ts";
 import type { StartRequest } from "../start.ts";
 import type { TransferHandle } from "../transfers.ts";
 import { WORKER_SOURCE } from "./bundle.ts";
-import { CachedProgress } from "../../metrics/progress.ts";
+import { RemoteSession } from "./remote.ts";
 import {
   failedStats,
   type FromWorker,
   type ToWorker,
   type WorkerSetup,
 } from "./protocol.ts";
-
-/** A transfer running in a worker thread, seen from the main thread. */
-export class RemoteSession implements TransferHandle {
-  /** Resolves with the stats when the worker reports the outcome. */
-  readonly stats: Promise<TransferStats>;
-  /** Resolves when the worker has cleaned the transfer up. */
-  readonly done: Promise<void>;
-  #finished = false;
-  #established = false;
-  #resolveStats!: (s: TransferStats) => void;
-  #resolveDone!: () => void;
-  #cancel: (reason?: string) => void;
-  /** Answers the client from the listen socket (the worker could not). */
-  readonly refuse: (code: number, message: string) => void;
-  /** The request it serves. */
-  readonly request: RequestPacket;
-  /** Always true: it runs in a worker thread. */
-  readonly remote = true;
-  /** Its id in its worker. */
-  readonly id: number;
-  /** Its worker (0-based). */
-  readonly worker: number;
-  /** Its progress, as the worker last reported it. */
-  readonly progress: CachedProgress = new CachedProgress();
-
-  /**
-   * Mirrors one transfer handed to a worker.
-   *
-   * @param start Its id, worker and request.
-   * @param actions `cancel` asks the worker to cancel the transfer;
-   * `refuse` sends the client an ERROR from the listen socket.
-   */
-  constructor(
-    start: { id: number; worker: number; request: RequestPacket },
-    actions: {
-      cancel: (reason?: string) => void;
-      refuse: (code: number, message: string) => void;
-    },
-  ) {
-    this.id = start.id;
-    this.worker = start.worker;
-    this.request = start.request;
-    this.#cancel = actions.cancel;
-    this.refuse = actions.refuse;
-    this.stats = new Promise((r) => this.#resolveStats = r);
-    this.done = new Promise((r) => this.#resolveDone = r);
-  }
-
-  /** Whether the outcome is known (a finished transfer may still linger). */
-  get finished(): boolean {
-    return this.#finished;
-  }
-
-  /** Whether the client has answered (reported by the worker). */
-  get established(): boolean {
-    return this.#established;
-  }
-
-  /** The worker reported that the client answered. */
-  establish(): void {
-    this.#established = true;
-  }
-
-  /** Cancels the transfer (an unfinished upload leaves no file). */
-  cancel(reason?: string): void {
-    this.#cancel(reason);
-  }
-
-  /**
-   * Records the outcome the worker reported.
-   *
-   * @param stats The transfer's stats.
-   */
-  settle(stats: TransferStats): void {
-    if (this.#finished) return;
-    this.#finished = true;
-    this.#resolveStats(stats);
-  }
-
-  /**
-   * Records that the worker is done with the transfer; a transfer that
-   * never reported an outcome (its worker died) ends as an error.
-   *
-   * @param fallback Stats to report when none came.
-   */
-  end(fallback?: TransferStats): void {
-    if (fallback) this.settle(fallback);
-    this.#resolveDone();
-  }
-}
 
 /** Pause before restarting a thread that died twice within it, in ms. */
 const RESTART_PAUSE_MS = 5000;
@@ -144,11 +54,13 @@ export interface WorkerPoolOptions {
 }
 
 /**
- * A fixed set of worker threads running transfers.
+ * A fixed set of worker threads running transfers, handed requests from
+ * the moment they start.
  *
  * @example
  * ```ts ignore
- * const pool = await WorkerPool.start(2, setup, { log });
+ * const pool = WorkerPool.open(2, setup, { log });
+ * pool.ready.catch((err) => log.error(String(err)));
  * const remote = pool.run({ request, name, peer }, { refuse: () => {} });
  * await remote.done;
  * await pool.close();
@@ -166,6 +78,7 @@ export class WorkerPool {
   #restarts = new Set<Promise<void>>();
   #pauses = new Set<Delay>();
   #lastDeath = new Map<number, number>();
+  #ready: Promise<void> = Promise.resolve();
 
   private constructor(
     url: string,
@@ -185,6 +98,45 @@ export class WorkerPool {
   }
 
   /**
+   * Starts `count` workers and returns at once: {@linkcode WorkerPool.run}
+   * may hand them requests before they are up (each thread takes its
+   * messages once it has opened the root). When a thread cannot start,
+   * every thread stops, the requests handed to them are refused (ERROR 0,
+   * the client may ask again) and `ready` rejects with the reason.
+   *
+   * @param count Number of threads.
+   * @param setup What every worker needs.
+   * @param options Worker source and logger.
+   * @returns The starting pool.
+   */
+  static open(
+    count: number,
+    setup: Omit<WorkerSetup, "portStart">,
+    options: WorkerPoolOptions,
+  ): WorkerPool {
+    const [url, kind] = workerModule(options.source);
+    const pool = new WorkerPool(url, kind, options);
+    const span = setup.portRange
+      ? setup.portRange[1] - setup.portRange[0] + 1
+      : 0;
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const portStart = Math.floor(span * i / count);
+      ready.push(pool.#spawn(i, { ...setup, portStart }));
+    }
+    pool.#ready = Promise.all(ready).then(() => {}, (err) => {
+      for (const s of pool.#slots) {
+        s.alive = false;
+        s.worker.terminate();
+        pool.#failAll(s, `worker threads failed to start`, true);
+      }
+      if (pool.#revoke) URL.revokeObjectURL(url);
+      throw err;
+    });
+    return pool;
+  }
+
+  /**
    * Starts `count` workers and waits until each has opened the root.
    *
    * @param count Number of threads.
@@ -198,24 +150,18 @@ export class WorkerPool {
     setup: Omit<WorkerSetup, "portStart">,
     options: WorkerPoolOptions,
   ): Promise<WorkerPool> {
-    const [url, kind] = workerModule(options.source);
-    const pool = new WorkerPool(url, kind, options);
-    const span = setup.portRange
-      ? setup.portRange[1] - setup.portRange[0] + 1
-      : 0;
-    const ready: Promise<void>[] = [];
-    for (let i = 0; i < count; i++) {
-      const portStart = Math.floor(span * i / count);
-      ready.push(pool.#spawn(i, { ...setup, portStart }));
-    }
-    try {
-      await Promise.all(ready);
-    } catch (err) {
-      for (const s of pool.#slots) s.worker.terminate();
-      if (pool.#revoke) URL.revokeObjectURL(url);
-      throw err;
-    }
+    const pool = WorkerPool.open(count, setup, options);
+    await pool.ready;
     return pool;
+  }
+
+  /**
+   * Resolves once every thread has opened the root; rejects with the first
+   * one's reason when one cannot (the pool is then stopped). Whoever opens
+   * the pool handles that rejection.
+   */
+  get ready(): Promise<void> {
+    return this.#ready;
   }
 
   /** Number of live worker threads. */
@@ -327,8 +273,9 @@ export class WorkerPool {
     this.#restarts.add(restart);
   }
 
-  #failAll(slot: Slot, error: string): void {
+  #failAll(slot: Slot, error: string, refuse = false): void {
     for (const remote of slot.active.values()) {
+      if (refuse) remote.refuse(ErrorCode.NOT_DEFINED, `${error}, try again`);
       remote.end(failedStats(error));
     }
     slot.active.clear();
@@ -419,6 +366,7 @@ export class WorkerPool {
    */
   async close(): Promise<void> {
     this.#closing = true;
+    await this.ready.catch(() => {});
     for (const wait of this.#pauses) wait.cancel();
     await Promise.allSettled([...this.#restarts]);
     await Promise.all(this.#slots.map((slot) => {

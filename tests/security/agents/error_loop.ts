@@ -38,7 +38,7 @@ const threads = !extra.includes("--workers");
 // thread).
 // Nothing retransmits on its own during the measured second.
 const FLAGS = [
-  ...(threads ? ["-v"] : []),
+  ...(threads ? ["-v", "--workers-start", "listen"] : []),
   "--ack-timeout",
   "10",
   "--timeout",
