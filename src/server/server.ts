@@ -105,8 +105,10 @@ export class TftpServer {
   #ports: PortAllocator;
   #lane: Lane;
   #threads: WorkerThreads;
-  /** Transfers running in this thread. */
+  /** Transfers running in this thread whose outcome is not known yet. */
   #local = 0;
+  /** The same, per client address and port. */
+  #localFrom = new Map<string, number>();
   #status?: ServerStatus;
 
   /**
@@ -421,7 +423,8 @@ export class TftpServer {
     const key = peerKey(peer);
     const remote = this.#threads.run(start, {
       repeatOf,
-      busy: this.#local > 0,
+      // One client asking again (a probe, a retry) is not load; another is.
+      busy: this.#local > (this.#localFrom.get(key) ?? 0),
       refuse: (code, message) => this.#reply(on, peer, code, message),
     });
     if (remote) {
@@ -435,8 +438,20 @@ export class TftpServer {
     }
     try {
       const t = startTransfer(cls, start, this.#env());
+      // Counted until its outcome is known: a lingering end is not load.
       this.#local++;
-      t.done.finally(() => this.#local--);
+      this.#localFrom.set(key, (this.#localFrom.get(key) ?? 0) + 1);
+      let counted = true;
+      const uncount = () => {
+        if (!counted) return;
+        counted = false;
+        this.#local--;
+        const n = this.#localFrom.get(key)! - 1;
+        if (n) this.#localFrom.set(key, n);
+        else this.#localFrom.delete(key);
+      };
+      t.stats.then(uncount, uncount);
+      t.done.finally(uncount);
       this.#registry.add(key, client, t);
       this.#status?.watch(start, { handle: t, live: liveSession(t.session) });
       t.done.finally(() => this.#shared.release(on, peer, t.session.transport));

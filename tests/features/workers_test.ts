@@ -207,6 +207,22 @@ Deno.test("workers: on demand a lone transfer stays in the main thread; requests
   );
 });
 
+Deno.test("workers: on demand an upload lingering for its last ACK is not load: the next client stays in the main thread", async () => {
+  const data = randomBytes(3000);
+  await using srv = await startFeatureServer({
+    workers: 2,
+    files: { "a.bin": data },
+  });
+  await upload(srv, "up.bin", { data: randomBytes(2000) });
+  await srv.waitForTransfer((t) => t.filename === "up.bin");
+  // The upload's socket lingers to re-ACK a repeated last block meanwhile.
+  const got = await download(srv, "a.bin");
+  assert.deepEqual(got.data, data);
+  const s = await srv.waitForTransfer((t) => t.filename === "a.bin");
+  assert.equal(s.worker, undefined);
+  assert.ok(!srv.lines.some((l) => /worker threads ready/.test(l)));
+});
+
 Deno.test("workers: closing before the threads start leaves no thread or timer behind", async () => {
   // The test sanitizers fail this test on a leaked timer, op or worker.
   const srv = await startFeatureServer({ workers: 2 });
