@@ -46,7 +46,10 @@ async function ipxeBoot(c: IpxeCase): Promise<void> {
       write: c.write,
     });
     if (!c.write) {
-      assert.match(server.listening, /\(read-only\)(, \d+ worker threads)?$/);
+      assert.match(
+        server.listening,
+        /\(read-only\)(, \d+ worker threads( on demand)?)?$/,
+      );
       assert.ok(
         server.log.find(/no write permission on .*: serving read-only/),
         "read-only warning missing" + evidence(undefined, server),
