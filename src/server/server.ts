@@ -105,9 +105,10 @@ export class TftpServer {
   #ports: PortAllocator;
   #lane: Lane;
   #threads: WorkerThreads;
-  /** Transfers running in this thread whose outcome is not known yet. */
-  #local = 0;
-  /** The same, per client address and port. */
+  /**
+   * Transfers running in this thread whose outcome is not known yet, per
+   * client address and port.
+   */
   #localFrom = new Map<string, number>();
   #status?: ServerStatus;
 
@@ -251,9 +252,9 @@ export class TftpServer {
     }
     const addr = this.addr;
     const workers = this.options.workers ?? 1;
-    const onDemand = this.options.workersStart !== "listen";
+    const start = this.options.workersStart ?? SERVER_DEFAULTS.workersStart;
     const threads = workers > 1
-      ? `, ${workers} worker threads${onDemand ? " on demand" : ""}`
+      ? `, ${workers} worker threads${start === "demand" ? " on demand" : ""}`
       : "";
     const where = this.#sockets.all.map((l) => listenText(l.addr)).join(", ");
     this.log.info(
@@ -268,7 +269,7 @@ export class TftpServer {
           progressMs: this.#status ? PROGRESS_MS : 0,
           config: this.config,
           verbose: this.log.debugEnabled,
-        }), { start: this.options.workersStart });
+        }), { start });
     }
     if (this.options.metrics) {
       this.#status?.open(this.options.metrics, this.log);
@@ -424,7 +425,7 @@ export class TftpServer {
     const remote = this.#threads.run(start, {
       repeatOf,
       // One client asking again (a probe, a retry) is not load; another is.
-      busy: this.#local > (this.#localFrom.get(key) ?? 0),
+      busy: this.#localFrom.size > (this.#localFrom.has(key) ? 1 : 0),
       refuse: (code, message) => this.#reply(on, peer, code, message),
     });
     if (remote) {
@@ -439,13 +440,11 @@ export class TftpServer {
     try {
       const t = startTransfer(cls, start, this.#env());
       // Counted until its outcome is known: a lingering end is not load.
-      this.#local++;
       this.#localFrom.set(key, (this.#localFrom.get(key) ?? 0) + 1);
       let counted = true;
       const uncount = () => {
         if (!counted) return;
         counted = false;
-        this.#local--;
         const n = this.#localFrom.get(key)! - 1;
         if (n) this.#localFrom.set(key, n);
         else this.#localFrom.delete(key);

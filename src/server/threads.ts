@@ -12,6 +12,7 @@ import { Delay } from "./delay.ts";
 import { WorkerPool } from "./workers/pool.ts";
 import type { RemoteSession } from "./workers/remote.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
+import type { ServerOptions } from "./options.ts";
 import type { StartRequest } from "./start.ts";
 import type { TransferHandle } from "./transfers.ts";
 
@@ -25,7 +26,7 @@ const WORKER_START_DELAY_MS = 100;
  * threads, and memory a thread took is not given back when it stops);
  * `listen` 100 ms after listening.
  */
-export type WorkersStart = "demand" | "listen";
+export type WorkersStart = NonNullable<ServerOptions["workersStart"]>;
 
 /**
  * The worker threads of one server, from the delayed start to the close.
@@ -69,15 +70,15 @@ export class WorkerThreads {
    *
    * @param count Number of threads.
    * @param setup Builds what every thread needs, when they start.
-   * @param options `start`: when (default `demand`).
+   * @param options `start`: when.
    */
   schedule(
     count: number,
     setup: () => Omit<WorkerSetup, "portStart">,
-    options: { start?: WorkersStart } = {},
+    options: { start: WorkersStart },
   ): void {
     this.#plan = { count, setup };
-    if (options.start !== "listen") return;
+    if (options.start === "demand") return;
     this.#delay = new Delay(WORKER_START_DELAY_MS);
     this.#delay.done.then((elapsed) => {
       if (elapsed) this.start();
@@ -135,7 +136,7 @@ export class WorkerThreads {
       busy?: boolean;
     },
   ): RemoteSession | undefined {
-    if (options.busy && !this.#starting) this.start();
+    if (options.busy) this.start();
     return this.#pool?.run(start, options);
   }
 

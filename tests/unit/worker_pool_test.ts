@@ -39,6 +39,16 @@ function capture(): { log: Logger; lines: string[] } {
   return { log, lines };
 }
 
+/** Hands the pool the test's one request from the test's one client. */
+function hand(
+  pool: WorkerPool,
+  refuse: (code: number, message: string) => void = () => {},
+) {
+  return pool.run({ request: REQUEST, name: REQUEST.filename, peer: PEER }, {
+    refuse,
+  });
+}
+
 /** Bounds a promise so a broken pool fails the test instead of hanging it. */
 async function within<T>(p: Promise<T>, ms = 10_000): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -84,13 +94,7 @@ Deno.test("a worker that dies ends its transfers as errors and is replaced", asy
   );
   assert.equal(pool.size, 1);
   const refusals: string[] = [];
-  const remote = pool.run({
-    request: REQUEST,
-    name: REQUEST.filename,
-    peer: PEER,
-  }, {
-    refuse: (_code, message) => refusals.push(message),
-  });
+  const remote = hand(pool, (_code, message) => refusals.push(message));
   assert.ok(remote);
   const stats = await within(remote.stats);
   await within(remote.done);
@@ -106,11 +110,7 @@ Deno.test("a worker that dies ends its transfers as errors and is replaced", asy
   // A fresh thread takes its place and gets work again.
   await within(restartedOnce);
   assert.equal(pool.size, 1);
-  const second = pool.run({
-    request: REQUEST,
-    name: REQUEST.filename,
-    peer: PEER,
-  }, { refuse: () => {} });
+  const second = hand(pool);
   assert.ok(second, "the replacement takes transfers");
   assert.equal((await within(second.stats)).outcome, "error");
   // It died again at once, so the next restart pauses (5 s); closing must
@@ -137,13 +137,10 @@ Deno.test("stats, log lines and refusals from a worker reach the main thread", a
   };`;
   const pool = await within(WorkerPool.start(2, SETUP, { source, log }));
   const refusals: string[] = [];
-  const remote = pool.run({
-    request: REQUEST,
-    name: REQUEST.filename,
-    peer: PEER,
-  }, {
-    refuse: (code, message) => refusals.push(`${code} ${message}`),
-  });
+  const remote = hand(
+    pool,
+    (code, message) => refusals.push(`${code} ${message}`),
+  );
   assert.ok(remote);
   const stats = await within(remote.stats);
   await within(remote.done);
@@ -173,11 +170,7 @@ Deno.test("open() takes requests before the threads are up; they start once the 
   const pool = WorkerPool.open(1, SETUP, { source, log });
   let ready = false;
   pool.ready.then(() => ready = true);
-  const remote = pool.run({
-    request: REQUEST,
-    name: REQUEST.filename,
-    peer: PEER,
-  }, { refuse: () => {} });
+  const remote = hand(pool);
   assert.ok(remote, "a starting pool takes the request");
   assert.equal(ready, false);
   assert.equal((await within(remote.stats)).outcome, "ok");
@@ -194,9 +187,7 @@ Deno.test("a pool whose thread cannot start refuses the requests it was handed (
   const pool = WorkerPool.open(2, SETUP, { source, log });
   const refusals: string[] = [];
   const handed = [0, 1, 2].map(() =>
-    pool.run({ request: REQUEST, name: REQUEST.filename, peer: PEER }, {
-      refuse: (code, message) => refusals.push(`${code} ${message}`),
-    })
+    hand(pool, (code, message) => refusals.push(`${code} ${message}`))
   );
   await assert.rejects(within(pool.ready), /no read permission on \/nowhere/);
   for (const remote of handed) {
@@ -212,9 +203,7 @@ Deno.test("a pool whose thread cannot start refuses the requests it was handed (
   );
   assert.equal(pool.size, 0);
   assert.equal(
-    pool.run({ request: REQUEST, name: REQUEST.filename, peer: PEER }, {
-      refuse: () => {},
-    }),
+    hand(pool),
     undefined,
     "a failed pool takes no more requests",
   );
