@@ -14,7 +14,6 @@ import {
 } from "../protocol/options.ts";
 import { parseRemapRules } from "../server/remap.ts";
 import type { ServerOptions } from "../server/server.ts";
-import { originPermissionProblem } from "../storage/origin.ts";
 import { ORIGIN_FLAGS, type OriginKey, splitOrigin } from "./origin_flags.ts";
 import { type Flag, parseFlags, renderHelp, UsageError } from "./flags.ts";
 import { listenHost, network, portRange, tcpAddress } from "./values.ts";
@@ -455,6 +454,7 @@ export async function loadServerOptions(
 ): Promise<ServerOptions> {
   const origin = cli.server.origin;
   if (origin) {
+    const { originPermissionProblem } = await import("../storage/origin.ts");
     const missing = await originPermissionProblem({
       origin: origin.url,
       cacheDir: origin.cacheDir,

@@ -10,7 +10,7 @@
 import { SERVER_DEFAULTS } from "../defaults.ts";
 import { MAX_BLKSIZE, MAX_WINDOWSIZE } from "../protocol/options.ts";
 import type { SharedCwdLock } from "../storage/cwd_lock.ts";
-import { originShare } from "../storage/origin.ts";
+import { originShare } from "../storage/origin/share.ts";
 import { receiveBufferBytes } from "../transport/types.ts";
 import type { ServerOptions } from "./options.ts";
 import { DEFAULT_SESSION_CONFIG, type SessionConfig } from "./session.ts";

@@ -141,6 +141,27 @@ export class FsStorage implements Storage {
   }
 
   /**
+   * Whether uploads into the root itself are possible: the storage is
+   * writable and Deno grants write access to the root.
+   *
+   * @returns true when they are.
+   */
+  canUpload(): boolean {
+    return this.writable && this.calls.canWrite(this.root);
+  }
+
+  /**
+   * The root and whether uploads into it are possible.
+   *
+   * @returns E.g. `root /srv/tftp (read-only)`.
+   */
+  describe(): string {
+    return `root ${this.root} (${
+      this.canUpload() ? "read-write" : "read-only"
+    })`;
+  }
+
+  /**
    * Opens a file for reading.
    *
    * @param name Clean name from the name pipeline.

@@ -53,18 +53,6 @@ export function sharedCwdLock(): SharedCwdLock {
 }
 
 /**
- * Whether uploads into the root itself are possible.
- *
- * @param fs The storage.
- * @returns true when the storage is writable and Deno grants write access.
- */
-export function rootWritable(fs: FsStorage): boolean {
-  return fs.writable &&
-    Deno.permissions.querySync({ name: "write", path: fs.root }).state ===
-      "granted";
-}
-
-/**
  * Opens the file-system root, checking read permission first.
  *
  * @param options Root and name handling.
@@ -100,7 +88,7 @@ export async function openRootStorage(
     }
     throw err;
   }
-  if (log && !options.readOnly && !rootWritable(storage)) {
+  if (log && !options.readOnly && !storage.canUpload()) {
     log.warn(
       `no write permission on ${storage.root}: serving read-only, ` +
         `uploads get ERROR 2 except in directories --allow-write grants`,

@@ -20,17 +20,16 @@
  */
 
 import type { Logger } from "../log.ts";
-import { FsStorage } from "./files.ts";
-import { PerClientStorage } from "./per_client.ts";
-import { openRootStorage, type RootOptions, rootWritable } from "./fs_root.ts";
-import type { Storage } from "./types.ts";
+import { openRootStorage, type RootOptions } from "./fs_root.ts";
 import { type ClosableStorage, CompositeStorage } from "./origin/composite.ts";
 import { ORIGIN_DEFAULTS } from "../defaults.ts";
 import { DirCache } from "./origin/dir_cache.ts";
 import { OriginStorage, type OriginStorageOptions } from "./origin/storage.ts";
 import { parseOriginUrl } from "./origin/url.ts";
+import type { OriginSettings } from "./origin/share.ts";
 
 export { type ClosableStorage, CompositeStorage } from "./origin/composite.ts";
+export { type OriginSettings, originShare } from "./origin/share.ts";
 export {
   DirCache,
   type DirCacheOptions,
@@ -40,37 +39,6 @@ export type { RootOptions } from "./fs_root.ts";
 export type { CachePolicy } from "./origin/policy.ts";
 export { ORIGIN_DEFAULTS } from "../defaults.ts";
 export { OriginStorage, type OriginStorageOptions } from "./origin/storage.ts";
-
-/**
- * The origin as `ServerOptions.origin` takes it: plain data (no `URL`, no
- * `Headers`), so each worker thread builds its own storage from a copy.
- * Bounds are for the whole server; {@linkcode originShare} splits them
- * between threads.
- */
-export interface OriginSettings {
-  /** Origin base URL (`--origin`). */
-  url: string;
-  /** Serve every name from the origin; no root (`--origin-only`). */
-  only?: boolean;
-  /** Ms from asking (queueing included) to the response headers (default 5000). */
-  timeoutMs?: number;
-  /** Longest silence within a body, ms (default 10000). */
-  idleTimeoutMs?: number;
-  /** Origin requests at once, bodies included (default 16). */
-  maxConcurrent?: number;
-  /** Same-origin redirects followed (default 3). */
-  maxRedirects?: number;
-  /** Largest body served, bytes (default 256 MiB; ERROR 3 beyond). */
-  maxObjectBytes?: number;
-  /** Memory cache bound, bytes (default 64 MiB; 0: none). */
-  cacheMemoryBytes?: number;
-  /** Directory cache (`--origin-cache-dir`), shared by threads and processes. */
-  cacheDir?: string;
-  /** Directory cache bound, bytes (default 1 GiB). */
-  cacheDirBytes?: number;
-  /** Extra request headers as name and value (`--origin-header`). */
-  headers?: [string, string][];
-}
 
 /** Options of {@linkcode openOriginStorage}. */
 export interface OpenOriginOptions
@@ -126,74 +94,6 @@ export function originOptions(
     cacheDirBytes: settings.cacheDirBytes,
     headers: settings.headers,
   };
-}
-
-/**
- * One thread's share of the bounds that each storage instance keeps on
- * its own (origin requests at once, the memory cache), so the server's
- * total stays within what was configured: each of `threads` gets an
- * equal part, at least one request at a time.
- *
- * @example
- * ```ts
- * import { originShare } from "./origin.ts";
- * const s = originShare({ url: "http://o/", maxConcurrent: 16 }, 4);
- * if (s.maxConcurrent !== 4) throw new Error();
- * if (s.cacheMemoryBytes !== 16 * 1024 * 1024) throw new Error();
- * ```
- *
- * @param settings The whole server's settings.
- * @param threads Threads that each build a storage.
- * @returns The settings for one of them.
- */
-export function originShare(
-  settings: OriginSettings,
-  threads: number,
-): OriginSettings {
-  if (threads <= 1) return settings;
-  const requests = settings.maxConcurrent ?? ORIGIN_DEFAULTS.maxConcurrent;
-  const memory = settings.cacheMemoryBytes ?? ORIGIN_DEFAULTS.cacheMemoryBytes;
-  return {
-    ...settings,
-    maxConcurrent: Math.max(1, Math.floor(requests / threads)),
-    cacheMemoryBytes: Math.floor(memory / threads),
-  };
-}
-
-/**
- * What a storage serves, for the start-up log line: the root and whether
- * uploads are possible, the origin (its query left out: it may carry a
- * token).
- *
- * @example
- * ```ts
- * import { describeStorage } from "./origin.ts";
- * import { MemoryStorage } from "./memory.ts";
- * if (describeStorage(new MemoryStorage({})) !== "root (custom storage) (read-write)") {
- *   throw new Error();
- * }
- * ```
- *
- * @param storage The storage.
- * @returns Its description.
- */
-export function describeStorage(storage: Storage): string {
-  const files = storage instanceof CompositeStorage ? storage.files : storage;
-  const origin = storage instanceof CompositeStorage
-    ? storage.origin
-    : storage instanceof OriginStorage
-    ? storage
-    : undefined;
-  const site = origin instanceof OriginStorage
-    ? `origin ${origin.base.origin}${origin.base.pathname}`
-    : undefined;
-  if (site && files === origin) return `no root, ${site} (every name)`;
-  const fs = files instanceof PerClientStorage ? files.base : files;
-  const root = fs instanceof FsStorage ? fs.root : "(custom storage)";
-  const rw = fs instanceof FsStorage && !rootWritable(fs)
-    ? "read-only"
-    : "read-write";
-  return `root ${root} (${rw})${site ? `, ${site}` : ""}`;
 }
 
 /**

@@ -140,6 +140,15 @@ export class PerClientStorage implements Storage {
     this.base = base;
   }
 
+  /**
+   * The shared root, as {@linkcode FsStorage.describe} says it.
+   *
+   * @returns E.g. `root /srv/tftp (read-write)`.
+   */
+  describe(): string {
+    return this.base.describe();
+  }
+
   /** The client's own storage, if its directory exists now. */
   #own(info: RequestInfo): FsStorage | undefined {
     const dir = clientDirName(info.hostname);

@@ -55,4 +55,10 @@ export interface Storage {
   openRead(name: string, info: RequestInfo): Promise<ReadHandle>;
   /** Prepares an upload to `name`; must refuse an existing file (ERROR 6). */
   openWrite(name: string, info: RequestInfo): Promise<WriteHandle>;
+  /**
+   * What it serves in a few words, for the server's "listening" line (e.g.
+   * `root /srv/tftp (read-only)`); without it the line says "custom
+   * storage".
+   */
+  describe?(): string;
 }

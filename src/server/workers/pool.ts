@@ -13,20 +13,21 @@ import { ErrorCode, Opcode } from "../../protocol/packet.ts";
 import type { TransferStats } from "../session.ts";
 import type { StartRequest } from "../start.ts";
 import type { TransferHandle } from "../transfers.ts";
-import { WORKER_SOURCE } from "./bundle.ts";
 import { RemoteSession } from "./remote.ts";
 import {
-  failedStats,
-  type FromWorker,
-  type ToWorker,
-  type WorkerSetup,
-} from "./protocol.ts";
+  type WorkerCode,
+  type WorkerKind,
+  workerModule,
+  workerSource,
+  WorkerThread,
+} from "./thread.ts";
+import { failedStats, type FromWorker, type WorkerSetup } from "./protocol.ts";
 
 /** Pause before restarting a thread that died twice within it, in ms. */
 const RESTART_PAUSE_MS = 5000;
 
 interface Slot {
-  worker: Worker;
+  worker: WorkerThread;
   index: number;
   active: Map<number, RemoteSession>;
   alive: boolean;
@@ -36,12 +37,10 @@ interface Slot {
 /** Options of {@linkcode WorkerPool.start}. */
 export interface WorkerPoolOptions {
   /**
-   * The worker module: a script's text, or a module URL. Default: the
-   * sources (`main.ts` beside this file) when this program may read them,
-   * else the bundle of them embedded in `bundle.ts` (least-privilege runs,
-   * compiled binaries).
+   * The worker module: a script's text, a module URL, or what
+   * {@linkcode workerSource} picked (its default).
    */
-  source?: string | URL;
+  source?: WorkerCode;
   /** Writes the workers' log lines and pool events (a worker dying). */
   log: Logger;
   /**
@@ -70,9 +69,8 @@ export class WorkerPool {
   #slots: Slot[] = [];
   #nextId = 1;
   #log: Logger;
-  #url: string;
-  #kind: "sources" | "bundle" | "custom";
-  #revoke: boolean;
+  #url: string | Promise<string>;
+  #kind: WorkerKind;
   #byName: boolean;
   #closing = false;
   #restarts = new Set<Promise<void>>();
@@ -81,19 +79,18 @@ export class WorkerPool {
   #ready: Promise<void> = Promise.resolve();
 
   private constructor(
-    url: string,
-    kind: "sources" | "bundle" | "custom",
+    url: string | Promise<string>,
+    kind: WorkerKind,
     options: WorkerPoolOptions,
   ) {
     this.#url = url;
     this.#kind = kind;
-    this.#revoke = url.startsWith("blob:");
     this.#log = options.log;
     this.#byName = options.byName ?? false;
   }
 
   /** What the threads run: the sources, the embedded bundle, or a given module. */
-  get source(): "sources" | "bundle" | "custom" {
+  get source(): WorkerKind {
     return this.#kind;
   }
 
@@ -114,7 +111,7 @@ export class WorkerPool {
     setup: Omit<WorkerSetup, "portStart">,
     options: WorkerPoolOptions,
   ): WorkerPool {
-    const [url, kind] = workerModule(options.source);
+    const [url, kind] = workerModule(options.source ?? workerSource());
     const pool = new WorkerPool(url, kind, options);
     const span = setup.portRange
       ? setup.portRange[1] - setup.portRange[0] + 1
@@ -130,7 +127,7 @@ export class WorkerPool {
         s.worker.terminate();
         pool.#failAll(s, `worker threads failed to start`, true);
       }
-      if (pool.#revoke) URL.revokeObjectURL(url);
+      pool.#revoke();
       throw err;
     });
     return pool;
@@ -170,16 +167,9 @@ export class WorkerPool {
   }
 
   #spawn(index: number, setup: WorkerSetup): Promise<void> {
-    const worker = new Worker(this.#url, {
-      type: "module",
-      name: `tftpd-worker-${index + 1}`,
-    });
-    const slot: Slot = { worker, index, active: new Map(), alive: true };
-    this.#slots.push(slot);
     return new Promise<void>((resolve, reject) => {
       let started = false;
-      worker.onmessage = (e: MessageEvent<FromWorker>) => {
-        const msg = e.data;
+      const onMessage = (msg: FromWorker) => {
         switch (msg.type) {
           case "ready":
             started = true;
@@ -221,10 +211,8 @@ export class WorkerPool {
             break;
         }
       };
-      worker.onerror = (e: ErrorEvent) => {
-        e.preventDefault();
+      const onError = (why: string) => {
         slot.alive = false;
-        const why = e.message || "unknown error";
         if (!started) {
           reject(new Error(`worker ${index + 1} failed to start: ${why}`));
           return;
@@ -235,10 +223,16 @@ export class WorkerPool {
         );
         this.#failAll(slot, `worker died: ${why}`);
         slot.closed?.();
-        worker.terminate();
+        slot.worker.terminate();
         this.#restart(slot, setup);
       };
-      worker.postMessage({ type: "setup", setup } satisfies ToWorker);
+      const worker = new WorkerThread(this.#url, {
+        name: `tftpd-worker-${index + 1}`,
+        on: { message: onMessage, error: onError },
+      });
+      const slot: Slot = { worker, index, active: new Map(), alive: true };
+      this.#slots.push(slot);
+      worker.post({ type: "setup", setup });
     });
   }
 
@@ -318,15 +312,15 @@ export class WorkerPool {
     const remote = new RemoteSession({ id, worker: slot.index, request }, {
       cancel: (reason) => {
         if (slot.alive) {
-          slot.worker.postMessage(
-            { type: "cancel", id, reason } satisfies ToWorker,
+          slot.worker.post(
+            { type: "cancel", id, reason },
           );
         }
       },
       refuse: options.refuse,
     });
     slot.active.set(id, remote);
-    slot.worker.postMessage(
+    slot.worker.post(
       {
         type: "start",
         id,
@@ -341,7 +335,7 @@ export class WorkerPool {
           hostname: local.hostname,
           port: local.port,
         },
-      } satisfies ToWorker,
+      },
     );
     return remote;
   }
@@ -373,7 +367,7 @@ export class WorkerPool {
       if (!slot.alive) return Promise.resolve();
       return new Promise<void>((resolve) => {
         slot.closed = resolve;
-        slot.worker.postMessage({ type: "close" } satisfies ToWorker);
+        slot.worker.post({ type: "close" });
       });
     }));
     for (const slot of this.#slots) {
@@ -381,7 +375,13 @@ export class WorkerPool {
       slot.worker.terminate();
       this.#failAll(slot, "server stopped");
     }
-    if (this.#revoke) URL.revokeObjectURL(this.#url);
+    this.#revoke();
+  }
+
+  #revoke(): void {
+    Promise.resolve(this.#url).then((url) => {
+      if (url.startsWith("blob:")) URL.revokeObjectURL(url);
+    }, () => {});
   }
 }
 
@@ -392,30 +392,4 @@ function nameHash(name: string): number {
     h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
   }
   return h >>> 0;
-}
-
-/** The main module of the worker threads, beside this file. */
-const SOURCES = new URL("./main.ts", import.meta.url);
-
-/**
- * The worker module to start: what `source` says, else the sources when
- * they can be read, else the embedded bundle.
- */
-function workerModule(
-  source: string | URL | undefined,
-): [string, "sources" | "bundle" | "custom"] {
-  if (source instanceof URL) return [source.href, "custom"];
-  if (typeof source === "string") return [blobUrl(source), "custom"];
-  if (SOURCES.protocol === "file:") {
-    const dir = new URL("../../", SOURCES);
-    const read = Deno.permissions.querySync({ name: "read", path: dir });
-    if (read.state === "granted") return [SOURCES.href, "sources"];
-  }
-  return [blobUrl(WORKER_SOURCE), "bundle"];
-}
-
-function blobUrl(code: string): string {
-  return URL.createObjectURL(
-    new Blob([code], { type: "application/javascript" }),
-  );
 }

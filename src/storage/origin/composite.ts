@@ -86,6 +86,16 @@ export class CompositeStorage implements ClosableStorage {
     return this.files.openWrite(name, info);
   }
 
+  /**
+   * Both storages, files first.
+   *
+   * @returns E.g. `root /srv/tftp (read-only), origin https://o.example/`.
+   */
+  describe(): string {
+    const files = this.files.describe?.() ?? "custom storage";
+    return `${files}, ${this.origin.describe?.() ?? "custom origin"}`;
+  }
+
   /** Closes the origin. */
   close(): Promise<void> {
     return this.origin.close();

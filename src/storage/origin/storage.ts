@@ -100,6 +100,8 @@ const MAX_ATTEMPTS = 3;
 export class OriginStorage implements Storage {
   /** The origin base URL. */
   readonly base: URL;
+  /** The base URL without its query (which may carry a token), for logs. */
+  readonly site: string;
   #fetcher: OriginFetcher;
   #cache: OriginCache;
   #normalize: boolean;
@@ -116,6 +118,7 @@ export class OriginStorage implements Storage {
    */
   constructor(url: string | URL, opts: OriginStorageOptions = {}) {
     this.base = parseOriginUrl(url);
+    this.site = `${this.base.origin}${this.base.pathname}`;
     this.#normalize = opts.normalizeNames ?? true;
     this.#log = opts.logger;
     this.#fetcher = new OriginFetcher(this.base, {
@@ -301,6 +304,15 @@ export class OriginStorage implements Storage {
   /** Origin requests in flight now (bodies being read included). */
   get activeRequests(): number {
     return this.#fetcher.active;
+  }
+
+  /**
+   * The origin, its query left out.
+   *
+   * @returns E.g. `origin https://artifacts.example/netboot/`.
+   */
+  describe(): string {
+    return `origin ${this.site}`;
   }
 
   /**
