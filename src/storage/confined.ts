@@ -406,10 +406,9 @@ export class Confined {
         );
       }
     }
-    throw new TftpError(
-      ErrorCode.ACCESS_VIOLATION,
-      `${name}: changed while being opened`,
-    );
+    // Links resolve whole, so only a name that kept changing gets here: a
+    // race, worth another try.
+    throw changed(name);
   }
 
   /**

@@ -412,3 +412,74 @@ Deno.test("openWithin(): an open that never returns is refused in time; a late h
   const fast = await openWithin(Promise.resolve({ close() {} }), 10_000);
   assert.ok(fast);
 });
+
+Deno.test("FsStorage: a read whose name keeps changing is busy (try again), whatever changes; a long chain of links inside the root is read", async (t) => {
+  const cases: {
+    what: string;
+    set(root: string): Promise<Partial<FsCalls>>;
+    code?: number;
+  }[] = [
+    {
+      what: "keeps turning into a symlink at the open",
+      set: () =>
+        Promise.resolve({
+          openRead: () => {
+            throw new Deno.errors.FilesystemLoop("ELOOP");
+          },
+        }),
+      code: ErrorCode.NOT_DEFINED,
+    },
+    {
+      what: "is replaced by another file between the look and the open",
+      set: async (root) => {
+        await Deno.writeTextFile(`${root}/other`, "x");
+        const real = realFsCalls();
+        return { openRead: (p) => real.openRead(p === "f" ? "other" : p) };
+      },
+      code: ErrorCode.NOT_DEFINED,
+    },
+    {
+      what: "is a symlink again each time it is looked at",
+      set: () => {
+        const real = realFsCalls();
+        return Promise.resolve({
+          lstat: (p) => ({ ...real.lstat(p), isSymlink: true, isFile: false }),
+        });
+      },
+      code: ErrorCode.NOT_DEFINED,
+    },
+    {
+      what: "is a chain of ten links inside the root (read)",
+      set: async (root) => {
+        await Deno.rename(`${root}/f`, `${root}/l10`);
+        for (let i = 9; i >= 1; i--) {
+          await Deno.symlink(`l${i + 1}`, `${root}/l${i}`);
+        }
+        await Deno.symlink("l1", `${root}/f`);
+        return {};
+      },
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.what, async () => {
+      await withRoot(async (root) => {
+        await Deno.writeTextFile(`${root}/f`, "INSIDE");
+        const calls = { ...realFsCalls(), ...await c.set(root) };
+        const s = new FsStorage(root, { calls });
+        const got = await s.openRead("f").then(
+          async (h) => {
+            const buf = new Uint8Array(16);
+            const n = await h.read(0, buf);
+            h.close();
+            return new TextDecoder().decode(buf.subarray(0, n));
+          },
+          (e) => e,
+        );
+        if (c.code === undefined) return assert.equal(got, "INSIDE");
+        assert.ok(got instanceof TftpError, String(got));
+        assert.equal(got.code, c.code, got.message);
+        assert.match(got.message, /^f: changed while being opened, try again$/);
+      });
+    });
+  }
+});
