@@ -31,8 +31,8 @@ const MAX_HOPS = 8;
 export interface OpenedFile {
   /** Its descriptor. */
   fd: number;
-  /** Its size at open time. */
-  size: number;
+  /** What its descriptor showed at open time. */
+  stat: FsStat;
 }
 
 /** An upload's temporary file and where it is to be published. */
@@ -396,7 +396,7 @@ export class Confined {
           c.close(fd);
           throw changed(name);
         }
-        return { fd, size: f.size };
+        return { fd, stat: f };
       }
       c.close(fd);
       if (!f.isFile) {

@@ -58,7 +58,7 @@ export type Lookup =
  * ```ts
  * import { DirIndex } from "./dir_index.ts";
  * import type { FsCalls } from "./sys.ts";
- * const dir = { dev: 1, ino: 2, mtimeMs: 0, size: 0, isFile: false, isDirectory: true, isSymlink: false };
+ * const dir = { dev: 1, ino: 2, mtimeMs: 0, ctimeMs: 0, size: 0, isFile: false, isDirectory: true, isSymlink: false };
  * const calls = {
  *   stat: () => dir,
  *   readDir: () => [{ name: "BCD", isFile: true, isDirectory: false }],

@@ -17,6 +17,7 @@ import { checkCleanName, TEMP_PREFIX } from "./clean_name.ts";
 import { Confined, type ConfinedParts } from "./confined.ts";
 import { CwdLock } from "./cwd_lock.ts";
 import { DirIndex, type DirIndexLimits } from "./dir_index.ts";
+import { ChunkCache, contentKey } from "./chunk_cache.ts";
 import { FileReadHandle, FileWriteHandle, ReadAheadPool } from "./handles.ts";
 import { type FsCalls, realFsCalls } from "./sys.ts";
 import type { ReadHandle, Storage, WriteHandle } from "./types.ts";
@@ -69,6 +70,7 @@ export class FsStorage implements Storage {
   #parts: ConfinedParts;
   #confined: Confined;
   #pool = new ReadAheadPool();
+  #chunks = new ChunkCache();
 
   /**
    * Use {@linkcode FsStorage.open}, which resolves and checks the root.
@@ -131,6 +133,7 @@ export class FsStorage implements Storage {
     const s = new FsStorage(realDir, this.options);
     s.#parts = this.#parts;
     s.#pool = this.#pool;
+    s.#chunks = this.#chunks;
     s.#confined = new Confined(realDir, this.#parts);
     return s;
   }
@@ -170,12 +173,14 @@ export class FsStorage implements Storage {
   openRead(name: string): Promise<ReadHandle> {
     try {
       const segments = checkCleanName(name);
-      const { fd, size } = this.#confined.openFile(segments, name);
+      const { fd, stat } = this.#confined.openFile(segments, name);
+      const key = contentKey(stat, Date.now());
       return Promise.resolve(
         new FileReadHandle(fd, {
-          size,
+          size: stat.size,
           calls: this.#parts.calls,
           pool: this.#pool,
+          shared: key === undefined ? undefined : { cache: this.#chunks, key },
         }),
       );
     } catch (err) {

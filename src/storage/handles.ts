@@ -5,12 +5,13 @@
  */
 
 import { ErrorCode, TftpError } from "../protocol/packet.ts";
+import { CHUNK_BYTES, type ChunkCache } from "./chunk_cache.ts";
 import type { Confined, UploadSlot } from "./confined.ts";
 import type { FsCalls } from "./sys.ts";
 import type { ReadHandle, WriteHandle } from "./types.ts";
 
 /** Bytes read at once by {@linkcode FileReadHandle} for small blocks. */
-const READ_AHEAD = 65536;
+const READ_AHEAD = CHUNK_BYTES;
 /** Bytes gathered by {@linkcode FileWriteHandle} before one write. */
 const WRITE_BUFFER = 65536;
 
@@ -65,13 +66,19 @@ export class FileReadHandle implements ReadHandle {
   #ahead: Uint8Array | undefined;
   #aheadStart = 0;
   #aheadLen = 0;
+  #shared: { cache: ChunkCache; key: string } | undefined;
+  #chunk: Uint8Array | undefined;
+  #chunkIndex = -1;
+  #end: number;
 
   /**
    * Wraps a descriptor opened by storage.
    *
    * @param fd Open descriptor (owned from now on).
-   * @param opts Its size, the calls to read it with, and where its
-   * read-ahead buffer comes from and goes back to.
+   * @param opts Its size, the calls to read it with, where its read-ahead
+   * buffer comes from and goes back to, and `shared`: the cache whose
+   * chunks it shares with other readers of the same file version (see
+   * `contentKey` in chunk_cache.ts).
    */
   constructor(
     fd: number,
@@ -79,12 +86,16 @@ export class FileReadHandle implements ReadHandle {
       size: number;
       calls: Pick<FsCalls, "read" | "close">;
       pool?: ReadAheadPool;
+      shared?: { cache: ChunkCache; key: string };
     },
   ) {
     this.#fd = fd;
     this.size = opts.size;
+    this.#end = opts.size;
     this.#calls = opts.calls;
     this.#pool = opts.pool;
+    this.#shared = opts.shared;
+    this.#shared?.cache.open();
   }
 
   /**
@@ -99,6 +110,7 @@ export class FileReadHandle implements ReadHandle {
    */
   read(offset: number, buf: Uint8Array): number {
     if (buf.length > READ_AHEAD / 2) return this.#readAt(offset, buf);
+    if (this.#shared) return this.#readShared(offset, buf);
     let start = offset - this.#aheadStart;
     if (
       !this.#ahead || start < 0 ||
@@ -113,6 +125,44 @@ export class FileReadHandle implements ReadHandle {
     const n = Math.max(0, Math.min(buf.length, this.#aheadLen - start));
     buf.set(this.#ahead.subarray(start, start + n));
     return n;
+  }
+
+  #readShared(offset: number, buf: Uint8Array): number {
+    let n = 0;
+    while (n < buf.length && offset + n < this.#end) {
+      const pos = offset + n;
+      const index = Math.floor(pos / CHUNK_BYTES);
+      const chunk = this.#chunkAt(index);
+      const from = pos - index * CHUNK_BYTES;
+      if (from >= chunk.length) break;
+      const take = Math.min(buf.length - n, chunk.length - from);
+      buf.set(chunk.subarray(from, from + take), n);
+      n += take;
+    }
+    return n;
+  }
+
+  #chunkAt(index: number): Uint8Array {
+    if (this.#chunk && this.#chunkIndex === index) return this.#chunk;
+    const { cache, key } = this.#shared!;
+    let chunk = cache.get(key, index);
+    if (!chunk) {
+      const start = index * CHUNK_BYTES;
+      const want = Math.min(CHUNK_BYTES, this.size - start);
+      const fresh = new Uint8Array(want);
+      const got = this.#readAt(start, fresh);
+      if (got === want) {
+        cache.put(key, index, fresh);
+        chunk = fresh;
+      } else {
+        // The file shrank: this reader ends here, and keeps it to itself.
+        this.#end = start + got;
+        chunk = fresh.subarray(0, got);
+      }
+    }
+    this.#chunk = chunk;
+    this.#chunkIndex = index;
+    return chunk;
   }
 
   #readAt(offset: number, buf: Uint8Array): number {
@@ -130,6 +180,9 @@ export class FileReadHandle implements ReadHandle {
   close(): void {
     if (this.#ahead) this.#pool?.give(this.#ahead);
     this.#ahead = undefined;
+    this.#chunk = undefined;
+    this.#shared?.cache.release();
+    this.#shared = undefined;
     const fd = this.#fd;
     this.#fd = undefined;
     if (fd === undefined) return;

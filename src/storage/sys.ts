@@ -28,6 +28,8 @@ export interface FsStat {
   ino: number;
   /** Modification time in ms. */
   mtimeMs: number;
+  /** Status change time in ms (any write, rename or chmod moves it). */
+  ctimeMs: number;
   /** Size in bytes. */
   size: number;
 }
@@ -95,6 +97,7 @@ function fromDeno(st: Deno.FileInfo): FsStat {
     dev: st.dev,
     ino: st.ino ?? 0,
     mtimeMs: st.mtime?.getTime() ?? 0,
+    ctimeMs: st.ctime?.getTime() ?? 0,
     size: st.size,
   };
 }
@@ -130,6 +133,7 @@ export function realFsCalls(): FsCalls {
         dev: Number(st.dev),
         ino: Number(st.ino),
         mtimeMs: Number(st.mtimeMs),
+        ctimeMs: Number(st.ctimeMs),
         size: Number(st.size),
       };
     },
