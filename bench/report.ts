@@ -249,10 +249,15 @@ export function targets(report: Report): string[] {
   }
   const st = report.startup.find((s) => s.server === OURS);
   if (st?.idleMemMB !== undefined) {
+    const floor = report.startup.find((s) => s.server === "ceiling")
+      ?.idleMemMB;
+    const also = floor === undefined
+      ? ""
+      : `; the ceiling, the least a Deno responder holds: ${fmt(floor)} MB`;
     lines.push(
       `${pass(st.idleMemMB <= 50)}: idle <= 50 MB with the defaults (${
         fmt(st.idleMemMB)
-      } MB after start-up)`,
+      } MB after start-up${also})`,
     );
   }
   for (const [id, extra] of [["d-storm-64", 24], ["d-scale-1000", 64]]) {

@@ -110,7 +110,6 @@ class Deadline {
 }
 
 /** The loop both drivers share: receive, hand to the machine, act. */
-/** The loop both drivers share: receive, hand to the machine, act. */
 export abstract class Drive {
   protected readonly o: DriveOptions;
   protected readonly clock: Clock;
