@@ -46,3 +46,35 @@ export function randomBytes(n: number): Uint8Array {
 export function sha256(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
 }
+
+/**
+ * Where two byte arrays first differ, for assertions on big payloads
+ * (`assert.deepEqual` on them takes minutes to print its diff).
+ *
+ * @example
+ * ```ts
+ * import { firstDifference } from "./bytes.ts";
+ * const a = new Uint8Array([1, 2, 3]);
+ * if (firstDifference(a, a.slice()) !== undefined) throw new Error();
+ * if (firstDifference(a, new Uint8Array([1, 9, 3])) !== "byte 1: 2, not 9") {
+ *   throw new Error();
+ * }
+ * ```
+ *
+ * @param got What arrived.
+ * @param want What was expected.
+ * @returns `undefined` when equal, else where and how they differ.
+ */
+export function firstDifference(
+  got: Uint8Array,
+  want: Uint8Array,
+): string | undefined {
+  const n = Math.min(got.length, want.length);
+  for (let i = 0; i < n; i++) {
+    if (got[i] !== want[i]) return `byte ${i}: ${got[i]}, not ${want[i]}`;
+  }
+  if (got.length !== want.length) {
+    return `${got.length} bytes, not ${want.length}`;
+  }
+  return undefined;
+}

@@ -44,29 +44,33 @@ export function contentKey(
 }
 
 /**
- * Chunks of files being read, shared by every transfer of the same file
- * version: a storm of clients fetching one boot image costs one read and
- * one buffer per chunk instead of one per client. Least recently used
- * chunks go first once the budget is spent, and everything goes when the
- * last reader closes, so an idle server holds none.
+ * Chunks of files being read, shared by the transfers that read the same
+ * file version at the same time: a storm of clients fetching one boot
+ * image costs one read and one buffer per chunk instead of one per client.
+ * A file with one reader is not kept (its reader uses its own buffer);
+ * least recently used chunks go first once the budget is spent; a file's
+ * chunks go when its last reader closes, so an idle server holds none.
  *
  * @example
  * ```ts
  * import { ChunkCache } from "./chunk_cache.ts";
  * const cache = new ChunkCache({ budget: 4 });
- * cache.open();
+ * cache.open("k");
+ * cache.open("k");
+ * if (cache.readers("k") !== 2) throw new Error();
  * cache.put("k", 0, new Uint8Array([1, 2, 3]));
  * if (cache.get("k", 0)?.length !== 3) throw new Error();
  * cache.put("k", 1, new Uint8Array([4, 5]));
  * if (cache.get("k", 0) !== undefined || cache.bytes > 2) throw new Error();
- * cache.release();
+ * cache.release("k");
+ * cache.release("k");
  * if (cache.bytes !== 0) throw new Error();
  * ```
  */
 export class ChunkCache {
   #chunks = new Map<string, Uint8Array>();
   #bytes = 0;
-  #readers = 0;
+  #readers = new Map<string, number>();
   #budget: number;
 
   /**
@@ -83,17 +87,40 @@ export class ChunkCache {
     return this.#bytes;
   }
 
-  /** A reader starts using the cache. */
-  open(): void {
-    this.#readers++;
+  /**
+   * How many readers have a file version open.
+   *
+   * @param key The file's {@linkcode contentKey}.
+   * @returns The count.
+   */
+  readers(key: string): number {
+    return this.#readers.get(key) ?? 0;
   }
 
-  /** A reader is done; the last one empties the cache. */
-  release(): void {
-    if (this.#readers > 0) this.#readers--;
-    if (this.#readers > 0) return;
-    this.#chunks.clear();
-    this.#bytes = 0;
+  /**
+   * A reader of `key` starts.
+   *
+   * @param key The file's {@linkcode contentKey}.
+   */
+  open(key: string): void {
+    this.#readers.set(key, this.readers(key) + 1);
+  }
+
+  /**
+   * A reader of `key` is done; the last one drops the file's chunks.
+   *
+   * @param key The file's {@linkcode contentKey}.
+   */
+  release(key: string): void {
+    const left = this.readers(key) - 1;
+    if (left > 0) return void this.#readers.set(key, left);
+    this.#readers.delete(key);
+    const prefix = `${key}#`;
+    for (const [id, chunk] of this.#chunks) {
+      if (!id.startsWith(prefix)) continue;
+      this.#chunks.delete(id);
+      this.#bytes -= chunk.length;
+    }
   }
 
   /**
@@ -115,14 +142,15 @@ export class ChunkCache {
 
   /**
    * Keeps a chunk just read, dropping the least recently used ones while
-   * over budget. A chunk larger than the whole budget is not kept.
+   * over budget. A chunk of a file nobody reads, or larger than the whole
+   * budget, is not kept.
    *
    * @param key The file's {@linkcode contentKey}.
    * @param index Chunk number.
    * @param chunk Its bytes (owned by the cache from now on).
    */
   put(key: string, index: number, chunk: Uint8Array): void {
-    if (this.#readers === 0 || chunk.length > this.#budget) return;
+    if (!this.#readers.has(key) || chunk.length > this.#budget) return;
     const id = `${key}#${index}`;
     const old = this.#chunks.get(id);
     if (old) {

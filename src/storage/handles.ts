@@ -95,7 +95,7 @@ export class FileReadHandle implements ReadHandle {
     this.#calls = opts.calls;
     this.#pool = opts.pool;
     this.#shared = opts.shared;
-    this.#shared?.cache.open();
+    this.#shared?.cache.open(this.#shared.key);
   }
 
   /**
@@ -110,7 +110,11 @@ export class FileReadHandle implements ReadHandle {
    */
   read(offset: number, buf: Uint8Array): number {
     if (buf.length > READ_AHEAD / 2) return this.#readAt(offset, buf);
-    if (this.#shared) return this.#readShared(offset, buf);
+    const shared = this.#shared;
+    // Alone, a reader keeps its own buffer: nobody would use its chunks.
+    if (shared && shared.cache.readers(shared.key) > 1) {
+      return this.#readShared(offset, buf);
+    }
     let start = offset - this.#aheadStart;
     if (
       !this.#ahead || start < 0 ||
@@ -181,7 +185,7 @@ export class FileReadHandle implements ReadHandle {
     if (this.#ahead) this.#pool?.give(this.#ahead);
     this.#ahead = undefined;
     this.#chunk = undefined;
-    this.#shared?.cache.release();
+    this.#shared?.cache.release(this.#shared.key);
     this.#shared = undefined;
     const fd = this.#fd;
     this.#fd = undefined;
