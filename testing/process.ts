@@ -392,8 +392,8 @@ export async function waitForWorkers(
   const announced = listening.match(WILL_START);
   if (!announced) return server.threads = { count: 0 };
   const line = await server.waitForLine(WORKERS_READY, opts);
-  const ready = line.match(/(\d+) worker threads ready \((sources|bundle)\)/);
-  if (!ready) {
+  const ready = line.match(WORKERS_READY);
+  if (!ready?.[1]) {
     throw new Error(
       `the worker threads did not start:\n${server.stderr.text}`,
     );
@@ -425,15 +425,8 @@ export async function startServer(
   let lastError: Error | undefined;
   for (let i = 0; i < attempts; i++) {
     const port = opts.port ?? freeUdpPort(host);
-    const child = spawnDeno(
-      serverArgs(root, {
-        host,
-        port,
-        permissions: opts.permissions,
-        args: opts.args,
-      }),
-      { cwd: opts.cwd },
-    );
+    const args = serverArgs(root, { ...opts, host, port });
+    const child = spawnDeno(args, { cwd: opts.cwd });
     const server = new ServerProcess(child, { host, port });
     try {
       await server.waitForLine(LISTENING, { timeoutMs: opts.timeoutMs });

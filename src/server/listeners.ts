@@ -9,6 +9,7 @@
  */
 
 import type { Logger } from "../log.ts";
+import { encodeError } from "../protocol/packet.ts";
 import {
   type InterfaceAddress,
   type ListenAddress,
@@ -27,6 +28,32 @@ export interface Listener {
   readonly addr: Deno.NetAddr;
   /** Set once the socket is closed (address gone, shutdown). */
   closed: boolean;
+}
+
+/**
+ * Answers a request with an ERROR from the socket it arrived on (nothing
+ * once that socket is closed; a failed send is dropped, as UDP would).
+ *
+ * @example
+ * ```ts
+ * import { replyError } from "./listeners.ts";
+ * const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * const on = { conn, addr: conn.addr as Deno.NetAddr, closed: true };
+ * replyError(on, on.addr, { code: 4, message: "request refused" });
+ * conn.close();
+ * ```
+ *
+ * @param on The listen socket.
+ * @param to The client.
+ * @param error Its code and message.
+ */
+export function replyError(
+  on: Listener,
+  to: Deno.NetAddr,
+  error: { code: number; message: string },
+): void {
+  if (on.closed) return;
+  on.conn.send(encodeError(error.code, error.message), to).catch(() => {});
 }
 
 /** Options of {@linkcode ListenSockets.open}. */

@@ -9,7 +9,6 @@
  */
 
 import {
-  encodeError,
   ErrorCode,
   Opcode,
   type RequestPacket,
@@ -17,9 +16,8 @@ import {
 } from "../protocol/packet.ts";
 import { Logger, quote } from "../log.ts";
 import { clip } from "../escape.ts";
-import { openRootStorage, sharedCwdLock } from "../storage/fs_root.ts";
+import { sharedCwdLock } from "../storage/fs_root.ts";
 import type { ClosableStorage } from "../storage/origin/composite.ts";
-import { originShare } from "../storage/origin/share.ts";
 import type { Storage } from "../storage/types.ts";
 import { type Cidr, parseCidr } from "../net/cidr.ts";
 import { normalizeHost } from "../net/address.ts";
@@ -29,7 +27,12 @@ import { BufferBudget } from "../transport/buffers.ts";
 import type { Lane, Transport } from "../transport/types.ts";
 import { SERVER_DEFAULTS } from "../defaults.ts";
 import { admit, allowed, peerKey } from "./admission.ts";
-import { type Listener, ListenSockets, listenText } from "./listeners.ts";
+import {
+  type Listener,
+  ListenSockets,
+  listenText,
+  replyError,
+} from "./listeners.ts";
 import { SharedRoutes } from "./single_port.ts";
 import { resolveName } from "./names.ts";
 import { ReadSession } from "./read_session.ts";
@@ -38,10 +41,12 @@ import type { SessionClass, SessionConfig } from "./session.ts";
 import { type StartRequest, startTransfer, type ThreadEnv } from "./start.ts";
 import { type TransferHandle, TransferRegistry } from "./transfers.ts";
 import { liveSession } from "../metrics/progress.ts";
+import { openServerStorage } from "./serve_storage.ts";
 import type { ServerStatus } from "./status.ts";
 import { WorkerThreads } from "./threads.ts";
 import {
   sessionConfig,
+  threadsText,
   windowShare,
   workerSetup,
   workersRefusal,
@@ -213,25 +218,19 @@ export class TftpServer {
    * read permission, port in use).
    */
   async listen(): Promise<Deno.NetAddr> {
-    // The status page and the origin are loaded only when asked for: they
-    // were 6 and 15 ms of every server's start-up (2 vCPUs).
+    // The status page is loaded only when asked for: it was 6 ms of every
+    // server's start-up (2 vCPUs).
     if (this.options.metrics && !this.#status) {
       const { ServerStatus } = await import("./status.ts");
       this.#status = new ServerStatus({ workers: this.options.workers });
     }
-    const origin = this.options.origin;
-    if (!this.storage && origin) {
-      const { openOriginStorage, originOptions } = await import(
-        "../storage/origin.ts"
-      );
-      const share = originShare(origin, this.options.workers ?? 1);
-      this.#own = await openOriginStorage(
-        originOptions(share, this.options),
-        this.log,
-      );
-      this.storage = this.#own;
+    let serves = this.storage?.describe?.() ?? "custom storage";
+    if (!this.storage) {
+      const opened = await openServerStorage(this.options, this.log);
+      this.storage = opened.storage;
+      this.#own = opened.owned;
+      serves = opened.serves;
     }
-    this.storage ??= await openRootStorage(this.options, this.log);
     try {
       // Several receives per socket: when a rack boots at once, hundreds of
       // requests queue while hundreds of transfers keep the event loop
@@ -254,13 +253,10 @@ export class TftpServer {
     const addr = this.addr;
     const workers = this.options.workers ?? 1;
     const start = this.options.workersStart ?? SERVER_DEFAULTS.workersStart;
-    const threads = workers > 1
-      ? `, ${workers} worker threads${start === "demand" ? " on demand" : ""}`
-      : "";
     const where = this.#sockets.all.map((l) => listenText(l.addr)).join(", ");
-    let serves = this.storage.describe?.() ?? "custom storage";
-    if (this.#own && origin?.only) serves = `no root, ${serves} (every name)`;
-    this.log.info(`listening on ${where}, ${serves}${threads}`);
+    this.log.info(
+      `listening on ${where}, ${serves}${threadsText(workers, start)}`,
+    );
     if (workers > 1) {
       this.#threads.schedule(workers, () =>
         workerSetup(this.options, {
@@ -328,16 +324,6 @@ export class TftpServer {
     return this.#ports.open(local?.hostname);
   }
 
-  #reply(
-    on: Listener,
-    addr: Deno.NetAddr,
-    code: number,
-    message: string,
-  ): void {
-    if (on.closed) return;
-    on.conn.send(encodeError(code, message), addr).catch(() => {});
-  }
-
   #allowed = (hostname: string): boolean => allowed(this.#allow, hostname);
 
   #onDatagram(data: Uint8Array, peer: Deno.NetAddr, on: Listener): void {
@@ -363,7 +349,7 @@ export class TftpServer {
     if (verdict.kind === "refuse") {
       this.log[verdict.level](verdict.log);
       this.#status?.refused(verdict.reason);
-      this.#reply(on, peer, verdict.code, verdict.message);
+      replyError(on, peer, verdict);
       return;
     }
     const { request, client } = verdict;
@@ -386,13 +372,16 @@ export class TftpServer {
         }`,
       );
       this.#status?.refused(e.message.includes("remap") ? "remap" : "name");
-      this.#reply(on, peer, e.code, e.message);
+      replyError(on, peer, e);
       return;
     }
     const cls = this.selectProtocol(request, peer);
     if (!cls) {
       this.#status?.refused("refused");
-      this.#reply(on, peer, ErrorCode.ILLEGAL_OPERATION, "request refused");
+      replyError(on, peer, {
+        code: ErrorCode.ILLEGAL_OPERATION,
+        message: "request refused",
+      });
       return;
     }
     const start: StartRequest = { request, name, peer, local: on.addr };
@@ -427,7 +416,7 @@ export class TftpServer {
       repeatOf,
       // One client asking again (a probe, a retry) is not load; another is.
       busy: this.#localFrom.size > (this.#localFrom.has(key) ? 1 : 0),
-      refuse: (code, message) => this.#reply(on, peer, code, message),
+      refuse: (code, message) => replyError(on, peer, { code, message }),
     });
     if (remote) {
       this.#registry.add(key, client, remote);
@@ -458,12 +447,10 @@ export class TftpServer {
     } catch (err) {
       this.log.error(`${key} cannot open a transfer socket: ${err}`);
       this.#status?.refused("no-port");
-      this.#reply(
-        on,
-        peer,
-        ErrorCode.NOT_DEFINED,
-        "no transfer port available, try again later",
-      );
+      replyError(on, peer, {
+        code: ErrorCode.NOT_DEFINED,
+        message: "no transfer port available, try again later",
+      });
     }
   }
 

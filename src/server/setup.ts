@@ -53,6 +53,28 @@ export function sessionConfig(options: ServerOptions): SessionConfig {
 }
 
 /**
+ * How the listening line names the worker threads.
+ *
+ * @example
+ * ```ts
+ * import { threadsText } from "./setup.ts";
+ * if (threadsText(2, "demand") !== ", 2 worker threads on demand") throw new Error();
+ * if (threadsText(1, "listen") !== "") throw new Error();
+ * ```
+ *
+ * @param workers Thread count (1: none besides the main thread).
+ * @param start When they start.
+ * @returns The text, with its leading comma, or nothing.
+ */
+export function threadsText(
+  workers: number,
+  start: ServerOptions["workersStart"],
+): string {
+  if (workers <= 1) return "";
+  return `, ${workers} worker threads${start === "demand" ? " on demand" : ""}`;
+}
+
+/**
  * Each thread's share of the window-buffer budget.
  *
  * @example
