@@ -67,6 +67,6 @@ export {
   type NegotiateOptions,
 } from "./src/protocol/options.ts";
 export { normalizeHost } from "./src/net/address.ts";
-export type { OriginSettings } from "./src/storage/origin.ts";
+export type { OriginBounds, OriginSettings } from "./src/storage/origin.ts";
 export * from "./src/storage/mod.ts";
 export * from "./src/client/mod.ts";

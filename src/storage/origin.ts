@@ -29,7 +29,11 @@ import { parseOriginUrl } from "./origin/url.ts";
 import type { OriginSettings } from "./origin/share.ts";
 
 export { type ClosableStorage, CompositeStorage } from "./origin/composite.ts";
-export { type OriginSettings, originShare } from "./origin/share.ts";
+export {
+  type OriginBounds,
+  type OriginSettings,
+  originShare,
+} from "./origin/share.ts";
 export {
   DirCache,
   type DirCacheOptions,

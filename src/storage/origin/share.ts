@@ -8,17 +8,8 @@
 
 import { ORIGIN_DEFAULTS } from "../../defaults.ts";
 
-/**
- * The origin as `ServerOptions.origin` takes it: plain data (no `URL`, no
- * `Headers`), so each worker thread builds its own storage from a copy.
- * Bounds are for the whole server; {@linkcode originShare} splits them
- * between threads.
- */
-export interface OriginSettings {
-  /** Origin base URL (`--origin`). */
-  url: string;
-  /** Serve every name from the origin; no root (`--origin-only`). */
-  only?: boolean;
+/** The bounds of one origin storage (see {@linkcode originShare}). */
+export interface OriginBounds {
   /** Ms from asking (queueing included) to the response headers (default 5000). */
   timeoutMs?: number;
   /** Longest silence within a body, ms (default 10000). */
@@ -29,8 +20,21 @@ export interface OriginSettings {
   maxRedirects?: number;
   /** Largest body served, bytes (default 256 MiB; ERROR 3 beyond). */
   maxObjectBytes?: number;
-  /** Memory cache bound, bytes (default 64 MiB; 0: none). */
+  /** Memory cache bound, bytes (default 64 MiB; 0: no memory cache). */
   cacheMemoryBytes?: number;
+}
+
+/**
+ * The origin as `ServerOptions.origin` takes it: plain data (no `URL`, no
+ * `Headers`), so each worker thread builds its own storage from a copy.
+ * Bounds are for the whole server; {@linkcode originShare} splits them
+ * between threads.
+ */
+export interface OriginSettings extends OriginBounds {
+  /** Origin base URL (`--origin`). */
+  url: string;
+  /** Serve every name from the origin; no root (`--origin-only`). */
+  only?: boolean;
   /** Directory cache (`--origin-cache-dir`), shared by threads and processes. */
   cacheDir?: string;
   /** Directory cache bound, bytes (default 1 GiB). */

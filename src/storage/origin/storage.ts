@@ -38,22 +38,11 @@ import {
   refreshPolicy,
   storable,
 } from "./policy.ts";
+import type { OriginBounds } from "./share.ts";
 import { parseOriginUrl } from "./url.ts";
 
 /** Options of {@linkcode OriginStorage}. */
-export interface OriginStorageOptions {
-  /** Ms from asking (queueing included) to the response headers (default 5000). */
-  timeoutMs?: number;
-  /** Longest silence within a body, ms (default 10000). */
-  idleTimeoutMs?: number;
-  /** Origin requests at once, bodies included (default 16). */
-  maxConcurrent?: number;
-  /** Same-origin redirects followed (default 3). */
-  maxRedirects?: number;
-  /** Largest body served, bytes (default 256 MiB; ERROR 3 beyond). */
-  maxObjectBytes?: number;
-  /** Memory cache bound, bytes (default 64 MiB; 0: no memory cache). */
-  cacheMemoryBytes?: number;
+export interface OriginStorageOptions extends OriginBounds {
   /** A directory cache (see `DirCache.open`). */
   dirCache?: DirCache;
   /** `\` separates name segments, as for files (default true). */
