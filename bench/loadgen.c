@@ -37,6 +37,9 @@
  *    the boundary to that block + windowsize; the timeout ACKs the last
  *    in-order block without moving the boundary, and only in-order blocks
  *    restart the timer.
+ *  --rx-wedge: the first DATA that finds the queue full stops the receiver
+ *    for good (every later DATA is dropped; its timer still ACKs), as
+ *    U-Boot 2023.01's virtio-net driver does once its 32 buffers are full.
  *
  * Build: cc -O2 -o loadgen loadgen.c
  */
@@ -84,6 +87,7 @@ struct config {
   int rx_timeout_ms;
   int rx_gap_ack;
   int rx_uboot;
+  int rx_wedge;
 };
 
 enum { MAX_PENDING = 16 };
@@ -128,6 +132,7 @@ struct transfer {
   long queue_dropped;
   long data_rx;       /* DATA datagrams that reached us (before any drop) */
   int closing;        /* the final block is in the queue: ignore the rest */
+  int wedged;         /* --rx-wedge: the queue overflowed once */
 };
 
 static struct config cfg;
@@ -391,7 +396,11 @@ static double rxq_admit(struct transfer *t, double at, size_t len) {
     t->rxq_head = (t->rxq_head + 1) % cfg.rxq;
     t->rxq_n--;
   }
-  if (t->rxq_n >= cfg.rxq) return -1;
+  if (t->wedged) return -1;
+  if (t->rxq_n >= cfg.rxq) {
+    t->wedged = cfg.rx_wedge;
+    return -1;
+  }
   /* Ethernet: 14 header + 4 FCS + 8 preamble + 12 gap; IPv4 20; UDP 8. */
   double us = cfg.rx_service_us >= 0 ? cfg.rx_service_us
                                      : (len + 8 + 20 + 38) * 8.0 / cfg.rx_link_mbps;
@@ -622,7 +631,7 @@ static void usage(void) {
           "  [--spread]  (slot s sends from 127.1.0.1 + s: one address per client)\n"
           "  [--max-ms M] (a transfer still running M ms after its request fails)\n"
           "  small-buffer receiver (RRQ): --rx-queue K [--rx-service-us S]\n"
-          "  [--rx-link-mbps 100] [--rx-timeout-ms 1000] [--rx-gap-ack] [--rx-mode rfc|uboot]\n"
+          "  [--rx-link-mbps 100] [--rx-timeout-ms 1000] [--rx-gap-ack] [--rx-wedge] [--rx-mode rfc|uboot]\n"
           "NAME may contain %%d (the transfer index).\n");
   exit(2);
 }
@@ -644,6 +653,7 @@ int main(int argc, char **argv) {
     if (!strcmp(a, "--tsize")) { cfg.tsize = 1; continue; }
     if (!strcmp(a, "--spread")) { cfg.spread = 1; continue; }
     if (!strcmp(a, "--rx-gap-ack")) { cfg.rx_gap_ack = 1; continue; }
+    if (!strcmp(a, "--rx-wedge")) { cfg.rx_wedge = 1; continue; }
     if (!v) usage();
     i++;
     if (!strcmp(a, "--host")) cfg.host = v;

@@ -269,6 +269,39 @@ for (const mode of ["rfc", "uboot"]) {
 }
 
 Deno.test({
+  name:
+    "small receiver with --rx-wedge receives nothing after its queue overflowed once",
+  ignore: !bin,
+  fn: async () => {
+    const r = await withLoadgen(9, 8, [
+      "--rx-queue",
+      "4",
+      "--rx-service-us",
+      "1000",
+      "--rx-timeout-ms",
+      "200",
+      "--rx-mode",
+      "uboot",
+      "--rx-wedge",
+      "--max-ms",
+      "1500",
+    ], async (s) => {
+      s.send(range(1, 5));
+      const a = await s.ack();
+      assert(a.block === 4, `expected the timeout ACK 4, got ${a.block}`);
+      // In order, one at a time, with the queue empty: still dropped.
+      for (const block of [5, 6]) {
+        s.send([block]);
+        const b = await s.ack();
+        assert(b.block === 4, `after ${block}: expected ACK 4, got ${b.block}`);
+      }
+    });
+    assert(!r.ok, "a wedged receiver finished");
+    assert(r.queue_dropped >= 3, `queue drops ${r.queue_dropped}`);
+  },
+});
+
+Deno.test({
   name: "--max-ms fails a transfer that is still running at its cap",
   ignore: !bin,
   fn: async () => {

@@ -183,6 +183,7 @@ export async function loadC(
       args.push("--rx-service-us", String(sc.rx.serviceUs));
     }
     if (sc.rx.gapAck) args.push("--rx-gap-ack");
+    if (sc.rx.wedge) args.push("--rx-wedge");
   }
   const out = await new Deno.Command(bin, {
     args,

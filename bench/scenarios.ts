@@ -26,6 +26,11 @@ export interface RxModel {
   gapAck: boolean;
   /** `rfc` (RFC 7440 windows counted from the last ACK) or `uboot`. */
   mode: "rfc" | "uboot";
+  /**
+   * The first DATA that finds the queue full stops the receiver for good
+   * (U-Boot 2023.01's virtio-net driver, 32 buffers).
+   */
+  wedge?: boolean;
 }
 
 /** One load to put on each server. */
@@ -324,6 +329,30 @@ function smallBufferFamily(quick: boolean): Omit<Scenario, "label">[] {
       });
     }
   }
+  // U-Boot on virtio-net: one burst that fills its 32 buffers ends the
+  // transfer (it only ACKs on its 5 s timer until it gives up).
+  out.push({
+    id: `${SMALL_BUFFER_GROUP}-uboot-virtio-k32-w64`,
+    group: SMALL_BUFFER_GROUP,
+    kind: "rrq",
+    file: "f4m.bin",
+    size: 4 * MiB,
+    count: 1,
+    concurrency: 1,
+    blksize: 1468,
+    windowsize: 64,
+    timeout: 5,
+    rx: {
+      queue: 32,
+      linkMbps: 100,
+      timeoutMs: 5000,
+      gapAck: false,
+      mode: "uboot",
+      wedge: true,
+    },
+    capMs: 12000,
+    repeat: 1,
+  });
   if (!quick) {
     out.push({
       id: `${SMALL_BUFFER_GROUP}-uboot-k32-w64`,
@@ -372,7 +401,9 @@ function label(s: Omit<Scenario, "label">): string {
     parts.push(
       `${
         s.rx.mode === "uboot" ? "U-Boot-like" : "RFC 7440"
-      } receiver holding ${s.rx.queue} packets`,
+      } receiver holding ${s.rx.queue} packets${
+        s.rx.wedge ? " that stops when they overflow" : ""
+      }`,
     );
   }
   if (s.capMs) parts.push(`cap ${s.capMs / 1000} s`);

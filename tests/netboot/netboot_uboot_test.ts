@@ -228,7 +228,7 @@ async function ubootFetch(
     const start = performance.now();
     await qemu.send("tftpboot ${loadaddr} payload.bin\n");
     const end = await qemu.expect(
-      /Bytes transferred = (\d+)|TFTP error[^\n]*|Retry count exceeded/,
+      /Bytes transferred = (\d+) \(|TFTP error[^\n]*|Retry count exceeded/,
       TRANSFER_LIMIT_S * 1000,
     );
     result.events = eventsOf(server);
