@@ -23,6 +23,13 @@
  * that lost packets at random is back to full speed in two windows). A
  * loss while paced halves the burst (never to grow past it again) and
  * slows the gap by 1.25; a burst grows by one per whole window (AIMD).
+ *
+ * One receiver gives no second chance: U-Boot 2023.01 on virtio-net stops
+ * receiving for good once its 32 buffers fill. So a window above
+ * `cautiousAbove` starts paced ("cautious": bursts of 8 at 50 Mb/s); the
+ * first window's ACK ends that for a receiver that answered fast, a loss
+ * ends it too (then evidence decides, as above), and any other receiver
+ * stays paced, its lag moving the pace as above.
  * Every parameter is in `PACING_DEFAULTS`, with why. Pure.
  *
  * @module
@@ -34,6 +41,11 @@ import { PACING_DEFAULTS } from "../defaults.ts";
 export interface PacerOptions extends Partial<typeof PACING_DEFAULTS> {
   /** Payload bytes per block (sets the starting gap). */
   blksize: number;
+  /**
+   * Start paced (see `cautiousAbove` in `PACING_DEFAULTS`): the first
+   * window goes in bursts of `cautiousBurst`; its ACK decides.
+   */
+  cautious?: boolean;
 }
 
 /** Not paced; a first timeout makes the resend a paced probe. */
@@ -71,9 +83,10 @@ export class Pacer {
   #lastGot = -1;
   #streak = 0;
   #timeouts = 0;
+  #cautious = false;
 
   /**
-   * Unpaced until a receiver proves it drops bursts.
+   * Unpaced until a receiver proves it drops bursts, unless `cautious`.
    *
    * @param options Block size, and any parameter to override.
    */
@@ -85,6 +98,16 @@ export class Pacer {
     // queues.
     const bits = (options.blksize + 4 + 8 + 20 + 38) * 8;
     this.#startGapMs = this.#o.margin * bits / (this.#o.startMbps * 1000);
+    if (options.cautious) {
+      this.#start(ON, this.#o.cautiousBurst);
+      this.#gapMs *= this.#o.startMbps / this.#o.cautiousMbps;
+      this.#cautious = true;
+    }
+  }
+
+  /** Whether the first window's ACK has not yet shown the receiver fast. */
+  get cautious(): boolean {
+    return this.#cautious;
   }
 
   /** Whether windows go out in bursts with pauses. */
@@ -147,6 +170,20 @@ export class Pacer {
     // The shortest lag includes the receiver's work on at least one
     // packet, so a burst of n shows the work on n - 1 beyond it; a burst
     // of one shows nothing.
+    if (this.#cautious) {
+      // The first window came back whole: a receiver far faster than any
+      // small ring goes full speed at once; any other keeps the pace, and
+      // its lag moves it as below from the next window on. A round trip
+      // longer than the lag is no round trip (U-Boot took 1.2 ms to
+      // answer the OACK, 0.5 ms to ACK a burst of 8): then the whole lag
+      // is the receiver's work.
+      this.#cautious = false;
+      const work = roundTrip < lagMs && lastBurst >= 2
+        ? (lagMs - roundTrip) / (lastBurst - 1)
+        : lagMs / lastBurst;
+      if (work * 1000 < o.cautiousFastUs) this.#stop();
+      return;
+    }
     if (lastBurst < 2) return;
     const perPacket = (lagMs - roundTrip) / (lastBurst - 1);
     // A lag below the round trip: that was measured cold, no judgement.
@@ -161,12 +198,9 @@ export class Pacer {
     if (++this.#idle < (this.#settled ? o.idleWindows : 1)) return;
     this.#idle = 0;
     this.#gapMs *= o.speedUp;
-    if (this.#gapMs < o.minGapMs) {
-      // The receiver keeps up with anything: full speed, and new proof
-      // needed before pacing again.
-      this.#mode = OFF;
-      this.#lastGot = -1;
-    }
+    // The receiver keeps up with anything: full speed, and new proof
+    // needed before pacing again.
+    if (this.#gapMs < o.minGapMs) this.#stop();
   }
 
   /**
@@ -178,8 +212,10 @@ export class Pacer {
   onPartial(got: number): void {
     const o = this.#o;
     this.#timeouts = 0;
-    // A resend answered before its end: a random loss, repaired.
-    if (this.#mode === PROBE) this.#mode = OFF;
+    // A resend answered before its end: a random loss, repaired. A loss
+    // in a cautious start is no proof of a small queue either (at 1% loss
+    // pacing on it cost 8x): evidence decides, as for any window.
+    if (this.#mode === PROBE || this.#cautious) this.#stop();
     const last = this.#lastGot;
     const near = last >= 0 && Math.abs(got - last) <= o.tolerance;
     this.#streak = near ? this.#streak + 1 : 1;
@@ -200,6 +236,7 @@ export class Pacer {
   /** The window drew no ACK in the retransmit interval. */
   onTimeout(): void {
     this.#timeouts++;
+    if (this.#cautious) this.#stop();
     if (this.#mode === OFF) {
       // A resend from the window start into a full receive queue is all
       // duplicates and draws no ACK either, while a random loss is mostly
@@ -227,6 +264,12 @@ export class Pacer {
     this.#settled = false;
     this.#idle = 0;
     this.#streak = 0;
+  }
+
+  #stop(): void {
+    this.#mode = OFF;
+    this.#cautious = false;
+    this.#lastGot = -1;
   }
 
   #slowDown(): void {
