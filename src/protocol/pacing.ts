@@ -215,7 +215,8 @@ export class Pacer {
     // A resend answered before its end: a random loss, repaired. A loss
     // in a cautious start is no proof of a small queue either (at 1% loss
     // pacing on it cost 8x): evidence decides, as for any window.
-    if (this.#mode === PROBE || this.#cautious) this.#stop();
+    if (this.#cautious) this.#stop();
+    else if (this.#mode === PROBE) this.#mode = OFF;
     const last = this.#lastGot;
     const near = last >= 0 && Math.abs(got - last) <= o.tolerance;
     this.#streak = near ? this.#streak + 1 : 1;
