@@ -42,10 +42,10 @@ export interface PacerOptions extends Partial<typeof PACING_DEFAULTS> {
   /** Payload bytes per block (sets the starting gap). */
   blksize: number;
   /**
-   * Start paced (see `cautiousAbove` in `PACING_DEFAULTS`): the first
-   * window goes in bursts of `cautiousBurst`; its ACK decides.
+   * The negotiated windowsize: above `cautiousAbove` the first window goes
+   * in bursts of `cautiousBurst` and its ACK decides (default: 1).
    */
-  cautious?: boolean;
+  windowsize?: number;
 }
 
 /** Not paced; a first timeout makes the resend a paced probe. */
@@ -54,6 +54,8 @@ const OFF = 0;
 const PROBE = 1;
 /** The receiver drops bursts: every window is paced. */
 const ON = 2;
+/** A big window's start: paced until its first ACK shows the receiver. */
+const CAUTIOUS = 3;
 
 /**
  * Whether, and how, a windowed sender paces.
@@ -83,10 +85,10 @@ export class Pacer {
   #lastGot = -1;
   #streak = 0;
   #timeouts = 0;
-  #cautious = false;
 
   /**
-   * Unpaced until a receiver proves it drops bursts, unless `cautious`.
+   * Unpaced until a receiver proves it drops bursts, unless the window is
+   * big enough to start cautious.
    *
    * @param options Block size, and any parameter to override.
    */
@@ -98,16 +100,15 @@ export class Pacer {
     // queues.
     const bits = (options.blksize + 4 + 8 + 20 + 38) * 8;
     this.#startGapMs = this.#o.margin * bits / (this.#o.startMbps * 1000);
-    if (options.cautious) {
-      this.#start(ON, this.#o.cautiousBurst);
+    if ((options.windowsize ?? 1) > this.#o.cautiousAbove) {
+      this.#start(CAUTIOUS, this.#o.cautiousBurst);
       this.#gapMs *= this.#o.startMbps / this.#o.cautiousMbps;
-      this.#cautious = true;
     }
   }
 
   /** Whether the first window's ACK has not yet shown the receiver fast. */
   get cautious(): boolean {
-    return this.#cautious;
+    return this.#mode === CAUTIOUS;
   }
 
   /** Whether windows go out in bursts with pauses. */
@@ -164,28 +165,28 @@ export class Pacer {
       this.onRoundTrip(lagMs);
       return;
     }
-    // A paced resend after a timeout was needed: every window goes paced.
-    this.#mode = ON;
-    this.#burst = Math.min(this.#burst + 1, this.#ceiling);
     // The shortest lag includes the receiver's work on at least one
     // packet, so a burst of n shows the work on n - 1 beyond it; a burst
     // of one shows nothing.
-    if (this.#cautious) {
+    const perPacket = (lagMs - roundTrip) / (lastBurst - 1);
+    if (this.#mode === CAUTIOUS) {
       // The first window came back whole: a receiver far faster than any
       // small ring goes full speed at once; any other keeps the pace, and
       // its lag moves it as below from the next window on. A round trip
       // longer than the lag is no round trip (U-Boot took 1.2 ms to
       // answer the OACK, 0.5 ms to ACK a burst of 8): then the whole lag
       // is the receiver's work.
-      this.#cautious = false;
       const work = roundTrip < lagMs && lastBurst >= 2
-        ? (lagMs - roundTrip) / (lastBurst - 1)
+        ? perPacket
         : lagMs / lastBurst;
       if (work * 1000 < o.cautiousFastUs) this.#stop();
+      else this.#mode = ON;
       return;
     }
+    // A paced resend after a timeout was needed: every window goes paced.
+    this.#mode = ON;
+    this.#burst = Math.min(this.#burst + 1, this.#ceiling);
     if (lastBurst < 2) return;
-    const perPacket = (lagMs - roundTrip) / (lastBurst - 1);
     // A lag below the round trip: that was measured cold, no judgement.
     if (!(perPacket >= 0)) return;
     if (!(perPacket < this.#gapMs * o.idleShare)) {
@@ -215,7 +216,7 @@ export class Pacer {
     // A resend answered before its end: a random loss, repaired. A loss
     // in a cautious start is no proof of a small queue either (at 1% loss
     // pacing on it cost 8x): evidence decides, as for any window.
-    if (this.#cautious) this.#stop();
+    if (this.#mode === CAUTIOUS) this.#stop();
     else if (this.#mode === PROBE) this.#mode = OFF;
     const last = this.#lastGot;
     const near = last >= 0 && Math.abs(got - last) <= o.tolerance;
@@ -237,7 +238,7 @@ export class Pacer {
   /** The window drew no ACK in the retransmit interval. */
   onTimeout(): void {
     this.#timeouts++;
-    if (this.#cautious) this.#stop();
+    if (this.#mode === CAUTIOUS) this.#stop();
     if (this.#mode === OFF) {
       // A resend from the window start into a full receive queue is all
       // duplicates and draws no ACK either, while a random loss is mostly
@@ -269,7 +270,6 @@ export class Pacer {
 
   #stop(): void {
     this.#mode = OFF;
-    this.#cautious = false;
     this.#lastGot = -1;
   }
 

@@ -16,7 +16,6 @@ import { RetryBudget } from "./budget.ts";
 import { Rto, type RtoOptions } from "./rto.ts";
 import { WindowControl } from "./window.ts";
 import { Pacer } from "./pacing.ts";
-import { PACING_DEFAULTS } from "../defaults.ts";
 
 /** What an event asks the caller to do next. */
 export const SenderEvent = {
@@ -110,7 +109,7 @@ export class Sender {
     if (this.#window.max > 1 && options.blksize) {
       this.#pacer = new Pacer({
         blksize: options.blksize,
-        cautious: this.#window.max > PACING_DEFAULTS.cautiousAbove,
+        windowsize: this.#window.max,
       });
     }
   }

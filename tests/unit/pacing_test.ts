@@ -369,7 +369,7 @@ Deno.test("Sender: a cautious start stays paced for a receiver slow to ACK it (U
 
 Deno.test("Pacer: a cautious start paces at its own rate; a loss ends it and evidence decides", () => {
   for (const loss of ["partial", "timeout"] as const) {
-    const p = new Pacer({ blksize: 1468, cautious: true });
+    const p = new Pacer({ blksize: 1468, windowsize: 64 });
     assert.equal(p.paced, true);
     assert.equal(p.cautious, true);
     assert.equal(p.burst, PACING_DEFAULTS.cautiousBurst);
