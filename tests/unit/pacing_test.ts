@@ -367,6 +367,52 @@ Deno.test("Sender: a cautious start stays paced for a receiver slow to ACK it (U
   }
 });
 
+Deno.test("Pacer: after a cold round trip, a paced receiver's lags end pacing only when they show it fast, window after window", () => {
+  // As measured (bursts of 8): a PC on loopback answered the OACK in
+  // 0.375 ms and one first window in seven in 0.277 ms (35 us a packet:
+  // not fast), later ones in 0.04-0.2 ms; before, every lag below the
+  // round trip was no judgement and the read stayed paced to its end (7 s
+  // against 0.8 s). U-Boot on virtio-net (OACK 0.5-2.4 ms, first windows
+  // 0.63-2.04 ms, later ones 6% under 0.24 ms but never two in a row)
+  // keeps the cautious pace: halving the gap on its lag would stall it.
+  const fast = 0.2;
+  const slow = 0.49;
+  const run = (n: number, lag: number) => Array<number>(n).fill(lag);
+  const cases = [
+    { name: "fast first window", lags: [0.1], paced: [false] },
+    { name: "fast second window", lags: [0.277, fast], paced: [true, false] },
+    {
+      name: "two slow, then six fast in a row",
+      lags: [0.277, 0.3, ...run(6, fast)],
+      paced: [true, true, true, true, true, true, true, false],
+    },
+    {
+      name: "two slow, then five fast, one slow, five fast",
+      lags: [0.277, 0.3, ...run(5, fast), 0.3, ...run(5, fast)],
+      paced: run(13, 1).map(() => true),
+    },
+    {
+      name: "U-Boot: isolated fast windows",
+      lags: [0.89, 3.37, ...run(20, 1).flatMap(() => [slow, 0.13, 1.1])],
+      paced: run(62, 1).map(() => true),
+    },
+  ];
+  for (const c of cases) {
+    const p = new Pacer({ blksize: 1468, windowsize: 64 });
+    p.onRoundTrip(c.name.startsWith("U-Boot") ? 1.188 : 0.375);
+    c.lags.forEach((lag, i) => {
+      p.onWindow(lag, 8);
+      const where = `${c.name}: window ${i} (lag ${lag})`;
+      assert.equal(p.paced, c.paced[i], where);
+      if (p.paced) {
+        assert.ok(Math.abs(p.gapMs - CAUTIOUS_GAP) < 1e-12, where);
+        assert.equal(p.burst, PACING_DEFAULTS.cautiousBurst, where);
+      }
+    });
+    assert.equal(c.lags.length, c.paced.length, c.name);
+  }
+});
+
 Deno.test("Pacer: a cautious start paces at its own rate; a loss ends it and evidence decides", () => {
   for (const loss of ["partial", "timeout"] as const) {
     const p = new Pacer({ blksize: 1468, windowsize: 64 });
