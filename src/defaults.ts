@@ -212,9 +212,9 @@ export const PACING_DEFAULTS = {
    */
   cautiousWindows: 2,
   /**
-   * Windows in a row that must show a paced receiver fast, when the round
-   * trip known is no shorter than their lag (so the lag cannot move the
-   * gap), before pacing ends. U-Boot on virtio-net under QEMU ACKed 16 of
+   * Windows in a row that must show a paced receiver fast before pacing
+   * ends, when its cautious start did not or when the round trip known is
+   * no shorter than the lag (so the lag cannot move the gap). U-Boot on virtio-net under QEMU ACKed 16 of
    * 270 paced windows that fast, never two in a row; a PC on loopback
    * nearly all of them.
    */

@@ -28,10 +28,12 @@
  * receiving for good once its 32 buffers fill. So a window above
  * `cautiousAbove` starts paced ("cautious": bursts of 8 at 50 Mb/s); the
  * first window's ACK ends that for a receiver that answered fast, a loss
- * ends it too (then evidence decides, as above), and any other receiver
- * stays paced, its lag moving the pace as above; a lag shorter than the
- * round trip known cannot, and then pacing ends only after a run of
- * windows that show the receiver fast.
+ * ends it too (then evidence decides, as above). Any other receiver stays
+ * at that pace until a run of windows shows it fast (U-Boot looks idle
+ * between bursts, yet stalls at a faster pace), or a loss it lives
+ * through lets its lag move the pace as above. A lag shorter than the
+ * round trip known cannot move it either: then too only a run of fast
+ * windows ends pacing.
  * Every parameter is in `PACING_DEFAULTS`, with why. Pure.
  *
  * @module
@@ -58,6 +60,11 @@ const PROBE = 1;
 const ON = 2;
 /** A big window's start: paced until its first ACK shows the receiver. */
 const CAUTIOUS = 3;
+/**
+ * After a cautious start the receiver was not fast: the pace holds until
+ * windows show it fast, and a loss makes it {@linkcode ON}.
+ */
+const WARY = 4;
 
 /**
  * Whether, and how, a windowed sender paces.
@@ -179,23 +186,27 @@ export class Pacer {
     const perPacket = measured
       ? (lagMs - roundTrip) / (lastBurst - 1)
       : lagMs / lastBurst;
-    // A receiver far faster than any small ring goes full speed at once.
-    const fast = perPacket * 1000 < o.cautiousFastUs;
+    // A receiver far faster than any small ring goes full speed. Judged on
+    // the whole lag: a round trip taken from it could make U-Boot look
+    // fast (OACK 0.55 ms, a window's last burst 0.63 ms).
+    const fast = lagMs * 1000 < o.cautiousFastUs * lastBurst;
     if (this.#mode === CAUTIOUS) {
-      // A window came back whole: any receiver that is not fast in the
-      // first few keeps the pace, and its lag moves it as below.
       if (fast) this.#stop();
-      else if (--this.#cautionLeft <= 0) this.#mode = ON;
+      else if (--this.#cautionLeft <= 0) this.#mode = WARY;
       return;
     }
-    // A paced resend after a timeout was needed: every window goes paced.
-    this.#mode = ON;
-    this.#burst = Math.min(this.#burst + 1, this.#ceiling);
-    // Without a round trip below the lag, the lag says too little to move
-    // the gap (halving it on U-Boot's lag would stall it), but a run of
-    // fast windows shows a fast receiver: before, a cold round trip kept
-    // a PC on loopback paced for a whole 100 MiB read (7 s against 0.8 s).
-    if (!measured) {
+    if (this.#mode !== WARY) {
+      // A paced resend after a timeout was needed: every window goes paced.
+      this.#mode = ON;
+      this.#burst = Math.min(this.#burst + 1, this.#ceiling);
+    }
+    // Only a run of fast windows speeds up a wary receiver: U-Boot looks
+    // idle between bursts (0.67 ms for 8 at the median) yet stops for good
+    // once the gap halves (CI, 2026-12-03: 258 -> 129 -> 64 us, then full
+    // speed, stalled after block 823). So does a lag below the round trip
+    // (too little to move the gap): before, a cold round trip kept a PC on
+    // loopback paced for a whole 100 MiB read (7 s against 0.8 s).
+    if (this.#mode === WARY || !measured) {
       this.#fastRun = fast ? this.#fastRun + 1 : 0;
       if (this.#fastRun >= o.fastWindows) this.#stop();
       return;
@@ -230,6 +241,7 @@ export class Pacer {
     // pacing on it cost 8x): evidence decides, as for any window.
     if (this.#mode === CAUTIOUS) this.#stop();
     else if (this.#mode === PROBE) this.#mode = OFF;
+    else if (this.#mode === WARY) this.#mode = ON;
     const last = this.#lastGot;
     const near = last >= 0 && Math.abs(got - last) <= o.tolerance;
     this.#streak = near ? this.#streak + 1 : 1;
@@ -261,7 +273,10 @@ export class Pacer {
         this.#start(PROBE, this.#o.firstBurst);
         this.#ceiling = this.#o.maxBurst;
       }
-    } else if (this.#mode === ON) {
+    } else if (this.#mode === ON || this.#mode === WARY) {
+      // A receiver that lost a window and lives is no U-Boot: its lag
+      // may move the pace again.
+      this.#mode = ON;
       // Not below 2: a burst of one block shows nothing of the receiver's
       // work (see onWindow), so the pace could never speed up again.
       this.#burst = clamp(this.#burst >> 1, 2, this.#ceiling);

@@ -413,6 +413,27 @@ Deno.test("Pacer: after a cold round trip, a paced receiver's lags end pacing on
   }
 });
 
+Deno.test("Pacer: a receiver that was not fast in its cautious start keeps the pace, whatever its lag, until a loss", () => {
+  // The CI failure of 2026-12-03: U-Boot answered the OACK fast enough
+  // (0.55 ms) that its lags looked idle, the gap halved twice, pacing
+  // ended and U-Boot stopped receiving after block 823.
+  const p = new Pacer({ blksize: 1468, windowsize: 64 });
+  p.onRoundTrip(0.549);
+  for (const lag of [2.038, 1.134]) p.onWindow(lag, 8);
+  for (let i = 0; i < 30; i++) {
+    p.onWindow([0.647, 0.9, 1.06][i % 3], 8);
+    assert.equal(p.paced, true, `window ${i}`);
+    assert.ok(Math.abs(p.gapMs - CAUTIOUS_GAP) < 1e-12, `window ${i}`);
+    assert.equal(p.burst, PACING_DEFAULTS.cautiousBurst, `window ${i}`);
+  }
+  // A loss it lived through: no U-Boot, the lag moves the pace again.
+  p.onPartial(30);
+  p.onWindow(0.6, 8);
+  p.onWindow(0.6, 8);
+  assert.equal(p.paced, true);
+  assert.ok(p.gapMs < CAUTIOUS_GAP, String(p.gapMs));
+});
+
 Deno.test("Pacer: a cautious start paces at its own rate; a loss ends it and evidence decides", () => {
   for (const loss of ["partial", "timeout"] as const) {
     const p = new Pacer({ blksize: 1468, windowsize: 64 });
