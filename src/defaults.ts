@@ -214,9 +214,9 @@ export const PACING_DEFAULTS = {
   /**
    * Windows in a row that must show a paced receiver fast before pacing
    * ends, when its cautious start did not or when the round trip known is
-   * no shorter than the lag (so the lag cannot move the gap). U-Boot on virtio-net under QEMU ACKed 16 of
-   * 270 paced windows that fast, never two in a row; a PC on loopback
-   * nearly all of them.
+   * no shorter than the lag (so the lag cannot move the gap). U-Boot on
+   * virtio-net under QEMU ACKed 16 of 270 paced windows that fast, never
+   * two in a row; a PC on loopback nearly all of them.
    */
   fastWindows: 6,
   /**

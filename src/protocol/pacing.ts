@@ -26,9 +26,9 @@
  *
  * One receiver gives no second chance: U-Boot 2023.01 on virtio-net stops
  * receiving for good once its 32 buffers fill. So a window above
- * `cautiousAbove` starts paced ("cautious": bursts of 8 at 50 Mb/s); the
- * first window's ACK ends that for a receiver that answered fast, a loss
- * ends it too (then evidence decides, as above). Any other receiver stays
+ * `cautiousAbove` starts paced ("cautious": bursts of 8 at 50 Mb/s); an
+ * ACK of one of its first `cautiousWindows` windows ends that for a
+ * receiver that answered fast, a loss ends it too (then evidence decides, as above). Any other receiver stays
  * at that pace until a run of windows shows it fast (U-Boot looks idle
  * between bursts, yet stalls at a faster pace), or a loss it lives
  * through lets its lag move the pace as above. A lag shorter than the
@@ -46,8 +46,8 @@ export interface PacerOptions extends Partial<typeof PACING_DEFAULTS> {
   /** Payload bytes per block (sets the starting gap). */
   blksize: number;
   /**
-   * The negotiated windowsize: above `cautiousAbove` the first window goes
-   * in bursts of `cautiousBurst` and its ACK decides (default: 1).
+   * The negotiated windowsize: above `cautiousAbove` the transfer starts
+   * in bursts of `cautiousBurst` (default: 1).
    */
   windowsize?: number;
 }
@@ -58,7 +58,7 @@ const OFF = 0;
 const PROBE = 1;
 /** The receiver drops bursts: every window is paced. */
 const ON = 2;
-/** A big window's start: paced until its first ACK shows the receiver. */
+/** A big window's start: paced until its first windows show the receiver. */
 const CAUTIOUS = 3;
 /**
  * After a cautious start the receiver was not fast: the pace holds until
@@ -118,7 +118,7 @@ export class Pacer {
     }
   }
 
-  /** Whether the first window's ACK has not yet shown the receiver fast. */
+  /** Whether the first windows' ACKs have not yet shown the receiver. */
   get cautious(): boolean {
     return this.#mode === CAUTIOUS;
   }
