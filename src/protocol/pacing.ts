@@ -17,12 +17,14 @@
  * smaller one) and goes out in bursts of half what got through (2 after
  * timeouts), with a pause after each, at a 100 Mb/s wire rate to start.
  * After a window acknowledged whole, the ACK's lag beyond the round trip
- * is the receiver's work on the last burst: while it is at least half the
- * gap the receiver sets the pace and the gap holds; when the receiver
- * idles the gap halves, and pacing ends below 50 us a packet (a fast link
- * that lost packets at random is back to full speed in two windows). A
- * loss while paced halves the burst (never to grow past it again) and
- * slows the gap by 1.25; a burst grows by one per whole window (AIMD).
+ * is the receiver's work on the last burst (for a burst of 2, too little
+ * to tell from a cold round trip, the whole lag): while it is at least
+ * half the gap the receiver sets the pace and the gap holds; when the
+ * receiver idles the gap halves, and pacing ends below 50 us a packet (a
+ * fast link that lost packets at random is back to full speed in two
+ * windows). A loss while paced halves the burst (never to grow past it
+ * again) and slows the gap by 1.25; a burst grows by one per whole window
+ * (AIMD).
  *
  * One receiver gives no second chance: U-Boot 2023.01 on virtio-net stops
  * receiving for good once its 32 buffers fill. So a window above
@@ -178,12 +180,16 @@ export class Pacer {
       return;
     }
     // The shortest lag includes the receiver's work on at least one
-    // packet, so a burst of n shows the work on n - 1 beyond it. A round
-    // trip longer than the lag was measured cold (U-Boot took 1.2 ms to
-    // answer the OACK, 0.5 ms to ACK a burst of 8; a PC on loopback
-    // 0.1-0.7 ms, then 0.04-0.3 ms): then the whole lag is the work.
+    // packet, so a burst of n shows the work on n - 1 beyond it. But the
+    // round trip may have been measured cold (U-Boot took 1.2 ms to answer
+    // the OACK, 0.5 ms to ACK a burst of 8; a PC on loopback 0.08-0.7 ms,
+    // then 0.04-0.3 ms): longer than the lag, it says nothing. A burst of
+    // 2 shows one packet's work (0.12 ms at 100 Mb/s), less than that
+    // error, so it is judged on its whole lag: a cold 0.23 ms made the
+    // K = 4 model look idle, the gap halved and it lost block after block
+    // (1.2-10 s for 4 MiB against 0.7 s).
     const measured = roundTrip <= lagMs && lastBurst >= 2;
-    const perPacket = measured
+    const perPacket = measured && lastBurst > 2
       ? (lagMs - roundTrip) / (lastBurst - 1)
       : lagMs / lastBurst;
     // A receiver far faster than any small ring goes full speed. Judged on

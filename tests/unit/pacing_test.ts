@@ -202,7 +202,34 @@ const paced: Case[] = [
       [{ whole: 0.6, last: 1 }, { paced: true, gap: 1 }],
       [{ whole: 0.2, last: 4 }, { paced: true, gap: 1 }],
       // Neither settled the pace, so one idle window speeds it up.
-      [{ whole: 0.5, last: 2 }, { paced: true, gap: 0.5 }],
+      [{ whole: 0.5, last: 3 }, { paced: true, gap: 0.5 }],
+    ],
+  },
+  {
+    name:
+      "Pacer: a burst of 2 is judged on its whole lag, so a cold round trip cannot make a busy receiver look idle",
+    steps: [
+      // The OACK's round trip, measured cold; later ones are ~0.05 ms.
+      [{ rtt: 0.234 }, OFF],
+      [{ timeout: true }, OFF],
+      [{ timeout: true }, { paced: true, burst: 2, gap: 1 }],
+      [{ whole: 0.38, last: 2 }, { paced: true, burst: 3, gap: 1 }],
+      [{ timeout: true }, { paced: true, burst: 2, gap: 1.25 }],
+      // A receiver that holds 4 packets and takes 0.12 ms a packet: 0.03
+      // ms beyond that round trip, yet busy.
+      [{ whole: 0.267, last: 2 }, { paced: true, burst: 2, gap: 1.25 }],
+      [{ whole: 0.258, last: 2 }, { paced: true, burst: 2, gap: 1.25 }],
+      [{ whole: 0.262, last: 2 }, { paced: true, burst: 2, gap: 1.25 }],
+      // A fast one still goes full speed: six fast windows in a row.
+      ...Array.from(
+        { length: 5 },
+        (): [Event, Expect] => [{ whole: 0.05, last: 2 }, {
+          paced: true,
+          burst: 2,
+          gap: 1.25,
+        }],
+      ),
+      [{ whole: 0.05, last: 2 }, OFF],
     ],
   },
   {
