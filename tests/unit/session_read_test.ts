@@ -270,7 +270,7 @@ Deno.test("session: the client's timeout option sets the retransmit interval", a
 });
 
 Deno.test("session: windowed read across block number rollover", async () => {
-  // blksize 8, window 16 (a larger one starts paced: pacing_test.ts):
+  // blksize 8, window 16 (a larger one starts paced: pacing_sender_test.ts):
   // 65537 full blocks and a short one.
   const blocks = 65538;
   const content = pattern(8 * (blocks - 1) + 3);
