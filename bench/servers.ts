@@ -52,6 +52,20 @@ const repo = new URL("..", import.meta.url).pathname;
 const mainTs = new URL("../main.ts", import.meta.url).pathname;
 const ceilingTs = new URL("./ceiling.ts", import.meta.url).pathname;
 
+/**
+ * The V8 flags the README's service and compile commands run the server
+ * with (deno.json's `start` and `compile` tasks, docs/deployment.md); the
+ * comparison runs ours and the ceiling with them too.
+ *
+ * @example
+ * ```ts
+ * import { SERVICE_V8_FLAGS } from "./servers.ts";
+ * if (!SERVICE_V8_FLAGS.startsWith("--v8-flags=")) throw new Error();
+ * ```
+ */
+export const SERVICE_V8_FLAGS =
+  "--v8-flags=--max-semi-space-size=2,--max-old-space-size=256";
+
 /** Where tftpd-hpa's in.tftpd is looked for (beside atftpd's package). */
 export const HPA_CANDIDATES = [
   Deno.env.get("TFTPD_HPA") ?? "",
@@ -104,14 +118,14 @@ export function denoSpec(
     name: opts.name ?? "tftpd-deno",
     version: `deno ${Deno.version.deno}`,
     caps: { windowsize: true },
-    notes: `${how}, --v8-flags=--max-semi-space-size=2 as the README's ` +
+    notes: `${how}, ${SERVICE_V8_FLAGS} as the README's ` +
       "service commands (ack-timeout 0.5 s, INFO log to stderr -> /dev/null)",
     command: (root, port) => [
       Deno.execPath(),
       "run",
       ...denoFlags,
       // As the README's service and compile commands run it.
-      "--v8-flags=--max-semi-space-size=2",
+      SERVICE_V8_FLAGS,
       "--no-prompt",
       "--allow-net",
       `--allow-read=${root}`,
@@ -146,12 +160,11 @@ export function ceilingSpec(): ServerSpec {
     version: `deno ${Deno.version.deno}`,
     caps: { windowsize: true },
     notes: "bench/ceiling.ts: file in memory, one socket per transfer, " +
-      "no timers, no checks, one thread; --v8-flags=--max-semi-space-size=2 " +
-      "as ours",
+      `no timers, no checks, one thread; ${SERVICE_V8_FLAGS} as ours`,
     command: (root, port) => [
       Deno.execPath(),
       "run",
-      "--v8-flags=--max-semi-space-size=2",
+      SERVICE_V8_FLAGS,
       "--no-prompt",
       "--unstable-net",
       "--allow-net",
