@@ -117,6 +117,25 @@ Deno.test({
   },
 });
 
+/**
+ * The first datagram that is TFTP at all. With another test run on the
+ * machine, a port of ours may have been theirs a moment ago, and their
+ * junk for it arrives here (seen once in two runs at once: "unknown
+ * opcode 5631"); a server of ours never sends what does not decode.
+ */
+async function firstPacket(peer: RawClient): Promise<Packet | undefined> {
+  for (let strays = 0; strays < 3; strays++) {
+    const r = await peer.receiveRaw(WAIT_MS);
+    if (!r) return undefined;
+    try {
+      return decode(r.data);
+    } catch {
+      // Another run's stray.
+    }
+  }
+  return undefined;
+}
+
 Deno.test("limits: a flood of requests from one IP holds at most maxSessionsPerClient transfers", async () => {
   await using h = await startHarness({
     files: { "big.bin": BIG },
@@ -128,12 +147,11 @@ Deno.test("limits: a flood of requests from one IP holds at most maxSessionsPerC
     await Promise.all(
       peers.map((p) => p.send(encodeRequest(Opcode.RRQ, "big.bin"), h.addr)),
     );
-    const replies = await Promise.all(peers.map((p) => p.receiveRaw(WAIT_MS)));
+    const replies = await Promise.all(peers.map((p) => firstPacket(p)));
     let data = 0;
     let refused = 0;
-    for (const r of replies) {
-      assert.ok(r, "a request got no reply");
-      const p = decode(r.data);
+    for (const p of replies) {
+      assert.ok(p, "a request got no reply");
       if (p.op === Opcode.DATA) data++;
       else {
         assertTooMany(p, "flood");
