@@ -108,6 +108,32 @@ http {
     });
   }
 
+  /**
+   * The access log once it holds `count` lines that `match`: nginx logs a
+   * request after its response has gone, so a transfer served from that
+   * response can end before the line is written (seen in CI under load).
+   * Waits for changes of the log, 5 s at most.
+   */
+  async logOnce(
+    match: (a: Access) => boolean,
+    count: number,
+  ): Promise<Access[]> {
+    using watcher = Deno.watchFs(`${this.dir}/access.log`);
+    const events = watcher[Symbol.asyncIterator]();
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const found = (await this.log()).filter(match);
+      const left = deadline - Date.now();
+      if (found.length >= count || left <= 0) return found;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        events.next(),
+        new Promise((resolve) => timer = setTimeout(resolve, left)),
+      ]);
+      clearTimeout(timer);
+    }
+  }
+
   async close(): Promise<void> {
     try {
       Deno.kill(this.#child.pid, "SIGTERM");
@@ -173,8 +199,9 @@ Deno.test({
               "#!ipxe\nchain big.img\n",
             );
           }
-          const menu = (await nginx.log()).filter((a) =>
-            a.request.includes("menu.ipxe")
+          const menu = await nginx.logOnce(
+            (a) => a.request.includes("menu.ipxe"),
+            2,
           );
           assert.deepEqual(menu.map((a) => a.status), [200, 304]);
           assert.equal(menu[0].ifNoneMatch, "");
