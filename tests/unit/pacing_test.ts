@@ -34,6 +34,11 @@ interface Case {
 
 const OFF: Expect = { paced: false };
 
+/** The same step `n` times in a row. */
+function times(n: number, step: [Event, Expect]): [Event, Expect][] {
+  return Array.from({ length: n }, () => step);
+}
+
 function feed(p: Pacer, e: Event): void {
   if ("partial" in e) p.onPartial(e.partial);
   else if ("timeout" in e) p.onTimeout();
@@ -220,14 +225,11 @@ const paced: Case[] = [
       [{ whole: 0.258, last: 2 }, { paced: true, burst: 2, gap: 1.25 }],
       [{ whole: 0.262, last: 2 }, { paced: true, burst: 2, gap: 1.25 }],
       // A fast one still goes full speed: six fast windows in a row.
-      ...Array.from(
-        { length: 5 },
-        (): [Event, Expect] => [{ whole: 0.05, last: 2 }, {
-          paced: true,
-          burst: 2,
-          gap: 1.25,
-        }],
-      ),
+      ...times(5, [{ whole: 0.05, last: 2 }, {
+        paced: true,
+        burst: 2,
+        gap: 1.25,
+      }]),
       [{ whole: 0.05, last: 2 }, OFF],
     ],
   },
@@ -264,10 +266,7 @@ const paced: Case[] = [
       [{ timeout: true }, OFF],
       [{ timeout: true }, { paced: true }],
       [{ whole: 10, last: 2 }, { paced: true }],
-      ...Array.from(
-        { length: 30 },
-        (): [Event, Expect] => [{ timeout: true }, { paced: true, burst: 2 }],
-      ),
+      ...times(30, [{ timeout: true }, { paced: true, burst: 2 }]),
       [{ timeout: true }, { paced: true, burst: 2, gap: 64 }],
       // Still judged: an idle receiver speeds it up again.
       [{ whole: 0.1, last: 2 }, { paced: true, burst: 2, gap: 64 }],
