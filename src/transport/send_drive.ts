@@ -13,6 +13,8 @@ import type { BlockSource } from "./block_source.ts";
 import { Drive, type DriveOptions } from "./drive.ts";
 import { systemClock } from "./types.ts";
 
+const ignore = (): void => {};
+
 /** The most an `Atomics.wait` adds to the time asked for, ms (measured). */
 const WAIT_COST_MS = 0.1;
 
@@ -36,6 +38,7 @@ export class SendDrive extends Drive {
   #granted = 0;
   #next = 0;
   #pumping = false;
+  #sending?: Promise<number>;
   #burstAt = 0;
   #sleeper?: Int32Array;
   #total = 0;
@@ -74,6 +77,12 @@ export class SendDrive extends Drive {
     const act = this.#t.onDatagram(data, from, now);
     if (act & Act.STRANGER) this.stranger(from);
     else this.#act(act);
+    // Lock-step: receive again once the DATA has gone out. Its ACK cannot
+    // come sooner, and a receive issued at once finds an empty socket and
+    // waits on it: one failed recvfrom per block, and its wake-up. A block
+    // still being read does not hold the loop (the peer may end it).
+    const sending = this.#sending;
+    if (sending) return sending.then(ignore, ignore);
   }
 
   protected onTimer(now: number) {
@@ -194,8 +203,14 @@ export class SendDrive extends Drive {
         }
         writeDataHeader(pkt, block);
         const sent = this.o.transport.send(pkt.subarray(0, 4 + n), peer);
-        if (lockstep) await sent;
-        else pending.push(sent);
+        if (lockstep) {
+          this.#sending = sent;
+          try {
+            await sent;
+          } finally {
+            this.#sending = undefined;
+          }
+        } else pending.push(sent);
       }
       // A window goes out without a yield between its datagrams; then wait
       // for all of them, and look again: ACKs may have moved the window.

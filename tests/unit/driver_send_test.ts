@@ -45,6 +45,12 @@ class HeldTransport extends FakeTransport {
       this.#held.push(() => resolve(data.length))
     );
   }
+  /** receive() calls so far. */
+  receives = 0;
+  override receive(buf?: Uint8Array): Promise<[Uint8Array, Deno.Addr]> {
+    this.receives++;
+    return super.receive(buf);
+  }
   /** Sends not yet completed. */
   get held(): number {
     return this.#held.length;
@@ -314,4 +320,78 @@ Deno.test("driveSend takes window buffers only while the budget lasts, and gives
   await finished(b.run);
   assert.equal(b.t.outcome, "timeout");
   assert.equal(budget.used, 0);
+});
+
+Deno.test("driveSend in lock-step receives again only once the DATA it sent has gone out", async () => {
+  const file = pattern(3 * 512 + 9);
+  const transport = new HeldTransport();
+  const { t, run } = serverRead(file, { transport });
+  await settle();
+  assert.deepEqual(transport.sent.map(what), ["DATA 1 (512)"]);
+  assert.equal(transport.receives, 1, "the loop waits for the first ACK");
+  for (let block = 1; block <= 4; block++) {
+    transport.release();
+    await settle();
+    transport.inject(encodeAck(block), PEER);
+    await settle();
+    if (block === 4) break;
+    assert.equal(transport.sent.length, block + 1, `DATA ${block + 1} sent`);
+    assert.equal(transport.held, 1);
+    // Its ACK cannot come before it is out: a receive now would only find
+    // an empty socket and wait on it.
+    assert.equal(transport.receives, block, "no receive while DATA is held");
+    transport.release();
+    await settle();
+    assert.equal(transport.receives, block + 1, "then the next receive");
+  }
+  await finished(run);
+  assert.equal(t.outcome, "ok");
+  assert.deepEqual(transport.violations, []);
+});
+
+Deno.test("driveSend with a window keeps receiving while its DATA is in flight", async () => {
+  const transport = new HeldTransport();
+  const { t, run } = serverRead(pattern(8 * 512 + 1), {
+    windowsize: 4,
+    transport,
+  });
+  await settle();
+  assert.equal(transport.held, 4, "a whole window in flight");
+  assert.equal(transport.receives, 1);
+  // A mid-window ACK (a receiver that holds fewer) is read at once.
+  transport.inject(encodeAck(2), PEER);
+  await settle();
+  assert.equal(transport.receives, 2, "read and waiting for the next");
+  assert.equal(transport.held, 4, "nothing completed meanwhile");
+  transport.inject(encodeError(ErrorCode.NOT_DEFINED, "stop"), PEER);
+  transport.release();
+  await finished(run);
+  assert.equal(t.outcome, "aborted");
+});
+
+Deno.test("driveSend in lock-step still reads the peer while the next block is being read", async () => {
+  const read = deferred<number>();
+  let reads = 0;
+  const source: BlockSource = {
+    read: (block, buf) => {
+      reads++;
+      if (block === 1) return buf.fill(1, 0, 512) && 512;
+      return read.promise.then((n) => buf.fill(2, 0, n) && n);
+    },
+    release: () => {},
+  };
+  const { t, run, transport } = serverRead(new Uint8Array(0), {
+    source: () => source,
+  });
+  await settle();
+  transport.inject(encodeAck(1), PEER);
+  await settle();
+  assert.equal(reads, 2, "block 2 is being read");
+  transport.inject(encodeError(ErrorCode.NOT_DEFINED, "cancelled"), PEER);
+  await settle();
+  assert.equal(t.outcome, "aborted", "the ERROR is read meanwhile");
+  read.resolve(512);
+  await finished(run);
+  assert.deepEqual(transport.sent.map(what), ["DATA 1 (512)"]);
+  assert.equal(transport.sendsAfterClose, 0);
 });
