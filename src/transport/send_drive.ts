@@ -15,6 +15,16 @@ import { systemClock } from "./types.ts";
 
 const ignore = (): void => {};
 
+/** A lock-step block whose read has to be waited for. */
+interface Carried {
+  block: number;
+  pkt: Uint8Array;
+  n: Promise<number>;
+}
+
+/** {@linkcode SendDrive.#lockstepNow} sent the block. */
+const SENT = 1;
+
 /** The most an `Atomics.wait` adds to the time asked for, ms (measured). */
 const WAIT_COST_MS = 0.1;
 
@@ -39,6 +49,8 @@ export class SendDrive extends Drive {
   #next = 0;
   #pumping = false;
   #sending?: Promise<number>;
+  /** The first packet buffer's payload (lock-step reads into it). */
+  #payload?: Uint8Array;
   #burstAt = 0;
   #sleeper?: Int32Array;
   #total = 0;
@@ -164,13 +176,84 @@ export class SendDrive extends Drive {
   #pump(): void {
     if (this.#pumping || this.closed) return;
     this.#pumping = true;
-    this.#pumpLoop().then(() => this.rearm(), (err) => {
-      this.#pumping = false;
-      this.fail(err);
-    });
+    const carried = this.#lockstepNow();
+    if (carried === SENT) return;
+    this.#pumpLoop(carried).then(this.#pumped, this.#pumpFailed);
   }
 
-  async #pumpLoop(): Promise<void> {
+  #pumped = (): void => this.rearm();
+
+  #pumpFailed = (err: unknown): void => {
+    this.#pumping = false;
+    this.fail(err);
+  };
+
+  /**
+   * Lock-step's next block when its bytes are at hand (a read from a
+   * cached chunk): sent from here, without an async loop and its promises
+   * per block (with one thread, the 64-client storm's server CPU ~3%
+   * less). Anything else goes to {@linkcode SendDrive.#pumpLoop}: the OACK,
+   * a window, no block due, a read that has to wait (handed over with the
+   * block it reads, so the block is read once).
+   */
+  #lockstepNow(): Carried | typeof SENT | undefined {
+    const t = this.#t;
+    const s = t.sender;
+    const source = this.#source;
+    const pkt = this.#slots[0];
+    if (!s || s.windowsize !== 1 || s.next === 0 || !source || !pkt) return;
+    const block = t.nextBlock();
+    // Nothing due: the loop's ending applies.
+    if (block < 0) return;
+    this.#payload ??= pkt.subarray(4);
+    let n: number | Promise<number>;
+    try {
+      n = source.read(block, this.#payload);
+    } catch (err) {
+      n = Promise.reject(err);
+    }
+    if (typeof n !== "number") return { block, pkt, n };
+    const sent = this.#emit(block, pkt, n);
+    this.#sending = sent;
+    sent.then(this.#lockstepSent, this.#lockstepFailed);
+    return SENT;
+  }
+
+  #lockstepSent = (): void => {
+    this.#sending = undefined;
+    this.#pumping = false;
+    if (this.closed) return;
+    const t = this.#t;
+    const now = this.clock.now();
+    t.sent(now);
+    const base = t.sender!.base;
+    if (base > 1) this.#source!.release(base);
+    // A timeout while the block was going out asked for its resend.
+    this.#pump();
+    this.rearm(now);
+  };
+
+  #lockstepFailed = (err: unknown): void => {
+    this.#sending = undefined;
+    this.#pumping = false;
+    this.fail(err);
+  };
+
+  /** Block `block`, `n` payload bytes in `pkt`, to the peer. */
+  #emit(block: number, pkt: Uint8Array, n: number): Promise<number> {
+    const t = this.#t;
+    if (n < t.blksize) {
+      t.setLast(block);
+      this.#total = (block - 1) * t.blksize + n;
+    }
+    writeDataHeader(pkt, block);
+    return this.o.transport.send(
+      4 + n === pkt.length ? pkt : pkt.subarray(0, 4 + n),
+      t.peer as Deno.NetAddr,
+    );
+  }
+
+  async #pumpLoop(carried?: Carried): Promise<void> {
     const t = this.#t;
     const peer = t.peer as Deno.NetAddr;
     const pending: Promise<number>[] = [];
@@ -179,30 +262,28 @@ export class SendDrive extends Drive {
     if (!lockstep) this.#burstAt = this.clock.now();
     let block: number;
     for (;;) {
-      while (!this.closed && (block = t.nextBlock()) >= 0) {
+      while (
+        !this.closed && (block = carried?.block ?? t.nextBlock()) >= 0
+      ) {
         if (block === 0) {
           await this.send(this.#so.oack!, peer);
           continue;
         }
         const blksize = t.blksize;
         this.#source ??= this.#so.source(blksize);
-        let pkt = this.#buffer(4 + blksize);
+        let pkt = carried?.pkt ?? this.#buffer(4 + blksize);
         if (!pkt) {
           // Every buffer is in flight: let their sends complete first.
           await Promise.all(pending.splice(0));
           this.#next = 1;
           pkt = this.#slots[0];
         }
-        let n = this.#source.read(block, pkt.subarray(4));
+        let n = carried?.n ?? this.#source.read(block, pkt.subarray(4));
+        carried = undefined;
         if (typeof n !== "number") n = await n;
         // The transfer may have ended while the block was being read.
         if (this.closed) break;
-        if (n < blksize) {
-          t.setLast(block);
-          this.#total = (block - 1) * blksize + n;
-        }
-        writeDataHeader(pkt, block);
-        const sent = this.o.transport.send(pkt.subarray(0, 4 + n), peer);
+        const sent = this.#emit(block, pkt, n);
         if (lockstep) {
           this.#sending = sent;
           try {

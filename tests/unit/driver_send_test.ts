@@ -10,6 +10,7 @@ import {
   encodeAck,
   encodeError,
   ErrorCode,
+  TftpError,
 } from "../../src/protocol/packet.ts";
 import { SendTransfer } from "../../src/protocol/send_transfer.ts";
 import { BytesReadHandle } from "../../src/storage/memory.ts";
@@ -394,4 +395,170 @@ Deno.test("driveSend in lock-step still reads the peer while the next block is b
   await finished(run);
   assert.deepEqual(transport.sent.map(what), ["DATA 1 (512)"]);
   assert.equal(transport.sendsAfterClose, 0);
+});
+
+/**
+ * A source of `file` whose `time`-th read (from 1) of block b answers as
+ * `how(b, time)` says: at once, later (a promise), throwing, or rejecting.
+ */
+function mixedSource(
+  file: Uint8Array,
+  how: (block: number, time: number) => "now" | "later" | "throw" | "reject",
+): BlockSource {
+  const inner = new OctetBlockSource(new BytesReadHandle(file), 512);
+  const reads = new Map<number, number>();
+  return {
+    read: (block, buf) => {
+      const n = inner.read(block, buf) as number;
+      const time = (reads.get(block) ?? 0) + 1;
+      reads.set(block, time);
+      switch (how(block, time)) {
+        case "now":
+          return n;
+        case "later":
+          return Promise.resolve().then(() => n);
+        case "throw":
+          throw new TftpError(ErrorCode.NOT_DEFINED, `block ${block} unread`);
+        case "reject":
+          return Promise.reject(
+            new TftpError(ErrorCode.NOT_DEFINED, `block ${block} unread`),
+          );
+      }
+    },
+    release: () => {},
+  };
+}
+
+Deno.test("driveSend in lock-step sends every block once and in order, whether its read answers at once or later", async () => {
+  const file = pattern(40 * 512 + 77);
+  const ways: ((block: number) => "now" | "later")[] = [
+    () => "now",
+    () => "later",
+    (b) => b % 3 ? "now" : "later",
+    (b) => b % 2 ? "later" : "now",
+  ];
+  for (const how of ways) {
+    const { t, run, transport, clock } = serverRead(file, {
+      source: () => mixedSource(file, how),
+    });
+    const got = await ackWindows(transport, clock);
+    await finished(run);
+    assert.equal(t.outcome, "ok");
+    assert.deepEqual(got, file);
+    assert.deepEqual(
+      transport.sent.map((d) => decode(d.data)).map((p) =>
+        p.op === 3 && p.block
+      ),
+      Array.from({ length: 41 }, (_, i) => i + 1),
+    );
+  }
+});
+
+Deno.test("driveSend in lock-step ends with the read's ERROR when a read fails, thrown or rejected", async () => {
+  const file = pattern(10 * 512);
+  for (const fail of ["throw", "reject"] as const) {
+    for (const at of [1, 2, 5]) {
+      const { t, run, transport, clock } = serverRead(file, {
+        source: () => mixedSource(file, (b) => b === at ? fail : "now"),
+      });
+      await ackWindows(transport, clock);
+      await finished(run);
+      assert.equal(t.outcome, "error", `${fail} at ${at}`);
+      const sent = transport.sent.map(what);
+      assert.deepEqual(sent, [
+        ...Array.from({ length: at - 1 }, (_, i) => `DATA ${i + 1} (512)`),
+        `ERROR 0 block ${at} unread`,
+      ]);
+      assert.equal(transport.closed, true);
+      assert.equal(transport.sendsAfterClose, 0);
+    }
+  }
+});
+
+Deno.test("driveSend in lock-step resends a block whose timeout came while it was going out, once it is out", async () => {
+  const transport = new HeldTransport();
+  const clock = new CountingClock();
+  const { t, run } = serverRead(pattern(3 * 512 + 1), { transport, clock });
+  await settle();
+  transport.release();
+  await settle();
+  transport.inject(encodeAck(1), PEER);
+  await settle();
+  assert.deepEqual(transport.sent.map(what), ["DATA 1 (512)", "DATA 2 (512)"]);
+  assert.equal(transport.held, 1, "DATA 2 still going out");
+  await elapse(clock, 1500);
+  assert.equal(transport.sent.length, 2, "no second send while one is out");
+  transport.release();
+  await settle();
+  assert.deepEqual(transport.sent.map(what).slice(2), ["DATA 2 (512)"]);
+  for (const block of [2, 3, 4]) {
+    transport.release();
+    await settle();
+    transport.inject(encodeAck(block), PEER);
+    await settle();
+  }
+  await finished(run);
+  assert.equal(t.outcome, "ok");
+  assert.deepEqual(transport.sent.map(what), [
+    "DATA 1 (512)",
+    "DATA 2 (512)",
+    "DATA 2 (512)",
+    "DATA 3 (512)",
+    "DATA 4 (1)",
+  ]);
+  assert.equal(clock.pending, 0);
+});
+
+Deno.test("driveSend in lock-step ends, without a crash, when a send fails", async () => {
+  class FailingTransport extends FakeTransport {
+    override send(data: Uint8Array, addr: Deno.NetAddr): Promise<number> {
+      const p = super.send(data, addr);
+      const op = (data[0] << 8) | data[1];
+      return op === 3 && data[3] === 3 ? Promise.reject(new Error("EPERM")) : p;
+    }
+  }
+  const transport = new FailingTransport();
+  const { t, run, clock } = serverRead(pattern(5 * 512), { transport });
+  await ackWindows(transport, clock);
+  await finished(run);
+  assert.equal(t.outcome, "error");
+  assert.deepEqual(transport.sent.map(what), [
+    "DATA 1 (512)",
+    "DATA 2 (512)",
+    "DATA 3 (512)",
+    "ERROR 0 internal error",
+  ]);
+  assert.equal(transport.closed, true);
+});
+
+Deno.test("driveSend in lock-step ends with the read's ERROR when the resend after a timeout cannot be read", async () => {
+  const file = pattern(3 * 512 + 1);
+  for (const fail of ["throw", "reject"] as const) {
+    const transport = new HeldTransport();
+    const clock = new CountingClock();
+    const { t, run } = serverRead(file, {
+      transport,
+      clock,
+      source: () =>
+        mixedSource(file, (b, time) => b === 2 && time === 2 ? fail : "now"),
+    });
+    await settle();
+    transport.release();
+    await settle();
+    transport.inject(encodeAck(1), PEER);
+    await settle();
+    await elapse(clock, 1500);
+    // DATA 2 goes out only now, and its resend is due.
+    transport.release();
+    await settle();
+    transport.release();
+    await finished(run);
+    assert.equal(t.outcome, "error", fail);
+    assert.deepEqual(transport.sent.map(what), [
+      "DATA 1 (512)",
+      "DATA 2 (512)",
+      "ERROR 0 block 2 unread",
+    ]);
+    assert.equal(transport.closed, true);
+  }
 });
