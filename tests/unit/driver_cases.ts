@@ -9,6 +9,7 @@
  */
 
 import { decode, encodeAck } from "../../src/protocol/packet.ts";
+import { concat } from "../../testing/bytes.ts";
 import { SendTransfer } from "../../src/protocol/send_transfer.ts";
 import { BytesReadHandle } from "../../src/storage/memory.ts";
 import {
@@ -165,11 +166,5 @@ export async function ackWindows(
     }
     if (fresh.length === 0 && transport.closed) break;
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concat(parts);
 }
