@@ -193,27 +193,51 @@ Deno.test("Pacer: a receiver that was not fast in its cautious start keeps the p
   assert.ok(p.gapMs < CAUTIOUS_GAP, String(p.gapMs));
 });
 
-Deno.test("Pacer: a cautious start paces at its own rate; a loss ends it and evidence decides", () => {
-  for (const loss of ["partial", "timeout"] as const) {
+Deno.test("Pacer: a cautious start paces at its own rate; a mid-window ACK ends it and evidence decides", () => {
+  const p = new Pacer({ blksize: 1468, windowsize: 64 });
+  assert.equal(p.paced, true);
+  assert.equal(p.cautious, true);
+  assert.equal(p.burst, PACING_DEFAULTS.cautiousBurst);
+  assert.ok(Math.abs(p.gapMs - CAUTIOUS_GAP) < 1e-12, String(p.gapMs));
+  // A receiver that ACKs a gap lost a block at random as often as it
+  // overran: full speed, and pacing again only on the usual proof.
+  p.onPartial(4);
+  assert.equal(p.paced, false);
+  assert.equal(p.cautious, false);
+  for (const got of [5, 4, 3]) p.onPartial(got);
+  assert.equal(p.paced, true, "four in a row at about 4");
+  assert.equal(p.burst, 1);
+});
+
+Deno.test("Pacer: a cautious window that draws no ACK is resent in bursts of 2 at the starting rate that never grow; a fast receiver's lag ends that", () => {
+  const startGap = CAUTIOUS_GAP * PACING_DEFAULTS.cautiousMbps /
+    PACING_DEFAULTS.startMbps;
+  for (const receiver of ["queue of 4", "fast"] as const) {
     const p = new Pacer({ blksize: 1468, windowsize: 64 });
-    assert.equal(p.paced, true);
-    assert.equal(p.cautious, true);
-    assert.equal(p.burst, PACING_DEFAULTS.cautiousBurst);
-    assert.ok(Math.abs(p.gapMs - CAUTIOUS_GAP) < 1e-12, String(p.gapMs));
-    // Random loss and a small queue look alike once: full speed, and
-    // pacing again only on the usual proof.
-    if (loss === "partial") p.onPartial(4);
-    else p.onTimeout();
-    assert.equal(p.paced, false, loss);
-    assert.equal(p.cautious, false, loss);
-    if (loss === "partial") {
-      for (const got of [5, 4, 3]) p.onPartial(got);
-      assert.equal(p.paced, true, "four in a row at about 4");
-      assert.equal(p.burst, 1);
+    p.onRoundTrip(0.04); // the OACK's, on loopback
+    p.onTimeout();
+    assert.equal(p.cautious, false, receiver);
+    assert.equal(p.paced, true, receiver);
+    assert.equal(p.burst, PACING_DEFAULTS.firstBurst, receiver);
+    assert.ok(Math.abs(p.gapMs - startGap) < 1e-12, String(p.gapMs));
+    if (receiver === "queue of 4") {
+      // 0.12 ms a packet: the receiver sets the pace, window after window.
+      for (let i = 0; i < 20; i++) {
+        p.onWindow(0.04 + 2 * 0.123, 2);
+        assert.equal(p.paced, true, `window ${i}`);
+        assert.equal(p.burst, PACING_DEFAULTS.firstBurst, `window ${i}`);
+        assert.ok(Math.abs(p.gapMs - startGap) < 1e-12, `window ${i}`);
+      }
     } else {
-      p.onTimeout();
-      assert.equal(p.paced, true, "two timeouts in a row");
-      assert.equal(p.burst, PACING_DEFAULTS.firstBurst);
+      // A block lost at random: the lag shows an idle receiver, and the
+      // gap halves to full speed.
+      let windows = 0;
+      while (p.paced && windows < 10) {
+        p.onWindow(0.05, 2);
+        windows++;
+      }
+      assert.equal(p.paced, false);
+      assert.ok(windows <= 3, `${windows} paced windows`);
     }
   }
 });
