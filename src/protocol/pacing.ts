@@ -33,12 +33,11 @@
  * receiver that answered fast; a mid-window ACK ends it too (then evidence
  * decides, as above), and a window that drew no ACK is resent in bursts of
  * 2 at the starting rate (its receiver may hold fewer than 8, and bursts of
- * 2 need no growth to keep up). Any other receiver stays
- * at that pace until a run of windows shows it fast (U-Boot looks idle
- * between bursts, yet stalls at a faster pace), or a loss it lives
- * through lets its lag move the pace as above. A lag shorter than the
- * round trip known cannot move it either: then too only a run of fast
- * windows ends pacing.
+ * 2 need no growth to keep up). Any other receiver stays at that pace
+ * until most of its recent windows show it fast (U-Boot looks idle between
+ * bursts, yet stalls at a faster pace), or a loss it lives through lets its
+ * lag move the pace as above. A lag shorter than the round trip known
+ * cannot move it either: then too only fast windows end pacing.
  * Every parameter is in `PACING_DEFAULTS`, with why. Pure.
  *
  * @module
@@ -100,7 +99,8 @@ export class Pacer {
   #streak = 0;
   #timeouts = 0;
   #cautionLeft = 0;
-  #fastRun = 0;
+  /** One bit per recent window judged on its lag: 1 when it was fast. */
+  #fastBits = 0;
 
   /**
    * Unpaced until a receiver proves it drops bursts, unless the window is
@@ -209,18 +209,20 @@ export class Pacer {
       this.#mode = ON;
       this.#burst = Math.min(this.#burst + 1, this.#ceiling);
     }
-    // Only a run of fast windows speeds up a wary receiver: U-Boot looks
-    // idle between bursts (0.67 ms for 8 at the median) yet stops for good
-    // once the gap halves (CI, 2026-12-03: 258 -> 129 -> 64 us, then full
-    // speed, stalled after block 823). So does a lag below the round trip
-    // (too little to move the gap): before, a cold round trip kept a PC on
-    // loopback paced for a whole 100 MiB read (7 s against 0.8 s).
+    // Only fast windows, most of the last few, speed up a wary receiver:
+    // U-Boot looks idle between bursts (0.67 ms for 8 at the median) yet
+    // stops for good once the gap halves (CI, 2026-12-03: 258 -> 129 -> 64
+    // us, then full speed, stalled after block 823). So does a lag below
+    // the round trip (too little to move the gap): before, a cold round
+    // trip kept a PC on loopback paced for a whole 100 MiB read (7 s
+    // against 0.8 s).
     if (this.#mode === WARY || !measured) {
-      this.#fastRun = fast ? this.#fastRun + 1 : 0;
-      if (this.#fastRun >= o.fastWindows) this.#stop();
+      this.#fastBits = ((this.#fastBits << 1) | (fast ? 1 : 0)) &
+        ((1 << o.fastOf) - 1);
+      if (bitCount(this.#fastBits) >= o.fastWindows) this.#stop();
       return;
     }
-    this.#fastRun = 0;
+    this.#fastBits = 0;
     if (!(perPacket < this.#gapMs * o.idleShare)) {
       // The receiver set the pace: the gap stays (a loss still slows it),
       // and only idle windows in a row speed it up again.
@@ -313,7 +315,7 @@ export class Pacer {
     this.#settled = false;
     this.#idle = 0;
     this.#streak = 0;
-    this.#fastRun = 0;
+    this.#fastBits = 0;
   }
 
   #stop(): void {
@@ -329,6 +331,12 @@ export class Pacer {
     this.#settled = true;
     this.#idle = 0;
   }
+}
+
+function bitCount(bits: number): number {
+  let n = 0;
+  for (let b = bits; b !== 0; b &= b - 1) n++;
+  return n;
 }
 
 function clamp(v: number, lo: number, hi: number): number {

@@ -224,8 +224,8 @@ const paced: Case[] = [
       [{ whole: 0.267, last: 2 }, { paced: true, burst: 2, gap: 1.25 }],
       [{ whole: 0.258, last: 2 }, { paced: true, burst: 2, gap: 1.25 }],
       [{ whole: 0.262, last: 2 }, { paced: true, burst: 2, gap: 1.25 }],
-      // A fast one still goes full speed: six fast windows in a row.
-      ...times(5, [{ whole: 0.05, last: 2 }, {
+      // A fast one still goes full speed: five fast windows of six.
+      ...times(4, [{ whole: 0.05, last: 2 }, {
         paced: true,
         burst: 2,
         gap: 1.25,
