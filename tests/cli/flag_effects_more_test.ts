@@ -253,8 +253,10 @@ async function peakMb(pid: number): Promise<number> {
 
 /**
  * How much the server's peak memory grows while `sessions` windowed
- * downloads (blksize 16384, windowsize 64: 1 MiB of packets per window)
- * have each sent their whole first window.
+ * downloads (blksize 32768, windowsize 16: 512 KiB of packets per window)
+ * have each sent their whole first window. A windowsize of 16 starts
+ * unpaced (a bigger one starts in short paced bursts, which need few
+ * buffers), so each session asks for a buffer per block of its window.
  */
 async function windowGrowthMb(
   root: string,
@@ -281,8 +283,8 @@ async function windowGrowthMb(
   // comes a second time, the session has sent its whole first window.
   const request = encodeRequest(Opcode.RRQ, "big.bin", {
     options: new Map([
-      ["blksize", "16384"],
-      ["windowsize", "64"],
+      ["blksize", "32768"],
+      ["windowsize", "16"],
       ["timeout", "1"],
     ]),
   });
@@ -306,16 +308,16 @@ async function windowGrowthMb(
 }
 
 Deno.test("--max-window-memory BYTES: windowed sends hold no more packet buffers than BYTES", async () => {
-  // 48 sessions with a whole window each would hold 48 MiB of buffers; with
-  // a budget of 0 every session keeps its one own buffer (48 x 16 KiB).
-  const sessions = 48;
+  // 64 sessions with a whole window each would hold 32 MiB of buffers; with
+  // a budget of 0 every session keeps its one own buffer (64 x 32 KiB).
+  const sessions = 64;
   await using dir = await tempDir({
-    "big.bin": new Uint8Array(16384 * 200).fill(5),
+    "big.bin": new Uint8Array(32768 * 100).fill(5),
   });
   const unbounded = await windowGrowthMb(dir.path, 1 << 30, sessions);
   const none = await windowGrowthMb(dir.path, 0, sessions);
   assert.ok(
-    unbounded - none >= 24,
+    unbounded - none >= 16,
     `peak memory grew ${unbounded.toFixed(1)} MiB with a 1 GiB budget and ` +
       `${none.toFixed(1)} MiB with none`,
   );
