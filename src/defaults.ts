@@ -193,10 +193,13 @@ export const PACING_DEFAULTS = {
   cautiousAbove: 16,
   /**
    * Blocks per burst of a cautious start, and the most it grows to while
-   * the receiver shows no loss: a quarter of U-Boot's ring, so that even a
-   * receiver a little slower than the pace never holds 32 at once.
+   * the receiver shows no loss: an eighth of U-Boot's ring. With bursts of
+   * 8 at 50 Mb/s U-Boot on virtio-net still stalled in its second window
+   * in 3 of 40 runs on 2026-12-04 (4 of 56 in all); with bursts of 4, in
+   * none of 60 (0.78-0.84 s for 4 MiB against 0.74-0.76 s). The pace
+   * matters too: bursts of 4 at 100 Mb/s stalled in 9 of 40.
    */
-  cautiousBurst: 8,
+  cautiousBurst: 4,
   /**
    * The link assumed by a cautious start, Mb/s (258 us a packet at
    * blksize 1468): U-Boot on virtio-net under QEMU finished at one packet
@@ -226,7 +229,8 @@ export const PACING_DEFAULTS = {
   /**
    * A receiver is fast when a window's ACK came less than this many us per
    * packet of its last burst after that burst went out (see
-   * `cautiousWindows` and `fastWindows`). Measured for a burst of 8: a PC
+   * `cautiousWindows` and `fastWindows`). Measured for a burst of 8 (a
+   * burst of 4 shows less of the receiver's work, so the bar is loose): a PC
    * on loopback mostly 5-26 us a packet (39-207 us), once in seven first
    * windows 35 us; U-Boot on virtio-net under QEMU a median 83 us (0.67
    * ms), 17 us at the least; a receiver at 100 Mb/s 123 us and more.

@@ -28,11 +28,11 @@
  *
  * One receiver gives no second chance: U-Boot 2023.01 on virtio-net stops
  * receiving for good once its 32 buffers fill. So a window above
- * `cautiousAbove` starts paced ("cautious": bursts of 8 at 50 Mb/s); an
+ * `cautiousAbove` starts paced ("cautious": bursts of 4 at 50 Mb/s); an
  * ACK of one of its first `cautiousWindows` windows ends that for a
  * receiver that answered fast; a mid-window ACK ends it too (then evidence
  * decides, as above), and a window that drew no ACK is resent in bursts of
- * 2 at the starting rate (its receiver may hold fewer than 8, and bursts of
+ * 2 at the starting rate (its receiver may hold fewer than 4, and bursts of
  * 2 need no growth to keep up). Any other receiver stays at that pace
  * until most of its recent windows show it fast (U-Boot looks idle between
  * bursts, yet stalls at a faster pace), or a loss it lives through lets its
@@ -274,7 +274,7 @@ export class Pacer {
   onTimeout(): void {
     this.#timeouts++;
     if (this.#mode === CAUTIOUS) {
-      // Bursts of 8 drew no ACK: a queue that holds less, or a random
+      // Cautious bursts drew no ACK: a queue that holds less, or a random
       // loss. The resend goes paced at once, in bursts of 2 that never
       // grow: at the starting rate they keep any queue of 4 or more from
       // filling, while a queue of 4 lost blocks again within a few windows

@@ -1,7 +1,7 @@
 /**
  * How the Sender applies pacing (src/protocol/sender.ts, pacing.ts): paced
  * bursts with pauses after two timeouts, never for lock-step, and the
- * cautious start of a window above 16 (bursts of 8 at 50 Mb/s) with what
+ * cautious start of a window above 16 (bursts of 4 at 50 Mb/s) with what
  * ends it. The Pacer's rules one table at a time are in pacing_test.ts.
  */
 
@@ -90,12 +90,12 @@ function bursts(from: number, to: number, n: number): (number | string)[] {
   return out;
 }
 
-Deno.test("Sender: a window above 16 starts in paced bursts of 8; a fast receiver's ACK ends it", () => {
+Deno.test("Sender: a window above 16 starts in paced bursts of 4; a fast receiver's ACK ends it", () => {
   const { s, first } = cautiousStart(64, 0.05);
-  assert.deepEqual(first, bursts(1, 64, 8));
+  assert.deepEqual(first, bursts(1, 64, PACING_DEFAULTS.cautiousBurst));
   assert.ok(Math.abs(s.pauseMs) < 1e-12, "no pause once the window is out");
   s.sent(10);
-  // 0.1 ms after the last burst of 8 (12 us a packet beyond the round trip).
+  // 0.1 ms after the last burst of 4: 25 us a packet, under the 30 us bar.
   assert.equal(s.onAck(64, 10.1), SenderEvent.SEND);
   assert.equal(s.paced, false);
   assert.deepEqual(drain(s), bursts(65, 128, 64));
@@ -110,10 +110,10 @@ Deno.test("Sender: a window of 16 or less is never cautious", () => {
 });
 
 Deno.test("Sender: a cautious start stays paced for a receiver slow to ACK it (U-Boot on virtio-net)", () => {
-  // As measured: the OACK answered in 1.2 ms, a burst of 8 ACKed 0.49 ms
-  // after it went out (61 us a packet), for 4 MiB of blocks.
+  // As measured (bursts of 8): the OACK answered in 1.2 ms, a burst ACKed
+  // 0.49 ms after it went out (61 us a packet), for 4 MiB of blocks.
   const { s, first } = cautiousStart(64, 1.188);
-  assert.deepEqual(first, bursts(1, 64, 8));
+  assert.deepEqual(first, bursts(1, 64, PACING_DEFAULTS.cautiousBurst));
   let now = 20;
   for (let top = 64; top < 2858; top += 64) {
     s.sent(now);
@@ -121,7 +121,11 @@ Deno.test("Sender: a cautious start stays paced for a receiver slow to ACK it (U
     assert.equal(s.onAck(top & 0xffff, now), SenderEvent.SEND);
     assert.equal(s.paced, true, `after block ${top}`);
     const next = drain(s);
-    assert.deepEqual(next, bursts(top + 1, top + 64, 8), `after ${top}`);
+    assert.deepEqual(
+      next,
+      bursts(top + 1, top + 64, PACING_DEFAULTS.cautiousBurst),
+      `after ${top}`,
+    );
     now += 20;
   }
 });
