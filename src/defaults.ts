@@ -196,7 +196,7 @@ export const PACING_DEFAULTS = {
    * the receiver shows no loss: an eighth of U-Boot's ring. With bursts of
    * 8 at 50 Mb/s U-Boot on virtio-net still stalled in its second window
    * in 3 of 40 runs on 2026-12-04 (4 of 56 in all); with bursts of 4, in
-   * none of 60 (0.78-0.84 s for 4 MiB against 0.74-0.76 s). The pace
+   * none of 70 (0.77-0.84 s for 4 MiB against 0.74-0.76 s). The pace
    * matters too: bursts of 4 at 100 Mb/s stalled in 9 of 40.
    */
   cautiousBurst: 4,
