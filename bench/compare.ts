@@ -31,7 +31,7 @@ import {
   PROBE,
 } from "./runner.ts";
 import { renderSvg } from "./chart.ts";
-import { treeMemoryKb } from "./proc_stats.ts";
+import { treeMemoryKb, treePrivateKb } from "./proc_stats.ts";
 import { renderMarkdown } from "./report.ts";
 import {
   allRatios,
@@ -61,12 +61,14 @@ async function measureStartup(
 ): Promise<StartupResult> {
   const samples: number[] = [];
   const mem: number[] = [];
+  const anon: number[] = [];
   for (let i = 0; i < n; i++) {
     const s = await startServer(spec, root, { port, probeFile: PROBE });
     samples.push(s.startupMs);
     // Let the probe's session end first, so this is the server at rest.
     await new Promise((r) => setTimeout(r, 300));
     mem.push((treeMemoryKb(s.pid) * 1024) / 1e6);
+    anon.push((treePrivateKb(s.pid) * 1024) / 1e6);
     await stopServer(s);
   }
   return {
@@ -74,6 +76,7 @@ async function measureStartup(
     samplesMs: samples,
     medianMs: median(samples),
     idleMemMB: median(mem),
+    idlePrivateMB: median(anon),
   };
 }
 

@@ -155,6 +155,28 @@ export function treeMemoryKb(pid: number): number {
 }
 
 /**
+ * Private memory of a process tree now, in kB: the sum of `RssAnon` over
+ * the root and its children. Unlike RSS it leaves out the pages of the
+ * executable and libraries a process has touched, which the kernel shares
+ * between processes and can drop and read back at will (for a Deno server
+ * most of its RSS at rest is the `deno` binary's own code and data).
+ *
+ * @example
+ * ```ts
+ * import { treePrivateKb } from "./proc_stats.ts";
+ * if (!(treePrivateKb(Deno.pid) > 0)) throw new Error("no /proc");
+ * ```
+ *
+ * @param pid Root process id.
+ * @returns Kilobytes (0 when the process is gone).
+ */
+export function treePrivateKb(pid: number): number {
+  let kb = statusKb(pid, "RssAnon");
+  for (const c of childPids(pid)) kb += statusKb(c, "RssAnon");
+  return kb;
+}
+
+/**
  * Samples the memory of a process tree on a timer and keeps the peak.
  * A lone process is read with VmRSS (its VmHWM is read at the end too); a
  * tree with children is the sum of PSS over the root and its children.

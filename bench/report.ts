@@ -177,13 +177,16 @@ export function renderMarkdown(report: Report): string {
   out.push("");
   out.push("## Start-up (spawn to first DATA served, ms; memory then, MB)");
   out.push("");
-  out.push("| server | median ms | samples ms | memory after start-up MB |");
-  out.push("| --- | ---: | --- | ---: |");
+  out.push(
+    "| server | median ms | samples ms | memory after start-up MB | of it private MB |",
+  );
+  out.push("| --- | ---: | --- | ---: | ---: |");
+  const mb = (v?: number) => v === undefined ? "-" : fmt(v);
   for (const s of report.startup) {
     out.push(
       `| ${s.server} | ${fmt(s.medianMs)} | ${
         s.samplesMs.map((x) => fmt(x)).join(", ")
-      } | ${s.idleMemMB === undefined ? "-" : fmt(s.idleMemMB)} |`,
+      } | ${mb(s.idleMemMB)} | ${mb(s.idlePrivateMB)} |`,
     );
   }
   out.push("");
@@ -257,7 +260,11 @@ export function targets(report: Report): string[] {
     lines.push(
       `${pass(st.idleMemMB <= 50)}: idle <= 50 MB with the defaults (${
         fmt(st.idleMemMB)
-      } MB after start-up${also})`,
+      } MB after start-up${
+        st.idlePrivateMB === undefined
+          ? ""
+          : `, ${fmt(st.idlePrivateMB)} MB of it private`
+      }${also})`,
     );
   }
   for (const [id, extra] of [["d-storm-64", 24], ["d-scale-1000", 64]]) {

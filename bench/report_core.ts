@@ -63,6 +63,8 @@ export interface StartupResult {
   medianMs: number;
   /** Memory right after start-up (median of the spawns), MB. */
   idleMemMB?: number;
+  /** Of it, private memory (`RssAnon`: not the executable's pages), MB. */
+  idlePrivateMB?: number;
 }
 
 /** The ratios of one scenario, as results.json lists them. */
