@@ -7,6 +7,18 @@
  */
 
 import { parseCidr } from "../net/cidr.ts";
+import { ipv4Value, ipv6Groups, splitZone } from "../net/ip.ts";
+
+// The server resolves no names: a name in an address flag would be looked
+// up at bind time, fail with a resolver error (exit 1, which a service
+// manager restarts forever) or bind to whatever DNS says that day.
+function isIpLiteral(text: string): boolean {
+  const [addr, zone] = splitZone(text);
+  if (zone === undefined) {
+    return ipv4Value(addr) >= 0 || ipv6Groups(addr) !== undefined;
+  }
+  return /^[\w.-]{1,64}$/.test(zone) && ipv6Groups(addr) !== undefined;
+}
 
 /**
  * `LOW:HIGH`, an inclusive port range within 1-65535.
@@ -33,7 +45,7 @@ export function portRange(text: string): [number, number] {
 }
 
 /**
- * `HOST:PORT` of a TCP listener, IPv6 in brackets.
+ * `IP:PORT` of a TCP listener, IPv6 in brackets; no names.
  *
  * @example
  * ```ts
@@ -48,14 +60,19 @@ export function portRange(text: string): [number, number] {
 export function tcpAddress(text: string): { hostname: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port >= 0 && port <= 65535)) {
-    throw new Error("expected HOST:PORT, e.g. 127.0.0.1:9169 or [::1]:9169");
+  const hostname = m ? m[1] ?? m[2] : "";
+  const ok = m && (m[1] ? ipv6Groups(hostname) : ipv4Value(hostname) >= 0);
+  if (!ok || !(port >= 0 && port <= 65535)) {
+    throw new Error(
+      "expected IP:PORT, e.g. 127.0.0.1:9169 or [::1]:9169 (no names)",
+    );
   }
-  return { hostname: m[1] ?? m[2], port };
+  return { hostname, port };
 }
 
 /**
- * An address to listen on (a zone allowed, no brackets, no port).
+ * An IP address to listen on (an IPv6 zone allowed; no brackets, no port,
+ * no names).
  *
  * @example
  * ```ts
@@ -68,9 +85,10 @@ export function tcpAddress(text: string): { hostname: string; port: number } {
  * @throws {Error} When it cannot be one.
  */
 export function listenHost(text: string): string {
-  if (/[\s\[\]\/]/.test(text) || text.startsWith("-")) {
+  if (!isIpLiteral(text)) {
     throw new Error(
-      "expected an address (0.0.0.0, ::, 192.0.2.1, fe80::1%eth0)",
+      "expected an IP address, not a name (0.0.0.0, ::, 192.0.2.1, " +
+        "fe80::1%eth0)",
     );
   }
   return text;

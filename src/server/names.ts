@@ -19,6 +19,7 @@ import {
   NAME_LIMITS,
   notFound,
 } from "../storage/clean_name.ts";
+import { isUnsafeCode } from "../escape.ts";
 import { applyRemap, type RemapRule } from "./remap.ts";
 
 /** Options of {@linkcode normalizeName}. */
@@ -95,8 +96,7 @@ export function normalizeName(
     );
   }
   for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) {
+    if (isUnsafeCode(name.charCodeAt(i))) {
       throw refuse("control character in file name");
     }
   }

@@ -129,6 +129,16 @@ const INVALID: { args: string[]; mentions: RegExp }[] = [
   { args: ["-p"], mentions: /--port/ },
   { args: ["--workers", "0"], mentions: /--workers.*0/ },
   { args: ["--workers", "two"], mentions: /--workers.*two/ },
+  // The server resolves no names: a name or a malformed address is a bad
+  // value (exit 2, which the unit's RestartPreventExitStatus stops on).
+  { args: ["--host", "999.1.1.1"], mentions: /--host.*999\.1\.1\.1/ },
+  { args: ["--host", "example.com"], mentions: /--host.*example\.com/ },
+  { args: ["--host", "localhost"], mentions: /--host.*localhost/ },
+  { args: ["--host", "010.0.0.1"], mentions: /--host.*010\.0\.0\.1/ },
+  { args: ["--host", "1.2.3.4%eth0"], mentions: /--host/ },
+  { args: ["--host", "fe80::1%"], mentions: /--host/ },
+  { args: ["--metrics", "localhost:9169"], mentions: /--metrics.*localhost/ },
+  { args: ["--metrics", "[1.2.3.4]:9169"], mentions: /--metrics/ },
   {
     args: ["--workers", "2", "--single-port"],
     mentions: /--single-port.*--workers/,

@@ -231,7 +231,7 @@ const SERVER_ERRORS: [string[], string][] = [
   [["--host", ""], 'invalid --host "": expected a value'],
   [
     ["--host", "[::1]"],
-    'invalid --host "[::1]": expected an address (0.0.0.0, ::, 192.0.2.1, fe80::1%eth0)',
+    'invalid --host "[::1]": expected an IP address, not a name (0.0.0.0, ::, 192.0.2.1, fe80::1%eth0)',
   ],
   [
     ["--log-format", "xml"],

@@ -101,6 +101,35 @@ Deno.test("normalizeName() refuses traversal, controls and odd segments with ERR
   }
 });
 
+Deno.test("normalizeName() refuses every character the log escapes (C0, DEL, C1, U+2028/2029) anywhere in a name, for reads and writes, and accepts their neighbours", () => {
+  const unsafe = [
+    ...Array.from({ length: 0x20 }, (_, i) => i),
+    ...Array.from({ length: 0x9f - 0x7f + 1 }, (_, i) => 0x7f + i),
+    0x2028,
+    0x2029,
+  ];
+  for (const c of unsafe) {
+    const ch = String.fromCharCode(c);
+    for (const name of [`${ch}31`, `dir/a${ch}b.txt`, `x${ch}`]) {
+      for (const op of ["read", "write"] as const) {
+        const r = run(name, { op });
+        assert.ok(r instanceof TftpError, `U+${c.toString(16)} in ${op}`);
+        assert.equal(r.code, ErrorCode.ACCESS_VIOLATION);
+        assert.equal(r.message, "control character in file name");
+      }
+    }
+  }
+  for (const c of [0x20, 0x7e, 0xa0, 0xe9, 0x2027, 0x202a, 0x3000]) {
+    const name = `a${String.fromCharCode(c)}b`;
+    assert.equal(run(name, { op: "write" }), name, `U+${c.toString(16)}`);
+  }
+  // A remap rule's rewrite is held to the same rule.
+  for (const c of ["\u0085", "\u009b", "\u2028"]) {
+    const r = code(run("a", { rules: `r ^a$ b${c}` }));
+    assert.equal(r, ErrorCode.ACCESS_VIOLATION, JSON.stringify(c));
+  }
+});
+
 Deno.test("normalizeName() bounds: length, segments, segment bytes", () => {
   const max = NAME_LIMITS.maxLength;
   assert.equal(normalizeName("a".repeat(200)), "a".repeat(200));
