@@ -14,25 +14,27 @@
 const UNSAFE_IN_TEXT = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
 const UNSAFE_IN_JSON = /[\x7f-\x9f\u2028\u2029]/g;
 
+// The same set, for one test of a whole string (no `g`: no lastIndex).
+const UNSAFE_ANY = new RegExp(UNSAFE_IN_TEXT.source);
+
 /**
- * Whether a UTF-16 code unit is one {@linkcode quote} escapes: a C0 control,
+ * Whether text holds a character {@linkcode quote} escapes: a C0 control,
  * DEL, a C1 control or U+2028/U+2029. The name pipeline refuses the same set
  * in file names, so what a log would have to escape never reaches a disk.
  *
  * @example
  * ```ts
- * import { isUnsafeCode } from "./escape.ts";
- * if (!isUnsafeCode(0x9b) || !isUnsafeCode(0x2028) || isUnsafeCode(0xe9)) {
+ * import { hasUnsafe } from "./escape.ts";
+ * if (!hasUnsafe("a\x9bb") || !hasUnsafe("\u2028") || hasUnsafe("caf\xe9")) {
  *   throw new Error();
  * }
  * ```
  *
- * @param code A code unit (`charCodeAt`).
- * @returns True for the characters above.
+ * @param text Text from the network.
+ * @returns True when it holds one of the characters above.
  */
-export function isUnsafeCode(code: number): boolean {
-  return code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 ||
-    code === 0x2029;
+export function hasUnsafe(text: string): boolean {
+  return UNSAFE_ANY.test(text);
 }
 
 function escapeChar(c: string): string {

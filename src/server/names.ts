@@ -19,7 +19,7 @@ import {
   NAME_LIMITS,
   notFound,
 } from "../storage/clean_name.ts";
-import { isUnsafeCode } from "../escape.ts";
+import { hasUnsafe } from "../escape.ts";
 import { applyRemap, type RemapRule } from "./remap.ts";
 
 /** Options of {@linkcode normalizeName}. */
@@ -95,11 +95,7 @@ export function normalizeName(
       `file name too long (limit ${NAME_LIMITS.maxLength} characters)`,
     );
   }
-  for (let i = 0; i < name.length; i++) {
-    if (isUnsafeCode(name.charCodeAt(i))) {
-      throw refuse("control character in file name");
-    }
-  }
+  if (hasUnsafe(name)) throw refuse("control character in file name");
   const normalize = opts.normalize ?? true;
   if (!normalize && name.startsWith("/")) {
     throw refuse("absolute file names are refused (name normalisation is off)");
