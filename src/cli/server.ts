@@ -90,7 +90,8 @@ export const SERVER_FLAGS = [
     max: 3600,
     default: D.timeout,
     help: "seconds without progress before a transfer is abandoned",
-    details: "also the linger after an upload",
+    details: "times T / `--ack-timeout` for a client's `timeout` option T, " +
+      "never past `--max-idle`; also the linger after an upload",
     section: "Transfers",
   },
   {
@@ -111,8 +112,8 @@ export const SERVER_FLAGS = [
     min: 1,
     max: 3600,
     default: D.maxIdle,
-    help: "longest a transfer may go without progress, whatever timeout " +
-      "option the client asks for",
+    help: "longest a transfer may go without progress, whatever the other " +
+      "flags or the client's `timeout` option",
     section: "Transfers",
   },
   {

@@ -18,6 +18,7 @@ import { ErrorCode } from "./packet.ts";
 import { RetryBudget } from "./budget.ts";
 import { Rto, type RtoOptions } from "./rto.ts";
 import { MAX_BLKSIZE, MIN_BLKSIZE } from "./options.ts";
+import { SERVER_DEFAULTS } from "../defaults.ts";
 
 /**
  * Bits of what a machine asks its driver to do after an event. Several may
@@ -78,6 +79,63 @@ export interface RetryOptions {
   patienceMs?: number;
   /** The retransmit interval (default: a fixed 1000 ms). */
   rto?: RtoOptions;
+}
+
+/** A server's timing settings, in seconds (as its flags give them). */
+export interface ServerTiming {
+  /** Retransmit interval when the client sets no timeout option. */
+  ackTimeout: number;
+  /** Seconds without progress before giving up, at that interval. */
+  connTimeout: number;
+  /** Retransmits without progress before giving up. */
+  maxRetries: number;
+  /** The hard cap on time without progress (default `--max-idle`'s). */
+  maxIdle?: number;
+  /** Floor in ms of the adaptive interval (0: a fixed interval). */
+  minRtoMs?: number;
+}
+
+/**
+ * A server transfer's retry settings. Without a client `timeout` option the
+ * interval adapts from `ackTimeout` and the transfer gives up after
+ * `connTimeout` s without progress. A client's option T fixes the interval
+ * at T and stretches the no-progress bound by the same factor (T /
+ * `ackTimeout`, never below 1): a client that asks us to wait longer per
+ * packet gets as many of our resends as any other, which a firmware with a
+ * 5 s timer (U-Boot) needs on a lossy link. Once the retransmits are spent,
+ * waiting ends when they would have run out at the fixed interval. Nothing
+ * lasts past `maxIdle` without progress, whatever the flags or the option.
+ *
+ * @example
+ * ```ts
+ * import { serverRetry } from "./transfer.ts";
+ * const flags = { ackTimeout: 0.5, connTimeout: 3, maxRetries: 5, maxIdle: 30 };
+ * if (serverRetry(flags).giveUpMs !== 3000) throw new Error();
+ * if (serverRetry(flags, 5).giveUpMs !== 30_000) throw new Error();
+ * if (serverRetry({ ...flags, maxIdle: 2 }).giveUpMs !== 2000) throw new Error();
+ * ```
+ *
+ * @param timing The server's flags.
+ * @param clientTimeout The client's accepted `timeout` option in seconds.
+ * @returns Settings for either transfer machine.
+ */
+export function serverRetry(
+  timing: ServerTiming,
+  clientTimeout?: number,
+): RetryOptions {
+  const capMs = (timing.maxIdle ?? SERVER_DEFAULTS.maxIdle) * 1000;
+  const intervalMs = (clientTimeout ?? timing.ackTimeout) * 1000;
+  const stretch = clientTimeout === undefined
+    ? 1
+    : Math.max(1, clientTimeout / timing.ackTimeout);
+  return {
+    maxRetries: timing.maxRetries,
+    giveUpMs: Math.min(timing.connTimeout * 1000 * stretch, capMs),
+    patienceMs: intervalMs * (timing.maxRetries + 1),
+    rto: clientTimeout !== undefined
+      ? { initialMs: intervalMs, fixed: true }
+      : { initialMs: intervalMs, minMs: timing.minRtoMs ?? 0 },
+  };
 }
 
 /**

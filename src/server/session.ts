@@ -19,7 +19,11 @@ import {
   TftpError,
 } from "../protocol/packet.ts";
 import { checkMode, type Negotiated } from "../protocol/options.ts";
-import type { Outcome, RetryOptions } from "../protocol/transfer.ts";
+import {
+  type Outcome,
+  type RetryOptions,
+  serverRetry,
+} from "../protocol/transfer.ts";
 import { type Logger, quote } from "../log.ts";
 import { clip } from "../escape.ts";
 import type { RequestInfo, Storage } from "../storage/types.ts";
@@ -319,33 +323,9 @@ export abstract class Session {
     };
   }
 
-  /**
-   * The retry settings for this transfer's machine. Without progress it
-   * gives up after `timeout` seconds; once out of retransmits, as soon as
-   * they would have run out at the fixed interval (the adaptive interval
-   * may be much shorter than a client's own timer, and must not shorten our
-   * patience); never later than `maxIdle`. A client's timeout option sets
-   * the interval, and the patience to match.
-   */
+  /** The retry settings for this transfer's machine (see `serverRetry`). */
   protected retry(): RetryOptions {
-    const c = this.config;
-    const t = this.negotiated.timeout;
-    const fixedMs = (t ?? c.ackTimeout) * 1000;
-    const idleCap = Math.max(
-      (c.maxIdle ?? SERVER_DEFAULTS.maxIdle) * 1000,
-      c.connTimeout * 1000,
-    );
-    const giveUpMs = t !== undefined
-      ? fixedMs * (c.maxRetries + 1)
-      : c.connTimeout * 1000;
-    return {
-      maxRetries: c.maxRetries,
-      giveUpMs: Math.min(giveUpMs, idleCap),
-      patienceMs: fixedMs * (c.maxRetries + 1),
-      rto: t !== undefined
-        ? { initialMs: fixedMs, fixed: true }
-        : { initialMs: fixedMs, minMs: c.minRtoMs ?? 0 },
-    };
+    return serverRetry(this.config, this.negotiated.timeout);
   }
 
   /**
