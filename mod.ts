@@ -43,6 +43,7 @@ export {
   type RemapContext,
   type RemapRule,
 } from "./src/server/remap.ts";
+export type { RemapPattern } from "./src/server/remap_regex.ts";
 export {
   type NameOptions,
   normalizeName,

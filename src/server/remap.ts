@@ -12,21 +12,25 @@
  * `\x` the client IPv4 address in hex (as PXELINUX names files), `\\` a
  * backslash.
  *
+ * Patterns are matched by {@linkcode compileRemapPattern}, in time linear
+ * in the name, so no rule lets a client's name stall the server.
+ *
  * @module
  */
 
 import { ErrorCode, TftpError } from "../protocol/packet.ts";
 import { parseIp } from "../net/cidr.ts";
 import { NAME_LIMITS } from "../storage/clean_name.ts";
+import { compileRemapPattern, type RemapPattern } from "./remap_regex.ts";
 
 /** One parsed rule. */
 export interface RemapRule {
   /** 1-based line number in the file. */
   line: number;
   /** The compiled pattern. */
-  regex: RegExp;
+  pattern: RemapPattern;
   /** The same pattern matching ignoring case (for `--ignore-case`). */
-  foldedRegex: RegExp;
+  foldedPattern: RemapPattern;
   /** Replacement template (for `r`). */
   replacement: string;
   /** Flags as written. */
@@ -95,21 +99,22 @@ export function parseRemapRules(text: string): RemapRule[] {
     if (flags.includes("r") && replacement === undefined) {
       throw new Error(`${where}: rule 'r' needs a replacement`);
     }
-    let regex: RegExp;
-    const g = flags.includes("g") ? "g" : "";
+    let compiled: RemapPattern, folded: RemapPattern;
     try {
-      regex = new RegExp(pattern, g + (flags.includes("i") ? "i" : ""));
+      compiled = compileRemapPattern(pattern, {
+        ignoreCase: flags.includes("i"),
+      });
+      folded = compileRemapPattern(pattern, { ignoreCase: true });
     } catch (err) {
       throw new Error(`${where}: bad regex: ${(err as Error).message}`);
     }
-    const groups = new RegExp(`${pattern}|`).exec("")!.length - 1;
     rules.push({
       line: i + 1,
-      regex,
-      foldedRegex: new RegExp(pattern, g + "i"),
+      pattern: compiled,
+      foldedPattern: folded,
       replacement: replacement ?? "",
       flags,
-      groups,
+      groups: compiled.groups,
     });
   }
   return rules;
@@ -146,6 +151,26 @@ function expand(
   });
 }
 
+/** Replaces the first match, or every one, as `String.replace` would. */
+function replace(
+  pattern: RemapPattern,
+  input: string,
+  opts: { global: boolean; with: (groups: string[]) => string },
+): string {
+  let out = "";
+  let copied = 0;
+  for (let from = 0; from <= input.length;) {
+    const m = pattern.exec(input, from);
+    if (!m) break;
+    out += input.slice(copied, m.start) +
+      opts.with(m.groups.map((g) => g ?? ""));
+    copied = m.end;
+    if (!opts.global) break;
+    from = m.end === m.start ? m.end + 1 : m.end;
+  }
+  return out + input.slice(copied);
+}
+
 /**
  * Applies rules to a name.
  *
@@ -175,9 +200,8 @@ export function applyRemap(
     const f = rule.flags;
     if (f.includes("G") && ctx.op !== "read") continue;
     if (f.includes("P") && ctx.op !== "write") continue;
-    const regex = ctx.ignoreCase ? rule.foldedRegex : rule.regex;
-    regex.lastIndex = 0;
-    const matched = regex.test(name) !== f.includes("~");
+    const pattern = ctx.ignoreCase ? rule.foldedPattern : rule.pattern;
+    const matched = (pattern.exec(name, 0) !== null) !== f.includes("~");
     if (!matched) continue;
     if (f.includes("a")) {
       throw new TftpError(
@@ -186,16 +210,10 @@ export function applyRemap(
       );
     }
     if (f.includes("r")) {
-      regex.lastIndex = 0;
-      name = name.replace(
-        regex,
-        (...m) =>
-          expand(
-            rule.replacement,
-            m.slice(0, rule.groups + 1).map((g) => g ?? ""),
-            ctx,
-          ),
-      );
+      name = replace(pattern, name, {
+        global: f.includes("g"),
+        with: (groups) => expand(rule.replacement, groups, ctx),
+      });
       if (name.length > NAME_LIMITS.maxLength) {
         throw new TftpError(
           ErrorCode.ACCESS_VIOLATION,

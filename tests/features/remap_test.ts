@@ -296,3 +296,40 @@ Deno.test("a rewrite that keeps growing the name is stopped with ERROR 2", async
   });
   assert.deepEqual(await failure(download(srv, "a")), ["access", 2]);
 });
+
+Deno.test("the command: a rule a backtracking engine takes 2^n steps on answers a hostile name at once", async () => {
+  const dir = await tempDir("tftpd-map-");
+  try {
+    const root = `${dir}/root`;
+    await Deno.mkdir(`${root}/boot`, { recursive: true });
+    await Deno.writeTextFile(`${root}/boot/vmlinuz`, "kernel");
+    await Deno.writeTextFile(`${root}/ok`, "still serving");
+    await Deno.writeTextFile(
+      `${dir}/slow.map`,
+      "r ^(.*[/])*vmlinuz$ boot/vmlinuz\na (x+x+)+y\n",
+    );
+    const server = await startServer(root, {
+      args: ["--map-file", `${dir}/slow.map`],
+      permissions: ["--allow-net", `--allow-read=${dir}`],
+    });
+    // SIGKILL: a server stuck in a regex would never run its SIGTERM handler.
+    await using _stop = {
+      [Symbol.asyncDispose]: async () => void await server.stop("SIGKILL"),
+    };
+    const target = { target: { host: server.host, port: server.port } };
+    // Each would hold the server's thread for seconds to ages if the rule
+    // backtracked: 2^31 ways to split the first, 2^250 the second.
+    const deep = Array(31).fill("a").join("/") + "/x";
+    const opts = { retransmitMs: 1000, retries: 2 };
+    const notFound = ["not-found", 1];
+    assert.deepEqual(await failure(download(target, deep, opts)), notFound);
+    const many = "x".repeat(250);
+    assert.deepEqual(await failure(download(target, many, opts)), notFound);
+    const denied = await failure(download(target, "xxxxy", opts));
+    assert.deepEqual(denied, ["access", 2]);
+    assert.equal(await downloadText(target, "a/b/vmlinuz", opts), "kernel");
+    assert.equal(await downloadText(target, "ok", opts), "still serving");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
