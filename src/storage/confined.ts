@@ -21,49 +21,16 @@ import {
 } from "./clean_name.ts";
 import type { CwdLock } from "./cwd_lock.ts";
 import type { DirIndex } from "./dir_index.ts";
+import type {
+  ConfinedParts,
+  OpenedFile,
+  UploadSlot,
+} from "./confined_types.ts";
 import { fsErrorToTftp, isInside } from "./root.ts";
 import { type FsCalls, fsErrorKind, type FsStat } from "./sys.ts";
 
 /** Most times a last component is resolved again (symlink hops, swaps). */
 const MAX_HOPS = 8;
-
-/** A file opened for reading. */
-export interface OpenedFile {
-  /** Its descriptor. */
-  fd: number;
-  /** What its descriptor showed at open time. */
-  stat: FsStat;
-}
-
-/** An upload's temporary file and where it is to be published. */
-export interface UploadSlot {
-  /** Descriptor of the temporary file. */
-  fd: number;
-  /** Real path of the directory it was created in. */
-  dir: string;
-  /** That directory's identity. */
-  dirDev: number;
-  /** That directory's identity. */
-  dirIno: number;
-  /** Temporary file name in `dir`. */
-  tmp: string;
-  /** Final name in `dir`. */
-  target: string;
-  /** Replace an existing regular file. */
-  overwrite: boolean;
-  /** The name as given, for messages. */
-  name: string;
-}
-
-/** What a {@linkcode Confined} needs. */
-export interface ConfinedParts {
-  /** The calls made. */
-  calls: FsCalls;
-  /** The cwd lock. */
-  lock: CwdLock;
-  /** Case-insensitive lookup, when names are matched ignoring case. */
-  index?: DirIndex;
-}
 
 /** File operations confined to one real root directory. */
 export class Confined {
@@ -72,16 +39,24 @@ export class Confined {
   #c: FsCalls;
   #lock: CwdLock;
   #index?: DirIndex;
+  #fence?: (realDir: string) => boolean;
 
   /**
    * @param root Real (symlink-free) path of the root.
    * @param parts Calls, lock and optional case-insensitive index.
+   * @param opts `fence`: real directories inside the root off limits all
+   * the same, judged by where the kernel says a name led (so by links).
    */
-  constructor(root: string, parts: ConfinedParts) {
+  constructor(
+    root: string,
+    parts: ConfinedParts,
+    opts: { fence?: (realDir: string) => boolean } = {},
+  ) {
     this.root = root;
     this.#c = parts.calls;
     this.#lock = parts.lock;
     this.#index = parts.index;
+    this.#fence = opts.fence;
   }
 
   /**
@@ -319,7 +294,9 @@ export class Confined {
     for (const seg of dirs) {
       this.#chdir(seg, name);
       here = this.#where(name);
-      if (!isInside(this.root, here)) throw notFound(name);
+      if (!isInside(this.root, here) || this.#fence?.(here)) {
+        throw notFound(name);
+      }
     }
     return here;
   }
@@ -432,6 +409,7 @@ export class Confined {
     }
     const slash = real.lastIndexOf("/");
     const dir = real.slice(0, slash);
+    if (this.#fence?.(dir)) throw notFound(name);
     try {
       this.#c.chdir(dir);
     } catch {

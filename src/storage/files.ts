@@ -14,7 +14,8 @@
 
 import { ErrorCode, TftpError } from "../protocol/packet.ts";
 import { checkCleanName, TEMP_PREFIX } from "./clean_name.ts";
-import { Confined, type ConfinedParts } from "./confined.ts";
+import { Confined } from "./confined.ts";
+import type { ConfinedParts } from "./confined_types.ts";
 import { CwdLock } from "./cwd_lock.ts";
 import { DirIndex, type DirIndexLimits } from "./dir_index.ts";
 import { ChunkCache, contentKey } from "./chunk_cache.ts";
@@ -135,6 +136,20 @@ export class FsStorage implements Storage {
     s.#pool = this.#pool;
     s.#chunks = this.#chunks;
     s.#confined = new Confined(realDir, this.#parts);
+    return s;
+  }
+
+  /**
+   * The same storage and root, with real directories inside it that no
+   * name may reach, through symlinks included (the shared root of
+   * per-client roots, without the clients' directories).
+   *
+   * @param fence Whether a real directory path is off limits.
+   * @returns The storage.
+   */
+  fenced(fence: (realDir: string) => boolean): FsStorage {
+    const s = this.within(this.root);
+    s.#confined = new Confined(this.root, this.#parts, { fence });
     return s;
   }
 

@@ -6,7 +6,8 @@
 
 import { ErrorCode, TftpError } from "../protocol/packet.ts";
 import { CHUNK_BYTES, type ChunkCache } from "./chunk_cache.ts";
-import type { Confined, UploadSlot } from "./confined.ts";
+import type { Confined } from "./confined.ts";
+import type { UploadSlot } from "./confined_types.ts";
 import type { FsCalls } from "./sys.ts";
 import type { ReadHandle, WriteHandle } from "./types.ts";
 

@@ -7,7 +7,10 @@
  *   and uploads, and can reach nothing else;
  * - a client without one reads the shared root, where every name whose
  *   first segment is an IP address (any spelling, any case) answers like a
- *   missing file, so no client reaches another client's directory; and it
+ *   missing file, and so does one that leads there through symlinks (by
+ *   where the kernel says it led), so no client reaches another client's
+ *   directory; a client directory that is a link to another client's is
+ *   not the client's own; and it
  *   cannot upload at all (ERROR 2): an upload needs the client's own
  *   directory.
  *
@@ -129,6 +132,8 @@ export function isClientDirName(segment: string): boolean {
 export class PerClientStorage implements Storage {
   /** The shared root. */
   readonly base: FsStorage;
+  /** The shared root as clients without a directory see it. */
+  #shared: FsStorage;
 
   /**
    * Wraps the shared root's storage.
@@ -138,6 +143,10 @@ export class PerClientStorage implements Storage {
    */
   constructor(base: FsStorage) {
     this.base = base;
+    const root = base.root;
+    this.#shared = base.fenced((dir) =>
+      isClientDirName(dir.slice(root.length + 1).split("/")[0])
+    );
   }
 
   /**
@@ -163,6 +172,9 @@ export class PerClientStorage implements Storage {
         if (calls.cwd() !== root) return undefined;
         const real = calls.realPath(dir);
         if (real === root || !isInside(root, real)) return undefined;
+        // A link to another client's directory is not this client's.
+        const first = real.slice(root.length + 1).split("/")[0];
+        if (first !== dir && isClientDirName(first)) return undefined;
         return calls.stat(real).isDirectory ? real : undefined;
       } catch {
         return undefined;
@@ -184,7 +196,7 @@ export class PerClientStorage implements Storage {
       const own = this.#own(info);
       if (own) return own.openRead(name);
       if (isClientDirName(checkCleanName(name)[0])) throw notFound(name);
-      return this.base.openRead(name);
+      return this.#shared.openRead(name);
     } catch (err) {
       return Promise.reject(err);
     }

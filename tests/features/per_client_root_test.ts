@@ -162,6 +162,64 @@ for (const ignoreCase of [false, true]) {
     );
   });
 }
+Deno.test("perClientRoot: no symlink in the shared root leads into a client's directory", async () => {
+  await using srv = await startFeatureServer({
+    perClientRoot: true,
+    files: {
+      "a.txt": "shared",
+      "sub/ok.txt": "shared too",
+      "127.0.0.2/secret.txt": "2's secret",
+      "127.0.0.2/deep/d.txt": "2's deep",
+    },
+  });
+  const r = srv.root;
+  await Deno.symlink(".", `${r}/tftpboot`); // common in TFTP roots
+  await Deno.symlink("127.0.0.2", `${r}/alias`);
+  await Deno.symlink("127.0.0.2/secret.txt", `${r}/link.txt`);
+  await Deno.symlink("127.0.0.2/deep", `${r}/deep`);
+  await Deno.symlink("sub", `${r}/sub-alias`);
+  await Deno.symlink("sub/ok.txt", `${r}/ok-link.txt`);
+  // A client directory that is a link to another client's is not its own.
+  await Deno.symlink("127.0.0.2", `${r}/127.0.0.4`);
+  const missing = await answer(srv, "no-such.txt", { bind: "127.0.0.1" });
+  for (const bind of ["127.0.0.1", "127.0.0.4"]) {
+    for (
+      const name of [
+        "tftpboot/127.0.0.2/secret.txt",
+        "tftpboot/tftpboot/127.0.0.2/deep/d.txt",
+        "alias/secret.txt",
+        "link.txt",
+        "deep/d.txt",
+        "tftpboot/link.txt",
+        "secret.txt",
+      ]
+    ) {
+      assert.deepEqual(
+        await answer(srv, name, { bind }),
+        missing,
+        `${bind} reads ${name}`,
+      );
+    }
+    // Links that stay in the shared part still work.
+    for (
+      const [name, text] of [
+        ["tftpboot/a.txt", "shared"],
+        ["sub-alias/ok.txt", "shared too"],
+        ["ok-link.txt", "shared too"],
+      ]
+    ) {
+      assert.deepEqual(await answer(srv, name, { bind }), [undefined, text]);
+    }
+  }
+  const plant = await answer(srv, "x.txt", { bind: "127.0.0.4", put: true });
+  assert.equal(plant[0], ErrorCode.ACCESS_VIOLATION);
+  // 127.0.0.2 itself still reads its own files.
+  assert.deepEqual(
+    await answer(srv, "secret.txt", { bind: "127.0.0.2" }),
+    [undefined, "2's secret"],
+  );
+});
+
 Deno.test("without perClientRoot the client directory is an ordinary folder", async () => {
   await using srv = await startFeatureServer({ files: FILES });
   assert.equal(await downloadText(srv, "a.txt"), "shared");
