@@ -136,3 +136,24 @@ Deno.test("MemoryCache: bounded in bytes, LRU, oversized entries refused", () =>
   assert.equal(cache.bytes, 2);
   assert.equal(cache.size, 1);
 });
+
+Deno.test("MemoryCache: holds only the bytes it counts, not the buffer a body grew in", async () => {
+  const policy = { shared: true, freshUntil: 0, noCache: false };
+  const cache = new MemoryCache(1 << 20);
+  // A body of unknown size (no Content-Length) grows in a larger buffer.
+  const body = new SharedBody({ limit: 1 << 20 });
+  body.append(bytes(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
+  body.finish();
+  await body.settled;
+  const view = body.bytes();
+  assert.ok(view.buffer.byteLength > 10);
+  for (let i = 0; i < 100; i++) cache.set(`n${i}`, { policy, bytes: view });
+  assert.equal(cache.bytes, 1000);
+  let held = 0;
+  for (let i = 0; i < 100; i++) {
+    const e = cache.get(`n${i}`)!;
+    assert.deepEqual(e.bytes, bytes(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
+    held += e.bytes.buffer.byteLength;
+  }
+  assert.equal(held, 1000);
+});

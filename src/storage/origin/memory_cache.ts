@@ -81,6 +81,11 @@ export class MemoryCache {
   set(key: string, entry: MemoryEntry): boolean {
     this.delete(key);
     if (entry.bytes.length > this.maxBytes) return false;
+    // A view keeps its whole buffer alive (a body grown to 64 KiB for 10
+    // bytes), and the bound counts bytes held: keep a copy of just them.
+    if (entry.bytes.byteLength !== entry.bytes.buffer.byteLength) {
+      entry = { ...entry, bytes: entry.bytes.slice() };
+    }
     this.#entries.set(key, entry);
     this.#bytes += entry.bytes.length;
     for (const [k, e] of this.#entries) {
