@@ -419,7 +419,7 @@ export class TftpServer {
       refuse: (code, message) => replyError(on, peer, { code, message }),
     });
     if (remote) {
-      this.#registry.add(key, client, remote);
+      this.#registry.add(key, client, remote, repeatOf);
       this.#status?.watch(start, {
         handle: remote,
         live: remote.progress,

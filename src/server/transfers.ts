@@ -100,9 +100,26 @@ export class TransferRegistry {
    * @param peer `host:port` of the client.
    * @param client The client key for the per-client limit.
    * @param handle The transfer.
+   * @param behind The transfer it repeats, if a worker thread decides
+   * whether it runs: that one stays the peer's until it is over, so a
+   * repeat the worker ignores never stands in for it (and a third request
+   * is still a repeat of the running one, not of the ignored one).
    */
-  add(peer: string, client: string, handle: TransferHandle): void {
-    this.#byPeer.set(peer, handle);
+  add(
+    peer: string,
+    client: string,
+    handle: TransferHandle,
+    behind?: TransferHandle,
+  ): void {
+    if (
+      behind && this.#byPeer.get(peer) === behind && this.#all.has(behind)
+    ) {
+      behind.done.finally(() => {
+        if (this.#all.has(handle) && !this.#byPeer.has(peer)) {
+          this.#byPeer.set(peer, handle);
+        }
+      });
+    } else this.#byPeer.set(peer, handle);
     this.#all.add(handle);
     this.#perClient.set(client, this.fromClient(client) + 1);
     handle.stats.then((stats) => this.#options.onEnd?.(stats)).catch((err) =>
