@@ -22,7 +22,9 @@ function header(text: string): [string, string] {
   const colon = text.indexOf(":");
   const name = colon > 0 ? text.slice(0, colon).trim() : "";
   const value = text.slice(colon + 1).trim();
-  if (!TOKEN.test(name) || /[\0\r\n]/.test(value)) {
+  // RFC 9110 field-value: visible ASCII, obs-text, space and tab; fetch
+  // refuses anything else on every request, so it is refused here.
+  if (!TOKEN.test(name) || /[^\t\x20-\x7e\x80-\xff]/.test(value)) {
     throw new Error('expected "Name: value"');
   }
   return [name, value];

@@ -259,6 +259,19 @@ const SERVER_ERRORS: [string[], string][] = [
     ["--origin", "http://m/", "--origin-header", "Bad Name: x"],
     'invalid --origin-header "Bad Name: x": expected "Name: value"',
   ],
+  // Values fetch would refuse on every request: refused at start.
+  [
+    ["--origin", "http://m/", "--origin-header", "X-Tok: a\x01b"],
+    'invalid --origin-header "X-Tok: a\\u0001b": expected "Name: value"',
+  ],
+  [
+    ["--origin", "http://m/", "--origin-header", "X-Tok: a\x7fb"],
+    'invalid --origin-header "X-Tok: a\x7fb": expected "Name: value"',
+  ],
+  [
+    ["--origin", "http://m/", "--origin-header", "X-Tok: caf\u20ac"],
+    'invalid --origin-header "X-Tok: caf\u20ac": expected "Name: value"',
+  ],
   [
     ["--origin", "http://m/", "--origin-timeout", "0"],
     'invalid --origin-timeout "0": expected a number from 0.1 to 600',
