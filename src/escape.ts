@@ -106,6 +106,24 @@ export function clip(text: string, options: { max?: number } = {}): string {
 }
 
 /**
+ * Puts text that may hold client text (an error naming the file) in
+ * parentheses, with `\\`, `(` and `)` escaped, so the text cannot close
+ * them early and write the rest of a log line itself.
+ *
+ * @example
+ * ```ts
+ * import { parenthesize } from "./escape.ts";
+ * if (parenthesize("a), ok (b\\") !== "(a\\), ok \\(b\\\\)") throw new Error();
+ * ```
+ *
+ * @param text Any text.
+ * @returns The text in parentheses.
+ */
+export function parenthesize(text: string): string {
+  return `(${text.replace(/[\\()]/g, (c) => "\\" + c)})`;
+}
+
+/**
  * Escapes control characters and line separators in a whole line (a safety
  * net for text that was not quoted).
  *

@@ -15,7 +15,7 @@ import {
   TftpError,
 } from "../protocol/packet.ts";
 import { Logger, quote } from "../log.ts";
-import { clip } from "../escape.ts";
+import { clip, parenthesize } from "../escape.ts";
 import { sharedCwdLock } from "../storage/fs_root.ts";
 import type { ClosableStorage } from "../storage/origin/composite.ts";
 import type { Storage } from "../storage/types.ts";
@@ -37,7 +37,7 @@ import { SharedRoutes } from "./single_port.ts";
 import { resolveName } from "./names.ts";
 import { ReadSession } from "./read_session.ts";
 import { WriteSession } from "./write_session.ts";
-import type { SessionClass, SessionConfig } from "./session.ts";
+import { safeWord, type SessionClass, type SessionConfig } from "./session.ts";
 import { type StartRequest, startTransfer, type ThreadEnv } from "./start.ts";
 import { type TransferHandle, TransferRegistry } from "./transfers.ts";
 import { liveSession } from "../metrics/progress.ts";
@@ -367,9 +367,9 @@ export class TftpServer {
         : new TftpError(ErrorCode.NOT_DEFINED, String(err));
       const op = request.op === Opcode.RRQ ? "RRQ" : "WRQ";
       this.log.info(
-        `${key} ${op} ${quote(request.filename)} ${request.mode}: error: ${
-          clip(e.message)
-        }`,
+        `${key} ${op} ${quote(request.filename)} ${
+          safeWord(request.mode)
+        }: error ${parenthesize(clip(e.message))}`,
       );
       this.#status?.refused(e.message.includes("remap") ? "remap" : "name");
       replyError(on, peer, e);

@@ -25,7 +25,7 @@ import {
   serverRetry,
 } from "../protocol/transfer.ts";
 import { type Logger, quote } from "../log.ts";
-import { clip } from "../escape.ts";
+import { clip, parenthesize } from "../escape.ts";
 import type { RequestInfo, Storage } from "../storage/types.ts";
 import { normalizeHost } from "../net/address.ts";
 import type { Driven, DriveOptions } from "../transport/driver.ts";
@@ -438,7 +438,7 @@ export abstract class Session {
     const opts = optionsText(this.negotiated.oack);
     const line = `${this.peerText} ${verb} ${quote(this.request.filename)} ` +
       `${safeWord(this.request.mode)}${opts ? " " + opts : ""}: ${outcome}${
-        error ? ` (${error})` : ""
+        error ? ` ${parenthesize(error)}` : ""
       }, ${stats.bytes} bytes in ${(durationMs / 1000).toFixed(3)} s, ` +
       `${stats.retransmits} retransmits`;
     if (outcome === "probe") this.log.debug(line, { stats });

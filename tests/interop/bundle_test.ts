@@ -189,7 +189,7 @@ const TRANSFERS: Transfer[] = [
 
 /**
  * A request's outcome line: a transfer's end (`...: ok, N bytes in ...`) or
- * a refusal before any transfer (`...: error: reason`).
+ * a refusal before any transfer (`...: error (reason)`).
  */
 const OUTCOME =
   / (RRQ|WRQ) "[^"]*" [^:]*: (ok|error|timeout|aborted|cancelled)\b/;
