@@ -153,39 +153,47 @@ function junk(rng: Rng): Uint8Array {
   return b;
 }
 
-Deno.test("amplification: junk on the listen port gets at most one short ERROR per datagram", async () => {
-  await using h = await startHarness({ files: { "a.txt": "hello" }, ...FAST });
-  using peer = RawClient.open();
-  const rng = new Rng(SEED);
-  const sent: Uint8Array[] = [];
-  const replies: Uint8Array[] = [];
-  // Read while sending (a socket buffer holds only a few hundred replies);
-  // the server answers listen-port junk in order, so a marker ends the run.
-  const reader = (async () => {
-    for (;;) {
-      const got = await peer.receiveRaw(5000);
-      assert.ok(got, "no reply to the marker");
-      assert.equal(got.from.port, h.port, "a reply from a transfer port");
-      const p = decode(got.data);
-      assert.equal(p.op, Opcode.ERROR);
-      if (p.op === Opcode.ERROR && p.message.includes("30583")) return;
-      replies.push(got.data);
+// With --single-port the listen port is also every transfer's port: an ACK
+// or DATA from an endpoint with no transfer is junk there too.
+for (const singlePort of [false, true]) {
+  Deno.test(`amplification: junk on the listen port gets at most one short ERROR per datagram${singlePort ? " (--single-port)" : ""}`, async () => {
+    await using h = await startHarness({
+      files: { "a.txt": "hello" },
+      ...FAST,
+      singlePort,
+    });
+    using peer = RawClient.open();
+    const rng = new Rng(SEED);
+    const sent: Uint8Array[] = [];
+    const replies: Uint8Array[] = [];
+    // Read while sending (a socket buffer holds only a few hundred replies);
+    // the server answers listen-port junk in order, so a marker ends the run.
+    const reader = (async () => {
+      for (;;) {
+        const got = await peer.receiveRaw(5000);
+        assert.ok(got, "no reply to the marker");
+        assert.equal(got.from.port, h.port, "a reply from a transfer port");
+        const p = decode(got.data);
+        assert.equal(p.op, Opcode.ERROR);
+        if (p.op === Opcode.ERROR && p.message.includes("30583")) return;
+        replies.push(got.data);
+      }
+    })();
+    for (let i = 0; i < 500; i++) {
+      const d = junk(rng);
+      sent.push(d);
+      await peer.send(d, h.addr);
+      if (i % 50 === 49) await new Promise((r) => setTimeout(r, 0));
     }
-  })();
-  for (let i = 0; i < 500; i++) {
-    const d = junk(rng);
-    sent.push(d);
-    await peer.send(d, h.addr);
-    if (i % 50 === 49) await new Promise((r) => setTimeout(r, 0));
-  }
-  await peer.send(new Uint8Array([0x77, 0x77]), h.addr);
-  await reader;
-  assert.ok(replies.length <= sent.length, `${replies.length} replies`);
-  for (const r of replies) {
-    assert.ok(r.length <= 64, `a ${r.length}-byte reply to junk`);
-  }
-  assert.equal(h.server.activeSessions, 0, "junk started transfers");
-});
+    await peer.send(new Uint8Array([0x77, 0x77]), h.addr);
+    await reader;
+    assert.ok(replies.length <= sent.length, `${replies.length} replies`);
+    for (const r of replies) {
+      assert.ok(r.length <= 64, `a ${r.length}-byte reply to junk`);
+    }
+    assert.equal(h.server.activeSessions, 0, "junk started transfers");
+  });
+}
 
 Deno.test("amplification: a request for a missing file gets one ERROR no larger than the request + 64", async () => {
   await using h = await startHarness({ ...FAST });
