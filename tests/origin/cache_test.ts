@@ -10,8 +10,11 @@ import {
   getFile,
   HttpOrigin,
   randomBody,
+  RawHttpOrigin,
   startOriginServer,
   tempDir,
+  writeAll,
+  writeHead,
 } from "./harness.ts";
 import { listTree } from "../../testing/server.ts";
 
@@ -33,6 +36,67 @@ Deno.test("a fresh response (max-age) is served from the cache: one origin reque
     assert.equal(r.oack?.get("tsize"), "2000");
   }
   assert.equal(origin.to("/kernel").length, 1);
+});
+
+Deno.test("only a body whose end the origin marks is cached; a close-delimited one is served but fetched again", async (t) => {
+  const data = randomBody(3000);
+  const enc = new TextEncoder();
+  const framings: Record<string, (conn: Deno.Conn) => Promise<void>> = {
+    "length.bin": async (conn) => {
+      await writeHead(conn, 200, {
+        "content-length": String(data.length),
+        "cache-control": "max-age=600",
+      });
+      await writeAll(conn, data);
+    },
+    "chunked.bin": async (conn) => {
+      await writeHead(conn, 200, {
+        "transfer-encoding": "chunked",
+        "cache-control": "max-age=600",
+      });
+      for (const part of [data.subarray(0, 1000), data.subarray(1000)]) {
+        await writeAll(conn, enc.encode(`${part.length.toString(16)}\r\n`));
+        await writeAll(conn, part);
+        await writeAll(conn, enc.encode("\r\n"));
+      }
+      await writeAll(conn, enc.encode("0\r\n\r\n"));
+    },
+    "unframed.bin": async (conn) => {
+      await writeHead(conn, 200, { "cache-control": "max-age=600" });
+      await writeAll(conn, data);
+    },
+  };
+  await using origin = new RawHttpOrigin(async (req, conn) => {
+    await framings[req.target.slice(1)](conn);
+    conn.close();
+  });
+  await using srv = await startOriginServer({
+    origin: origin.url,
+    originOnly: true,
+  });
+  const expected: Record<string, number> = {
+    "length.bin": 1,
+    "chunked.bin": 1,
+    "unframed.bin": 2,
+  };
+  for (const [name, requests] of Object.entries(expected)) {
+    await t.step(
+      `${name}: ${requests} origin request(s) for 2 reads`,
+      async () => {
+        for (let i = 0; i < 2; i++) {
+          const r = await getFile(srv.addr, name);
+          assert.equal(r.error, undefined);
+          assert.deepEqual(r.data, data);
+        }
+        const seen = origin.requests.filter((q) => q.target === `/${name}`);
+        assert.equal(seen.length, requests);
+      },
+    );
+  }
+  assert.ok(
+    srv.lines.some((l) => /origin cache skipped "unframed\.bin"/.test(l)),
+    srv.lines.join("\n"),
+  );
 });
 
 Deno.test("a stale entry is revalidated (If-None-Match, If-Modified-Since) and a 304 reuses it", async () => {

@@ -41,6 +41,11 @@ export type FetchResult =
     headers: Headers;
     /** The body, filling up. */
     body: SharedBody;
+    /**
+     * The body has an end the origin marks (Content-Length or chunked), so
+     * a cut connection fails it; an unframed body ends at close either way.
+     */
+    framed: boolean;
     /** Stops reading the body (it then fails). */
     abort: () => void;
   }
@@ -184,6 +189,7 @@ export class OriginFetcher {
         status: 200,
         headers: res.headers,
         body,
+        framed: isFramed(res.headers),
         abort: () => ac.abort(new Abandoned("every reader left")),
       };
     } catch (err) {
@@ -301,6 +307,18 @@ export class OriginFetcher {
     this.#running.clear();
     this.#client.close();
   }
+}
+
+/**
+ * Whether a body's end is marked, so that a cut connection is an error and
+ * not a short body: a Content-Length (the body is checked against it) or
+ * chunked coding (a cut before the last chunk fails the read). HTTP/2
+ * frames every stream, but fetch shows neither header for it there.
+ */
+function isFramed(headers: Headers): boolean {
+  if (/^\d+$/.test(headers.get("content-length") ?? "")) return true;
+  const coding = headers.get("transfer-encoding") ?? "";
+  return /(^|,)\s*chunked\s*$/i.test(coding);
 }
 
 /** A URL for the log: without its query, which may carry a token. */

@@ -232,7 +232,7 @@ export class OriginStorage implements Storage {
     }
     stale?.discard();
     const policy = policyOf(res.headers, Date.now());
-    const { body } = res;
+    const { body, framed } = res;
     if (!policy.shared) {
       this.#markPerClient(key);
       this.#land(flightKey, flight);
@@ -242,7 +242,14 @@ export class OriginStorage implements Storage {
     }
     this.#perClient.delete(key);
     const store = body.settled.then(async () => {
-      if (body.done && storable(policy, Date.now())) {
+      if (body.done && !framed) {
+        this.#log?.debug(
+          `origin cache skipped ${
+            JSON.stringify(key)
+          }: no Content-Length or chunked end, a cut would look complete`,
+        );
+        if (stale) await this.#cache.delete(key);
+      } else if (body.done && storable(policy, Date.now())) {
         await this.#cache.put(key, policy, body.bytes());
         this.#log?.debug(
           `origin cache stored ${JSON.stringify(key)} (${body.length} bytes)`,
