@@ -233,10 +233,7 @@ export class OriginFetcher {
     if (encoding && encoding.toLowerCase() !== "identity") {
       throw unavailable(`unsupported Content-Encoding ${encoding}`);
     }
-    const declared = res.headers.get("content-length");
-    const size = declared !== null && /^\d+$/.test(declared)
-      ? Number(declared)
-      : undefined;
+    const size = declaredLength(res.headers);
     const limit = this.#opts.maxObjectBytes;
     if (size !== undefined && size > limit) {
       throw new TftpError(
@@ -316,9 +313,17 @@ export class OriginFetcher {
  * frames every stream, but fetch shows neither header for it there.
  */
 function isFramed(headers: Headers): boolean {
-  if (/^\d+$/.test(headers.get("content-length") ?? "")) return true;
+  if (declaredLength(headers) !== undefined) return true;
   const coding = headers.get("transfer-encoding") ?? "";
   return /(^|,)\s*chunked\s*$/i.test(coding);
+}
+
+/** A Content-Length that is a plain decimal number, else undefined. */
+function declaredLength(headers: Headers): number | undefined {
+  const declared = headers.get("content-length");
+  return declared !== null && /^\d+$/.test(declared)
+    ? Number(declared)
+    : undefined;
 }
 
 /** A URL for the log: without its query, which may carry a token. */

@@ -242,20 +242,20 @@ export class OriginStorage implements Storage {
     }
     this.#perClient.delete(key);
     const store = body.settled.then(async () => {
-      if (body.done && !framed) {
-        this.#log?.debug(
-          `origin cache skipped ${
-            JSON.stringify(key)
-          }: no Content-Length or chunked end, a cut would look complete`,
-        );
-        if (stale) await this.#cache.delete(key);
-      } else if (body.done && storable(policy, Date.now())) {
+      if (body.done && framed && storable(policy, Date.now())) {
         await this.#cache.put(key, policy, body.bytes());
         this.#log?.debug(
           `origin cache stored ${JSON.stringify(key)} (${body.length} bytes)`,
         );
-      } else if (body.done && stale) {
-        await this.#cache.delete(key);
+      } else if (body.done) {
+        if (!framed) {
+          this.#log?.debug(
+            `origin cache skipped ${
+              JSON.stringify(key)
+            }: no Content-Length or chunked end, a cut would look complete`,
+          );
+        }
+        if (stale) await this.#cache.delete(key);
       }
     }).catch((err) => {
       this.#log?.warn(`origin cache: ${JSON.stringify(key)}: ${err}`);
