@@ -7,11 +7,13 @@
 import assert from "node:assert/strict";
 import type { ClosableStorage } from "../../src/storage/origin/composite.ts";
 import type { ReadHandle, RequestInfo } from "../../src/storage/types.ts";
+import { encodeError, Opcode } from "../../src/protocol/packet.ts";
 import {
   gate,
   getFile,
   HttpOrigin,
   randomBody,
+  RawClient,
   startOriginServer,
 } from "./harness.ts";
 
@@ -196,3 +198,74 @@ Deno.test("origin requests at once are bounded by maxConcurrent; the rest wait t
   assert.equal(new TextDecoder().decode((await a).data), "/a");
   assert.equal(new TextDecoder().decode((await b).data), "/b");
 });
+
+for (const order of ["left, then asked", "asked, then left"]) {
+  Deno.test(`a body every reader left gives its slot to a waiting request (${order})`, async () => {
+    const never = gate();
+    await using origin = new HttpOrigin((_req, url) => {
+      if (url.pathname !== "/slow") return new Response(url.pathname);
+      // A cacheable body that would take its time: its first bytes at
+      // once, the rest never (within the idle timeout).
+      return new Response(
+        new ReadableStream({
+          async start(c) {
+            c.enqueue(new Uint8Array(4096));
+            await never.promise;
+            c.close();
+          },
+        }),
+        {
+          headers: {
+            "content-length": String(1 << 20),
+            "cache-control": "max-age=600",
+          },
+        },
+      );
+    });
+    await using srv = await startOriginServer({
+      origin: origin.url,
+      originOnly: true,
+      maxConcurrent: 1,
+      timeoutMs: 2000,
+      idleTimeoutMs: 60_000,
+    });
+    try {
+      using a = RawClient.open();
+      await a.request(srv.addr, { op: "RRQ", name: "slow" });
+      const first = await a.expect();
+      assert.equal(first.packet.op, Opcode.DATA);
+      const leave = async () => {
+        await a.send(encodeError(0, "cancelled"), first.from);
+        await srv.waitForLines(
+          /RRQ "slow" octet: aborted \(client sent ERROR 0/,
+        );
+      };
+      let other;
+      if (order === "left, then asked") {
+        await leave();
+        other = await getFile(srv.addr, "other", { packetTimeoutMs: 5000 });
+      } else {
+        const pending = getFile(srv.addr, "other", { packetTimeoutMs: 5000 });
+        await srv.waitForLines(/other: queued behind 1 requests/);
+        await leave();
+        other = await pending;
+      }
+      assert.equal(other.error, undefined);
+      assert.equal(new TextDecoder().decode(other.data), "/other");
+      assert.ok(
+        srv.lines.some((l) =>
+          /\/slow: cache fill given up at 4096 bytes, every reader left/.test(l)
+        ),
+      );
+      // Given up, not stored: the next read of it asks the origin again.
+      assert.ok(!srv.lines.some((l) => /cache stored "slow"/.test(l)));
+      assert.ok(
+        !srv.lines.some((l) => /WARNING\] origin/.test(l)),
+        srv.lines.join("\n"),
+      );
+      assert.deepEqual(origin.requests.map((r) => r.path), ["/slow", "/other"]);
+    } finally {
+      never.open();
+    }
+  });
+}

@@ -23,6 +23,12 @@ export interface SharedBodyOptions {
   limit: number;
   /** Called once when the last reader closes before the body is complete. */
   onAbandon?: () => void;
+  /**
+   * Called whenever the last reader closes before the body is complete,
+   * whatever `onAbandon` is (the fetcher's hook: a body nobody reads may
+   * give its origin request slot to a waiting one).
+   */
+  onOrphan?: () => void;
 }
 
 /** First buffer allocated for a body (it grows as bytes arrive). */
@@ -53,7 +59,9 @@ export class SharedBody {
   #error?: TftpError;
   #waiters = new Set<BodyWaiter>();
   #readers = 0;
+  #opened = false;
   #onAbandon?: () => void;
+  #onOrphan?: () => void;
 
   /**
    * One origin response body, shared by every reader while it arrives.
@@ -64,6 +72,7 @@ export class SharedBody {
     this.size = opts.size;
     this.#limit = opts.limit;
     this.#onAbandon = opts.onAbandon;
+    this.#onOrphan = opts.onOrphan;
     // Grown as bytes arrive, not allocated from Content-Length at once: a
     // header alone never costs memory.
     this.#buf = new Uint8Array(
@@ -94,6 +103,16 @@ export class SharedBody {
   /** Readers open now. */
   get readers(): number {
     return this.#readers;
+  }
+
+  /**
+   * Every reader has left and the body is still arriving: it fills only a
+   * cache entry now, so its origin request may give way to a waiting one.
+   *
+   * @returns true when it was read and nobody reads it now.
+   */
+  get orphaned(): boolean {
+    return this.#opened && this.#readers === 0 && !this.#done && !this.#error;
   }
 
   /**
@@ -197,6 +216,7 @@ export class SharedBody {
    */
   open(): ReadHandle {
     this.#readers++;
+    this.#opened = true;
     return new BodyReadHandle(this);
   }
 
@@ -205,6 +225,7 @@ export class SharedBody {
     this.#readers--;
     if (this.#readers === 0 && !this.#done && !this.#error) {
       this.#onAbandon?.();
+      this.#onOrphan?.();
     }
   }
 

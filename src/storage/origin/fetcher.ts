@@ -85,6 +85,7 @@ export class OriginFetcher {
   #limiter: Limiter;
   #client: Deno.HttpClient;
   #running = new Set<AbortController>();
+  #bodies = new Map<AbortController, { body: SharedBody; url: URL }>();
   #closed = false;
 
   /**
@@ -148,6 +149,7 @@ export class OriginFetcher {
           }: queued behind ${limiter.active} requests ` +
             `(${limiter.waiting} already waiting)`,
         );
+        this.#yieldOrphan();
       }
       release = await limiter.acquire(ac.signal);
       let res: Response;
@@ -184,6 +186,7 @@ export class OriginFetcher {
         throw err;
       }
       keepRunning = true;
+      this.#bodies.set(ac, { body, url });
       this.#pump(res, body, ac, release, url).catch(() => {});
       return {
         status: 200,
@@ -242,7 +245,13 @@ export class OriginFetcher {
         { detail: `Content-Length ${size} > ${limit}` },
       );
     }
-    return new SharedBody({ size, limit });
+    return new SharedBody({
+      size,
+      limit,
+      onOrphan: () => {
+        if (this.#limiter.waiting > 0) this.#yieldOrphan();
+      },
+    });
   }
 
   async #pump(
@@ -280,10 +289,28 @@ export class OriginFetcher {
       clearTimeout(timer);
       release();
       this.#running.delete(ac);
+      this.#bodies.delete(ac);
     }
     const err = body.error;
     if (err && !(ac.signal.reason instanceof Abandoned)) {
       this.#opts.log?.warn(`origin GET ${logged(url)}: ${err.detail}`);
+    }
+  }
+
+  /**
+   * Ends one body that nobody reads any more, so that a request waiting for
+   * a slot does not wait for a cache fill (a slow origin could hold it for
+   * as long as it keeps trickling).
+   */
+  #yieldOrphan(): void {
+    for (const [ac, { body, url }] of this.#bodies) {
+      if (!body.orphaned) continue;
+      this.#opts.log?.debug(
+        `origin GET ${logged(url)}: cache fill given up at ${body.length} ` +
+          `bytes, every reader left and a request waits for its slot`,
+      );
+      ac.abort(new Abandoned("every reader left and its slot was wanted"));
+      return;
     }
   }
 
