@@ -75,7 +75,8 @@ export const ORIGIN_FLAGS = [
     max: 600,
     defaultText: `\`${O.timeoutMs / 1000}\``,
     help: "seconds from asking the origin to its response headers",
-    details: 'then ERROR 0 "origin unavailable"',
+    details:
+      'a read waits that long even past `--timeout`; then ERROR 0 "origin unavailable"',
     section: "HTTP origin",
   },
   {

@@ -18,7 +18,7 @@ import {
 } from "../transport/block_source.ts";
 import { type Driven, driveSend } from "../transport/driver.ts";
 import { Session } from "./session.ts";
-import { withDeadline } from "./startup.ts";
+import { withDeadline } from "../storage/deadline.ts";
 
 /**
  * Files larger than this are not measured for a netascii tsize (the
@@ -100,7 +100,7 @@ export class ReadSession extends Session {
    */
   protected async start(): Promise<Driven> {
     this.handle = await withDeadline(this.openFile(), {
-      ms: this.config.connTimeout * 1000,
+      ms: (this.config.openTimeout ?? this.config.connTimeout) * 1000,
       clock: this.clock,
       late: (handle) => handle.close(),
     });

@@ -45,6 +45,11 @@ export interface SessionConfig {
   ackTimeout: number;
   /** Seconds without progress before a transfer is abandoned. */
   connTimeout: number;
+  /**
+   * Longest wait in seconds for storage to open a file for reading
+   * (default `connTimeout`; longer when an origin's own bound is).
+   */
+  openTimeout?: number;
   /** Retransmit rounds without progress before a transfer is abandoned. */
   maxRetries: number;
   /** Largest blksize granted. */

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { SERVER_DEFAULTS } from "../defaults.ts";
+import { ORIGIN_DEFAULTS, SERVER_DEFAULTS } from "../defaults.ts";
 import { MAX_BLKSIZE, MAX_WINDOWSIZE } from "../protocol/options.ts";
 import type { SharedCwdLock } from "../storage/cwd_lock.ts";
 import { originShare } from "../storage/origin/share.ts";
@@ -15,6 +15,9 @@ import { receiveBufferBytes } from "../transport/types.ts";
 import type { ServerOptions } from "./options.ts";
 import { DEFAULT_SESSION_CONFIG, type SessionConfig } from "./session.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
+
+/** How long an open may outlast the origin's own bound (its cache lookups). */
+const OPEN_SLACK_S = 1;
 
 /**
  * The session settings for the options (defaults filled in, limits
@@ -25,6 +28,8 @@ import type { WorkerSetup } from "./workers/protocol.ts";
  * import { sessionConfig } from "./setup.ts";
  * const c = sessionConfig({ maxBlksize: 1_000_000, singlePort: true });
  * if (c.maxBlksize !== 65464 || c.busyPollUs !== 0) throw new Error();
+ * const o = sessionConfig({ timeout: 3, origin: { url: "http://h/", timeoutMs: 20_000 } });
+ * if (o.openTimeout !== 21) throw new Error("the origin's bound, not --timeout");
  * ```
  *
  * @param options The server's options.
@@ -32,9 +37,20 @@ import type { WorkerSetup } from "./workers/protocol.ts";
  */
 export function sessionConfig(options: ServerOptions): SessionConfig {
   const d = DEFAULT_SESSION_CONFIG;
+  const connTimeout = options.timeout ?? d.connTimeout;
+  const origin = options.origin;
   return {
     ackTimeout: options.ackTimeout ?? d.ackTimeout,
-    connTimeout: options.timeout ?? d.connTimeout,
+    connTimeout,
+    // An origin request ends at its own bound with its own error (and
+    // log line); the session's bound is only for a storage that never
+    // answers, so it must not cut a slow origin short.
+    openTimeout: origin
+      ? Math.max(
+        connTimeout,
+        (origin.timeoutMs ?? ORIGIN_DEFAULTS.timeoutMs) / 1000 + OPEN_SLACK_S,
+      )
+      : connTimeout,
     maxRetries: options.retries ?? d.maxRetries,
     maxIdle: options.maxIdle ?? d.maxIdle,
     minRtoMs: options.minRtoMs ?? d.minRtoMs,

@@ -14,7 +14,7 @@ import type { Outcome } from "../protocol/transfer.ts";
 import type { WriteHandle } from "../storage/types.ts";
 import { type Driven, driveReceive } from "../transport/driver.ts";
 import { Session } from "./session.ts";
-import { withDeadline } from "./startup.ts";
+import { withDeadline } from "../storage/deadline.ts";
 
 /**
  * Serves a WRQ: receives into a temporary file, published when complete.

@@ -136,6 +136,36 @@ Deno.test("--origin-max-requests 1: a second name waits until the first body is 
   });
 });
 
+Deno.test("--origin-timeout above --timeout: a read waits for an origin slower than --timeout, up to --origin-timeout", async () => {
+  // The scenario itself is a slow origin: its headers come 1.6 s after
+  // the request, past --timeout 1 and within --origin-timeout 4.
+  await using origin = new HttpOrigin(async (_req, url) => {
+    await new Promise((r) => setTimeout(r, 1600));
+    return new Response(url.pathname);
+  });
+  await withRoot(async (root) => {
+    await using srv = await startServer(root, {
+      args: [
+        "-v",
+        "--workers",
+        "1",
+        "--timeout",
+        "1",
+        "--origin",
+        origin.url,
+        "--origin-timeout",
+        "4",
+      ],
+    });
+    const r = await getFile(at(srv), "slow.bin", { packetTimeoutMs: 8000 });
+    assert.equal(r.error, undefined, srv.stderr.text);
+    assert.equal(new TextDecoder().decode(r.data), "/slow.bin");
+    assert.equal(origin.to("/slow.bin").length, 1);
+    assert.equal((await srv.stop()).code, 0);
+    assert.doesNotMatch(srv.stderr.text, /did not answer|origin unavailable/);
+  });
+});
+
 Deno.test("--origin-cache-dir and --origin-cache-dir-size: entries outlive the process, the directory stays within its bound", async () => {
   const body = randomBody(1500);
   await using origin = new HttpOrigin(() =>
