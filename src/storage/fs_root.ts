@@ -86,6 +86,19 @@ export async function openRootStorage(
     if (err instanceof Deno.errors.NotFound) {
       throw new Error(`root ${root} does not exist`);
     }
+    if (err instanceof Deno.errors.NotCapable) {
+      // The root is read by its real path (that is what names are
+      // confined to), and Deno grants paths as written, not where they
+      // lead: a symlinked root needs its target granted.
+      const real = await Deno.realPath(root).catch(() => undefined);
+      if (real !== undefined) {
+        throw new Deno.errors.NotCapable(
+          `no read permission on ${real}, where the root ${root} leads ` +
+            `(Deno's permissions do not follow symlinks): ` +
+            `run with --allow-read=${real}`,
+        );
+      }
+    }
     throw err;
   }
   if (log && !options.readOnly && !storage.canUpload()) {

@@ -91,3 +91,29 @@ Deno.test("with read permission on another directory only it refuses to start", 
   assert.notEqual(r.code, 0);
   assert.match(oneLine(r.stderr), /read permission/);
 });
+
+Deno.test("a symlinked --root: exit 2 naming the real directory to grant; with it granted, files are served", async () => {
+  const data = randomBytes(700);
+  await using dir = await tempDir({ "a.bin": data });
+  await using links = await tempDir();
+  const real = await Deno.realPath(dir.path);
+  const link = `${links.path}/tftpboot`;
+  await Deno.symlink(dir.path, link);
+  const r = await runMain(
+    ["--host", "127.0.0.1", "-p", "0", "--root", link],
+    { permissions: ["--allow-net", `--allow-read=${link}`] },
+  );
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(
+    r.stderr,
+    `tftpd: no read permission on ${real}, where the root ${link} leads ` +
+      `(Deno's permissions do not follow symlinks): run with --allow-read=${real}\n`,
+  );
+  await using server = await startServer(link, {
+    permissions: ["--allow-net", `--allow-read=${link},${real}`],
+  });
+  const got = await getFile(endpoint(server), "a.bin");
+  assert.equal(got.error, undefined);
+  assert.deepEqual(got.data, data);
+  assert.equal((await server.stop()).code, 0);
+});
