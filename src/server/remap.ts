@@ -67,6 +67,20 @@ function splitFields(line: string): string[] {
 }
 
 /**
+ * tftpd-hpa matches the name as sent, so its map files anchor rules at a
+ * leading `/` (`a ^/private/`); here rules see the normalised name, which
+ * never has one, and such a rule would never match: a deny rule carried
+ * over would let everything through. The leading `/` is made optional, so
+ * the rule matches the name as if it had one.
+ */
+function slashOptional(pattern: string): string {
+  // `^/` alone, or before a quantifier or `|`, would match every name.
+  const m = /^\^(\\?\/)(.?)/.exec(pattern);
+  if (!m || m[2] === "" || /[*+?{|)]/.test(m[2])) return pattern;
+  return `^/?${pattern.slice(1 + m[1].length)}`;
+}
+
+/**
  * Parses a remap file.
  *
  * @example
@@ -99,12 +113,13 @@ export function parseRemapRules(text: string): RemapRule[] {
     if (flags.includes("r") && replacement === undefined) {
       throw new Error(`${where}: rule 'r' needs a replacement`);
     }
+    const source = slashOptional(pattern);
     let compiled: RemapPattern, folded: RemapPattern;
     try {
-      compiled = compileRemapPattern(pattern, {
+      compiled = compileRemapPattern(source, {
         ignoreCase: flags.includes("i"),
       });
-      folded = compileRemapPattern(pattern, { ignoreCase: true });
+      folded = compileRemapPattern(source, { ignoreCase: true });
     } catch (err) {
       throw new Error(`${where}: bad regex: ${(err as Error).message}`);
     }

@@ -257,6 +257,31 @@ Deno.test("the README's deny rule `a ^private/` holds for every spelling of the 
   }
 });
 
+Deno.test("a tftpd-hpa rule anchored at a leading / matches the normalised name", async (t) => {
+  // tftpd-hpa matches names as sent, so its map files say `^/private/`.
+  for (const rule of ["a ^/private/", "a ^\\/private/"]) {
+    await using srv = await withRules(`${rule}\n`, {
+      files: { "private/x": "secret", "public/x": "public" },
+    });
+    for (const name of PRIVATE_SPELLINGS) {
+      await t.step(`${rule}: ${name}`, async () => {
+        assert.deepEqual(await failure(download(srv, name)), ["access", 2]);
+      });
+    }
+    assert.equal(await downloadText(srv, "/public/x"), "public");
+  }
+  await using srv = await withRules(
+    "r ^/boot/(.*) images/\\1\na~ ^/(images|pub)/\nr ^/ nothing\na ^/|x\n",
+    { files: { "images/k": "kernel", "pub/y": "pub", "boot/k": "wrong" } },
+  );
+  // The rewrite and the inverted deny both match without the slash; `^/`
+  // alone, or before `|`, is left as written (it would match every name).
+  assert.equal(await downloadText(srv, "boot/k"), "kernel");
+  assert.equal(await downloadText(srv, "/boot/k"), "kernel");
+  assert.equal(await downloadText(srv, "pub/y"), "pub");
+  assert.deepEqual(await failure(download(srv, "other")), ["access", 2]);
+});
+
 Deno.test("an `aP` upload rule holds for every spelling of the name", async (t) => {
   for (const ignoreCase of [false, true]) {
     await using srv = await withRules("aP ^private/\n", {
