@@ -142,3 +142,46 @@ Deno.test("temporary files are never served, and are swept once old", async () =
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("an entry whose policy is not one put writes is a miss (and is removed), not a crash or a bad conditional GET", async () => {
+  const dir = await tempDir("tftpd-dircache-");
+  try {
+    const cache = await DirCache.open(dir, { maxBytes: 1 << 20 });
+    await cache.put("a", policy(), new Uint8Array(3));
+    const [name] = [...Deno.readDirSync(dir)].map((e) => e.name);
+    const path = `${dir}/${name}`;
+    const head = new TextDecoder().decode(await Deno.readFile(path))
+      .split("\n")[0];
+    const write = (p: unknown, size = 3) =>
+      Deno.writeFile(
+        path,
+        new TextEncoder().encode(
+          `${head}\n${JSON.stringify({ key: "a", id: "v", size, policy: p })}` +
+            `\n${"x".repeat(Math.max(0, size))}`,
+        ),
+      );
+    const good = policy();
+    // The crafted file is read when its policy is whole.
+    await write({ ...good, etag: '"v1"' });
+    const hit = await cache.get("a");
+    assert.equal(hit?.policy.etag, '"v1"');
+    hit?.handle.close();
+    const bad: [string, unknown][] = [
+      ["null", null],
+      ["a number", 7],
+      ["not shared", { ...good, shared: false }],
+      ["freshUntil a string", { ...good, freshUntil: "soon" }],
+      ["freshUntil missing", { shared: true, noCache: false }],
+      ["noCache missing", { shared: true, freshUntil: good.freshUntil }],
+      ["an ETag with a line break", { ...good, etag: '"v"\r\nx-evil: 1' }],
+      ["a Last-Modified number", { ...good, lastModified: 5 }],
+    ];
+    for (const [what, p] of bad) {
+      await write(p);
+      assert.equal(await cache.get("a"), undefined, what);
+      assert.equal([...Deno.readDirSync(dir)].length, 0, `${what}: kept`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

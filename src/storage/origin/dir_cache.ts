@@ -284,6 +284,27 @@ async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
   while (off < data.length) off += await file.write(data.subarray(off));
 }
 
+/** A header value sent back to the origin: no line break, no NUL. */
+function isValidator(v: unknown): boolean {
+  return v === undefined || (typeof v === "string" && !/[\r\n\0]/.test(v));
+}
+
+/**
+ * A policy as `put` writes it. Another process, a crash or a hand edit may
+ * have written anything, and a hit is trusted with it: a policy that is not
+ * one makes the entry damaged, not a crash or a malformed conditional GET.
+ */
+function isPolicy(p: unknown): p is CachePolicy {
+  if (typeof p !== "object" || p === null) return false;
+  const { shared, freshUntil, noCache, etag, lastModified } = p as Record<
+    string,
+    unknown
+  >;
+  return shared === true && typeof freshUntil === "number" &&
+    Number.isFinite(freshUntil) && typeof noCache === "boolean" &&
+    isValidator(etag) && isValidator(lastModified);
+}
+
 /** Reads and checks an entry's header; undefined when it is not one. */
 function readHeader(
   file: Deno.FsFile,
@@ -304,7 +325,8 @@ function readHeader(
     const meta = JSON.parse(decoder.decode(buf.subarray(magic.length, nl)));
     if (
       typeof meta?.key !== "string" || typeof meta.id !== "string" ||
-      !Number.isSafeInteger(meta.size) || typeof meta.policy !== "object"
+      !Number.isSafeInteger(meta.size) || meta.size < 0 ||
+      !isPolicy(meta.policy)
     ) return undefined;
     return { meta: meta as Meta, end: nl + 1 };
   } catch {
