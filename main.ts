@@ -11,7 +11,8 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import { UsageError } from "./src/cli/flags.ts";
-import { loadServerOptions, parseCli, SERVER_HELP } from "./src/cli/server.ts";
+import { loadServerOptions } from "./src/cli/load_options.ts";
+import { parseCli, SERVER_HELP } from "./src/cli/server.ts";
 import { Logger } from "./src/log.ts";
 import { TftpServer } from "./src/server/server.ts";
 

@@ -140,7 +140,8 @@ export const ORIGIN_FLAGS = [
     value: "DIR",
     help: "directory cache of origin responses, shared by threads and " +
       "processes",
-    details: "needs `--allow-read` and `--allow-write` on DIR",
+    details:
+      "needs `--allow-read` and `--allow-write` on DIR; never the root or inside it",
     section: "HTTP origin",
   },
   {

@@ -1,6 +1,6 @@
 /**
  * The server's command line (py3tftp's flags plus ours): the flag table,
- * its parser and help, and the checks of the files it names. `main.ts`
+ * its parser and help (`load_options.ts` checks what it names). `main.ts`
  * prints and exits.
  *
  * @module
@@ -12,7 +12,6 @@ import {
   MAX_WINDOWSIZE,
   MIN_BLKSIZE,
 } from "../protocol/options.ts";
-import { parseRemapRules } from "../server/remap.ts";
 import type { ServerOptions } from "../server/server.ts";
 import { ORIGIN_FLAGS, type OriginKey, splitOrigin } from "./origin_flags.ts";
 import { type Flag, parseFlags, renderHelp, UsageError } from "./flags.ts";
@@ -368,7 +367,7 @@ export const SERVER_HELP: string = renderHelp(SERVER_FLAGS, {
 
 /** Parsed command line. */
 export interface CliOptions {
-  /** Server options (without `remap`: see {@linkcode loadServerOptions}). */
+  /** Server options (without `remap`: `loadServerOptions` reads it). */
   server: ServerOptions;
   /** Log file to append to (`-l`). */
   fileLog?: string;
@@ -430,65 +429,4 @@ export function parseCli(args: readonly string[]): CliOptions {
     help,
     version,
   };
-}
-
-/**
- * Checks the root the command line names and the permissions its origin
- * needs, and reads its `--map-file`.
- *
- * @example
- * ```ts
- * import { loadServerOptions, parseCli } from "./server.ts";
- * const cli = parseCli(["--root", "."]);
- * const options = await loadServerOptions(cli);
- * if (options.root !== ".") throw new Error();
- * ```
- *
- * @param cli The parsed command line.
- * @returns The server's options, with the remap rules.
- * @throws {UsageError} When the root is not a readable directory (unless
- * `--origin-only`), Deno does not grant what the origin needs, or the map
- * file cannot be read or parsed.
- */
-export async function loadServerOptions(
-  cli: CliOptions,
-): Promise<ServerOptions> {
-  const origin = cli.server.origin;
-  if (origin) {
-    const { originPermissionProblem } = await import("../storage/origin.ts");
-    const missing = await originPermissionProblem({
-      origin: origin.url,
-      cacheDir: origin.cacheDir,
-    });
-    if (missing) throw new UsageError(missing);
-  }
-  if (!origin?.only) await checkRoot(cli.server.root ?? D.root);
-  if (cli.mapFile === undefined) return cli.server;
-  try {
-    const remap = parseRemapRules(await Deno.readTextFile(cli.mapFile));
-    return { ...cli.server, remap };
-  } catch (err) {
-    throw new UsageError(
-      `invalid --map-file ${cli.mapFile}: ${(err as Error).message}`,
-    );
-  }
-}
-
-async function checkRoot(root: string): Promise<void> {
-  try {
-    const st = await Deno.stat(root);
-    if (!st.isDirectory) {
-      throw new UsageError(`invalid --root ${root}: not a directory`);
-    }
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new UsageError(`invalid --root ${root}: no such directory`);
-    }
-    if (err instanceof Deno.errors.NotCapable) {
-      throw new UsageError(
-        `no read permission on ${root}: run with --allow-read=${root}`,
-      );
-    }
-    throw err;
-  }
 }

@@ -127,6 +127,33 @@ export class CwdLock {
   }
 
   /**
+   * The real path of `dir`; a relative one is taken from the directory the
+   * process started in, whatever directory a thread has entered since.
+   *
+   * @param dir A directory (or file) path.
+   * @returns Its real path.
+   * @throws {Deno.errors.NotFound} When it does not exist.
+   */
+  realPath(dir: string): string {
+    const path = this.fromHome(dir);
+    return this.run(() => Deno.realPathSync(path));
+  }
+
+  /**
+   * `path` taken from the directory the process started in (unchanged when
+   * absolute, or when that directory is unknown).
+   *
+   * @param path A path.
+   * @returns The path, absolute when it can be.
+   */
+  fromHome(path: string): string {
+    const home = this.shared.home;
+    return path.startsWith("/") || home === undefined
+      ? path
+      : `${home}/${path}`;
+  }
+
+  /**
    * Runs `fn` holding the lock, then restores the working directory. `fn`
    * must be synchronous. If the lock was broken meanwhile (its holder was
    * taken for dead), the result is discarded through `discard` and a

@@ -108,12 +108,7 @@ export class FsStorage implements Storage {
     opts: FsStorageOptions = {},
   ): Promise<FsStorage> {
     try {
-      const lock = CwdLock.forThread();
-      const home = lock.shared.home;
-      const path = dir.startsWith("/") || home === undefined
-        ? dir
-        : `${home}/${dir}`;
-      const real = lock.run(() => Deno.realPathSync(path));
+      const real = CwdLock.forThread().realPath(dir);
       if (!Deno.statSync(real).isDirectory) {
         throw new Error(`${dir} is not a directory`);
       }

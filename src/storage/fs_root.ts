@@ -90,7 +90,10 @@ export async function openRootStorage(
       // The root is read by its real path (that is what names are
       // confined to), and Deno grants paths as written, not where they
       // lead: a symlinked root needs its target granted.
-      const real = await Deno.realPath(root).catch(() => undefined);
+      let real: string | undefined;
+      try {
+        real = CwdLock.forThread().realPath(root);
+      } catch { /* not there after all: Deno's own error says enough */ }
       if (real !== undefined) {
         throw new Deno.errors.NotCapable(
           `no read permission on ${real}, where the root ${root} leads ` +

@@ -20,7 +20,9 @@
  */
 
 import type { Logger } from "../log.ts";
+import { CwdLock } from "./cwd_lock.ts";
 import { openRootStorage, type RootOptions } from "./fs_root.ts";
+import { isInside } from "./root.ts";
 import { type ClosableStorage, CompositeStorage } from "./origin/composite.ts";
 import { ORIGIN_DEFAULTS } from "../defaults.ts";
 import { DirCache } from "./origin/dir_cache.ts";
@@ -157,6 +159,47 @@ export async function originPermissionProblem(
 }
 
 /**
+ * Why `cacheDir` cannot be the directory cache of this root: the root
+ * itself or a directory inside it. Clients would read its entries, an
+ * upload could plant one, and its eviction would remove a served file
+ * whose name looks like an entry's. Creates `cacheDir` when missing (to
+ * compare real paths).
+ *
+ * @example
+ * ```ts
+ * import { cacheDirProblem } from "./origin.ts";
+ * const root = await Deno.makeTempDir();
+ * const why = await cacheDirProblem({ root, cacheDir: `${root}/cache` });
+ * if (!why?.includes("inside the root")) throw new Error(why);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ *
+ * @param options The root, whether there is one, and the cache directory.
+ * @returns A message saying what to change, or undefined when they are apart.
+ */
+export async function cacheDirProblem(
+  options: Pick<OpenOriginOptions, "root" | "originOnly" | "cacheDir">,
+): Promise<string | undefined> {
+  const dir = options.cacheDir;
+  if (dir === undefined || options.originOnly) return undefined;
+  const lock = CwdLock.forThread();
+  await Deno.mkdir(lock.fromHome(dir), { recursive: true });
+  const root = options.root ?? ".";
+  let realRoot: string;
+  try {
+    realRoot = lock.realPath(root);
+  } catch {
+    return undefined; // no root: opening it says so
+  }
+  const real = lock.realPath(dir);
+  if (real !== realRoot && !isInside(realRoot, real)) return undefined;
+  return `invalid --origin-cache-dir ${dir}: ${
+    real === realRoot ? "it is the root" : "inside the root"
+  } ${root} (clients would read its entries and uploads could plant them): ` +
+    `put it outside, e.g. /var/cache/tftpd-origin`;
+}
+
+/**
  * Opens the storage for `--origin`: the root with the origin behind it, or
  * the origin alone. Checks first that Deno grants what it needs.
  *
@@ -171,7 +214,8 @@ export async function openOriginStorage(
   options: OpenOriginOptions,
   log?: Logger,
 ): Promise<ClosableStorage> {
-  const missing = await originPermissionProblem(options);
+  const missing = await originPermissionProblem(options) ??
+    await cacheDirProblem(options);
   if (missing) throw new Error(missing);
   let dirCache: DirCache | undefined;
   if (options.cacheDir !== undefined) {

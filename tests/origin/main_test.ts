@@ -178,7 +178,7 @@ Deno.test("main.ts --origin-only: no root, no read permission, uploads refused",
   assert.equal((await srv.stop()).code, 0, srv.stderr.text);
 });
 
-Deno.test("main.ts --origin without the origin's --allow-net, or the cache's --allow-write: exit 2 naming the flag", async () => {
+Deno.test("main.ts --origin without the origin's --allow-net, or the cache's --allow-write, or with the cache in the root: exit 2 saying what to change", async () => {
   await using origin = new HttpOrigin(() => new Response("x"));
   const root = await tempDir("tftpd-origin-perm-");
   try {
@@ -200,6 +200,43 @@ Deno.test("main.ts --origin without the origin's --allow-net, or the cache's --a
       noWrite.stderr,
       `tftpd: no write permission on the origin cache ${root}: run with --allow-write=${root}\n`,
     );
+    // Granted, a cache in the root is refused all the same: clients would
+    // read its entries and an upload could plant one.
+    const real = await Deno.realPath(root);
+    for (
+      const [dir, where] of [[root, "it is the root"], [
+        `${root}/c`,
+        "inside the root",
+      ]]
+    ) {
+      const inRoot = await runMain(
+        [...base, "--origin", origin.url, "--origin-cache-dir", dir],
+        {
+          permissions: [...permissions(origin, root), `--allow-write=${root}`],
+        },
+      );
+      assert.equal(inRoot.code, 2, inRoot.stderr);
+      assert.equal(
+        inRoot.stderr,
+        `tftpd: invalid --origin-cache-dir ${dir}: ${where} ${root} ` +
+          `(clients would read its entries and uploads could plant them): ` +
+          `put it outside, e.g. /var/cache/tftpd-origin\n`,
+      );
+    }
+    // The library refuses it too.
+    const { openOriginStorage } = await import("../../src/storage/origin.ts");
+    await assert.rejects(
+      openOriginStorage({ origin: origin.url, root, cacheDir: `${real}/c/d` }),
+      /inside the root/,
+    );
+    // A root inside the cache directory is not this problem (the cache
+    // only ever touches names it writes, at its top level).
+    const apart = await openOriginStorage({
+      origin: origin.url,
+      root: `${root}/c`,
+      cacheDir: root,
+    });
+    await apart.close();
     assert.equal(origin.requests.length, 0);
   } finally {
     await Deno.remove(root, { recursive: true });

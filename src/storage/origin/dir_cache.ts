@@ -15,6 +15,7 @@ import type { Logger } from "../../log.ts";
 import { type FileReadHandle, fsFileReadHandle } from "../handles.ts";
 import type { ReadHandle } from "../types.ts";
 import type { CachePolicy } from "./policy.ts";
+import { CwdLock } from "../cwd_lock.ts";
 
 const MAGIC = "tftpd-origin-cache 1\n";
 /** Largest header read back (name, validators, policy). */
@@ -124,8 +125,10 @@ export class DirCache {
    * @returns The cache.
    */
   static async open(dir: string, opts: DirCacheOptions): Promise<DirCache> {
-    await Deno.mkdir(dir, { recursive: true });
-    const cache = new DirCache(await Deno.realPath(dir), opts);
+    const lock = CwdLock.forThread();
+    const path = lock.fromHome(dir);
+    await Deno.mkdir(path, { recursive: true });
+    const cache = new DirCache(lock.realPath(path), opts);
     await cache.sweep();
     return cache;
   }
