@@ -110,3 +110,61 @@ export class RetryBudget {
     return "retransmit";
   }
 }
+
+/** Settings of a {@linkcode ReplyBudget}. */
+export interface ReplyBudgetOptions {
+  /** Replies allowed at once. */
+  burst: number;
+  /** Milliseconds to earn one more reply. */
+  refillMs: number;
+}
+
+/**
+ * A token bucket for unsolicited replies (ERRORs to strangers and to junk),
+ * so that a flood of spoofed datagrams cannot turn the server into a
+ * reflector: at most `burst` at once, then one per `refillMs`.
+ *
+ * @example
+ * ```ts
+ * import { ReplyBudget } from "./budget.ts";
+ * const b = new ReplyBudget({ burst: 2, refillMs: 100 }, 0);
+ * if (!b.take(0) || !b.take(0) || b.take(50)) throw new Error();
+ * if (!b.take(100)) throw new Error(); // one earned
+ * ```
+ */
+export class ReplyBudget {
+  #burst: number;
+  #refillMs: number;
+  #tokens: number;
+  #refilledAt: number;
+
+  /**
+   * Starts with a full bucket.
+   *
+   * @param options Burst and refill time.
+   * @param now The current time in ms.
+   */
+  constructor(options: ReplyBudgetOptions, now: number) {
+    this.#burst = options.burst;
+    this.#refillMs = options.refillMs;
+    this.#tokens = options.burst;
+    this.#refilledAt = now;
+  }
+
+  /**
+   * Spends one reply, if there is one.
+   *
+   * @param now The current time in ms.
+   * @returns true to send the reply.
+   */
+  take(now: number): boolean {
+    const earned = Math.floor((now - this.#refilledAt) / this.#refillMs);
+    if (earned > 0) {
+      this.#tokens = Math.min(this.#burst, this.#tokens + earned);
+      this.#refilledAt += earned * this.#refillMs;
+    }
+    if (this.#tokens <= 0) return false;
+    this.#tokens--;
+    return true;
+  }
+}

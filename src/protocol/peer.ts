@@ -15,6 +15,7 @@
  */
 
 import { type Endpoint, normalizeHost, sameEndpoint } from "../net/address.ts";
+import { ReplyBudget } from "./budget.ts";
 
 export type { Endpoint };
 
@@ -60,10 +61,7 @@ export interface PeerLockOptions {
 export class PeerLock {
   #peer: Endpoint;
   #locked: boolean;
-  #burst: number;
-  #refillMs: number;
-  #tokens: number;
-  #refilledAt: number;
+  #replies: ReplyBudget;
 
   /**
    * Starts the lock with a full budget of replies to strangers.
@@ -75,10 +73,10 @@ export class PeerLock {
   constructor(peer: Endpoint, options: PeerLockOptions, now: number) {
     this.#peer = { ...peer };
     this.#locked = options.locked ?? true;
-    this.#burst = options.burst ?? 4;
-    this.#refillMs = options.refillMs ?? 250;
-    this.#tokens = this.#burst;
-    this.#refilledAt = now;
+    this.#replies = new ReplyBudget({
+      burst: options.burst ?? 4,
+      refillMs: options.refillMs ?? 250,
+    }, now);
   }
 
   /** The peer's endpoint (its port is final once locked). */
@@ -124,14 +122,6 @@ export class PeerLock {
    * @returns true to send ERROR 5 to the stranger.
    */
   answerStranger(isError: boolean, now: number): boolean {
-    if (isError) return false;
-    const earned = Math.floor((now - this.#refilledAt) / this.#refillMs);
-    if (earned > 0) {
-      this.#tokens = Math.min(this.#burst, this.#tokens + earned);
-      this.#refilledAt += earned * this.#refillMs;
-    }
-    if (this.#tokens <= 0) return false;
-    this.#tokens--;
-    return true;
+    return !isError && this.#replies.take(now);
   }
 }

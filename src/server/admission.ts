@@ -38,7 +38,7 @@ export type Admission =
     /** Debug text for the log. */
     log: string;
     /** A label for metrics. */
-    reason: "allow-list" | "not-a-request";
+    reason: "allow-list" | "not-a-request" | "malformed";
   }
   | {
     /** Answer with a TFTP ERROR from the listen port. */
@@ -87,6 +87,12 @@ export interface AdmissionContext {
   fromClient(client: string): number;
   /** The peer endpoint's current transfer, if any. */
   existing(peer: string): TransferHandle | undefined;
+  /**
+   * ERRORs left for datagrams that are not requests (junk, a stray ACK or
+   * DATA): they can be spoofed and cost less than the answer, so past this
+   * budget they are ignored. Absent: no bound.
+   */
+  junkReplies?: { take(): boolean };
 }
 
 /**
@@ -201,10 +207,12 @@ export function admit(
     p = decode(data);
   } catch (err) {
     const msg = err instanceof PacketError ? err.message : String(err);
+    const log = `${key} malformed request: ${msg}`;
+    if (overJunkBudget(ctx)) return quiet(log, "malformed");
     return refuse(
       ErrorCode.ILLEGAL_OPERATION,
       `malformed request: ${msg}`,
-      `${key} malformed request: ${msg}`,
+      log,
       "malformed",
       "debug",
     );
@@ -212,8 +220,8 @@ export function admit(
   if (p.op !== Opcode.RRQ && p.op !== Opcode.WRQ) {
     const log = `${key} opcode ${p.op} on the listen port`;
     // Never answer an ERROR: two servers would answer each other forever.
-    if (p.op === Opcode.ERROR) {
-      return { kind: "ignore", log, reason: "not-a-request" };
+    if (p.op === Opcode.ERROR || overJunkBudget(ctx)) {
+      return quiet(log, "not-a-request");
     }
     return refuse(
       ErrorCode.ILLEGAL_OPERATION,
@@ -257,6 +265,17 @@ export function admit(
     );
   }
   return { kind: "accept", request: p, client };
+}
+
+function overJunkBudget(ctx: AdmissionContext): boolean {
+  return !!ctx.junkReplies && !ctx.junkReplies.take();
+}
+
+function quiet(
+  log: string,
+  reason: "not-a-request" | "malformed",
+): Admission {
+  return { kind: "ignore", log, reason };
 }
 
 function refuse(

@@ -9,6 +9,7 @@
  */
 
 import type { Logger } from "../log.ts";
+import { ReplyBudget } from "../protocol/budget.ts";
 import { encodeError } from "../protocol/packet.ts";
 import {
   type InterfaceAddress,
@@ -28,7 +29,20 @@ export interface Listener {
   readonly addr: Deno.NetAddr;
   /** Set once the socket is closed (address gone, shutdown). */
   closed: boolean;
+  /**
+   * ERRORs left for datagrams here that are not requests (see
+   * {@linkcode JUNK_REPLIES}); absent: no bound.
+   */
+  readonly junk?: { take(): boolean };
 }
+
+/**
+ * How many datagrams that are not requests (junk, a stray ACK or DATA)
+ * one listen socket answers: anyone can send them from a spoofed address,
+ * and a 1-byte datagram would get up to 64 bytes back, so past this the
+ * rest are ignored (100 a second, 64 at once: at most 6.4 KB/s out).
+ */
+export const JUNK_REPLIES = { burst: 64, refillMs: 10 } as const;
 
 /**
  * Answers a request with an ERROR from the socket it arrived on (nothing
@@ -239,10 +253,12 @@ export class ListenSockets {
   }
 
   #add(hostname: string, conn: Deno.DatagramConn): void {
+    const junk = new ReplyBudget(JUNK_REPLIES, performance.now());
     const listener: Listener = {
       conn,
       addr: { transport: "udp", hostname, port: this.#port },
       closed: false,
+      junk: { take: () => junk.take(performance.now()) },
     };
     this.#by.set(hostname.toLowerCase(), listener);
     const share = Math.ceil(RECEIVES_TOTAL / Math.max(1, this.#by.size));

@@ -340,6 +340,7 @@ export class TftpServer {
       active: registry.size,
       fromClient: (c) => registry.fromClient(c),
       existing: (k) => registry.get(k),
+      junkReplies: on.junk,
     });
     if (verdict.kind === "ignore") {
       if (this.log.debugEnabled) this.log.debug(verdict.log);
