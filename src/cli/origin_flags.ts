@@ -88,6 +88,8 @@ export const ORIGIN_FLAGS = [
     max: 3600,
     defaultText: `\`${O.idleTimeoutMs / 1000}\``,
     help: "longest silence within an origin body",
+    details:
+      "a transfer waits that long for the next block, even past `--timeout`",
     section: "HTTP origin",
   },
   {

@@ -92,6 +92,17 @@ export class RetryBudget {
   }
 
   /**
+   * Leaves `ms` out of the give-up clock: time the peer could not act in
+   * (our side kept the next packet waiting). The retransmits spent still
+   * count, so repeated waits never make a silent peer last forever.
+   *
+   * @param ms Milliseconds to leave out.
+   */
+  exclude(ms: number): void {
+    if (ms > 0) this.#lastProgress += ms;
+  }
+
+  /**
    * Decides what a retransmit timer that fired at `now` does: retransmit
    * (counted), wait in silence (out of retransmits, still listening), or
    * give up (no progress for `giveUpMs`, or for `patienceMs` once out of

@@ -239,6 +239,16 @@ export class SendTransfer {
   }
 
   /**
+   * The source kept the next block waiting for `ms` (see
+   * {@linkcode Sender.sourceWaited}).
+   *
+   * @param ms How long the block's bytes took.
+   */
+  sourceWaited(ms: number): void {
+    this.#sender?.sourceWaited(ms);
+  }
+
+  /**
    * Handles one datagram.
    *
    * @param data The datagram.

@@ -245,6 +245,17 @@ export class Sender {
   }
 
   /**
+   * The source kept the next block waiting for `ms` (a storage filling
+   * from an origin): nothing was outstanding meanwhile, so that time does
+   * not count towards giving up on the peer.
+   *
+   * @param ms How long the block's bytes took.
+   */
+  sourceWaited(ms: number): void {
+    this.#budget.exclude(ms);
+  }
+
+  /**
    * Handles an ACK. An ACK of a block inside the sent window moves the
    * window to the block after it (RFC 7440) and is progress; any other ACK
    * (a duplicate, one from the past, one for a block never sent) is

@@ -99,8 +99,10 @@ export class ReadSession extends Session {
    * @returns The running transfer.
    */
   protected async start(): Promise<Driven> {
+    const storageMs = (this.config.storageTimeout ?? this.config.connTimeout) *
+      1000;
     this.handle = await withDeadline(this.openFile(), {
-      ms: (this.config.openTimeout ?? this.config.connTimeout) * 1000,
+      ms: storageMs,
       clock: this.clock,
       late: (handle) => handle.close(),
     });
@@ -130,6 +132,7 @@ export class ReadSession extends Session {
     return driveSend(this.#machine, {
       ...this.driveOptions(),
       oack: oack.size > 0 ? encodeOack(oack) : undefined,
+      sourceWaitMs: storageMs,
       source: (b) =>
         netascii
           ? new NetasciiBlockSource(handle, b)

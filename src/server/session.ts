@@ -46,10 +46,11 @@ export interface SessionConfig {
   /** Seconds without progress before a transfer is abandoned. */
   connTimeout: number;
   /**
-   * Longest wait in seconds for storage to open a file for reading
-   * (default `connTimeout`; longer when an origin's own bound is).
+   * Longest wait in seconds for storage: to open a file for reading, and
+   * for a block's bytes (default `connTimeout`; longer when an origin's
+   * own bounds are).
    */
-  openTimeout?: number;
+  storageTimeout?: number;
   /** Retransmit rounds without progress before a transfer is abandoned. */
   maxRetries: number;
   /** Largest blksize granted. */

@@ -16,7 +16,7 @@ import type { ServerOptions } from "./options.ts";
 import { DEFAULT_SESSION_CONFIG, type SessionConfig } from "./session.ts";
 import type { WorkerSetup } from "./workers/protocol.ts";
 
-/** How long an open may outlast the origin's own bound (its cache lookups). */
+/** How long storage may outlast the origin's own bounds (its cache lookups). */
 const OPEN_SLACK_S = 1;
 
 /**
@@ -29,7 +29,7 @@ const OPEN_SLACK_S = 1;
  * const c = sessionConfig({ maxBlksize: 1_000_000, singlePort: true });
  * if (c.maxBlksize !== 65464 || c.busyPollUs !== 0) throw new Error();
  * const o = sessionConfig({ timeout: 3, origin: { url: "http://h/", timeoutMs: 20_000 } });
- * if (o.openTimeout !== 21) throw new Error("the origin's bound, not --timeout");
+ * if (o.storageTimeout !== 21) throw new Error("the origin's bound, not --timeout");
  * ```
  *
  * @param options The server's options.
@@ -42,13 +42,16 @@ export function sessionConfig(options: ServerOptions): SessionConfig {
   return {
     ackTimeout: options.ackTimeout ?? d.ackTimeout,
     connTimeout,
-    // An origin request ends at its own bound with its own error (and
+    // An origin request ends at its own bounds with its own error (and
     // log line); the session's bound is only for a storage that never
     // answers, so it must not cut a slow origin short.
-    openTimeout: origin
+    storageTimeout: origin
       ? Math.max(
         connTimeout,
-        (origin.timeoutMs ?? ORIGIN_DEFAULTS.timeoutMs) / 1000 + OPEN_SLACK_S,
+        Math.max(
+              origin.timeoutMs ?? ORIGIN_DEFAULTS.timeoutMs,
+              origin.idleTimeoutMs ?? ORIGIN_DEFAULTS.idleTimeoutMs,
+            ) / 1000 + OPEN_SLACK_S,
       )
       : connTimeout,
     maxRetries: options.retries ?? d.maxRetries,

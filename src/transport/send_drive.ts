@@ -37,6 +37,13 @@ export interface DriveSendOptions extends DriveOptions {
    * it from the OACK).
    */
   source: (blksize: number) => BlockSource;
+  /**
+   * Longest wait in ms for a block's bytes (a body arriving from an
+   * origin). Meanwhile nothing is outstanding, so the retransmit timer
+   * stops; past it the transfer ends with ERROR 0. Absent: the timer runs
+   * through reads.
+   */
+  sourceWaitMs?: number;
 }
 
 /** Runs a sending transfer. */
@@ -54,6 +61,8 @@ export class SendDrive extends Drive {
   #burstAt = 0;
   #sleeper?: Int32Array;
   #total = 0;
+  /** When the read of the block due began, while it has to be waited for. */
+  #waitingSince?: number;
   localError?: { code: number; message: string };
 
   constructor(t: SendTransfer, o: DriveSendOptions) {
@@ -73,7 +82,9 @@ export class SendDrive extends Drive {
   }
 
   protected get machineDeadline(): number {
-    return this.#t.deadline;
+    const since = this.#waitingSince;
+    if (since === undefined) return this.#t.deadline;
+    return since + this.#so.sourceWaitMs!;
   }
 
   protected get established(): boolean {
@@ -98,6 +109,13 @@ export class SendDrive extends Drive {
   }
 
   protected onTimer(now: number) {
+    const since = this.#waitingSince;
+    if (since !== undefined) {
+      const ms = this.#so.sourceWaitMs!;
+      if (now - since < ms) return;
+      const detail = `storage kept a block waiting for ${ms} ms`;
+      return this.abort(0, "storage did not answer in time", detail);
+    }
     const act = this.#t.onTimer(now);
     if (act & Act.SEND) this.o.debug?.(`timeout: resending`);
     this.#act(act);
@@ -253,6 +271,18 @@ export class SendDrive extends Drive {
     );
   }
 
+  #waitStarts(): number {
+    const since = this.clock.now();
+    this.#waitingSince = since;
+    this.rearm(since);
+    return since;
+  }
+
+  #waitEnded(since: number): void {
+    this.#waitingSince = undefined;
+    this.#t.sourceWaited(this.clock.now() - since);
+  }
+
   async #pumpLoop(carried?: Carried): Promise<void> {
     const t = this.#t;
     const peer = t.peer as Deno.NetAddr;
@@ -280,7 +310,18 @@ export class SendDrive extends Drive {
         }
         let n = carried?.n ?? this.#source.read(block, pkt.subarray(4));
         carried = undefined;
-        if (typeof n !== "number") n = await n;
+        if (typeof n !== "number") {
+          // A read that has to be waited for: nothing is outstanding, so
+          // the retransmit timer stops (inline: no promise hop per read).
+          const since = this.#so.sourceWaitMs === undefined
+            ? undefined
+            : this.#waitStarts();
+          try {
+            n = await n;
+          } finally {
+            if (since !== undefined) this.#waitEnded(since);
+          }
+        }
         // The transfer may have ended while the block was being read.
         if (this.closed) break;
         const sent = this.#emit(block, pkt, n);

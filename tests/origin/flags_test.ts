@@ -166,6 +166,46 @@ Deno.test("--origin-timeout above --timeout: a read waits for an origin slower t
   });
 });
 
+Deno.test("--origin-idle-timeout above --timeout: a body that pauses longer than --timeout is still served whole", async () => {
+  // The first block at once, then a pause past --timeout 1 and within
+  // --origin-idle-timeout 4: the client has acknowledged all it got, so
+  // the server waits for the origin instead of counting retransmits.
+  const body = randomBody(1200);
+  await using origin = new HttpOrigin(() =>
+    new Response(
+      new ReadableStream({
+        async start(c) {
+          c.enqueue(body.slice(0, 600));
+          await new Promise((r) => setTimeout(r, 1600));
+          c.enqueue(body.slice(600));
+          c.close();
+        },
+      }),
+      { headers: { "content-length": "1200" } },
+    )
+  );
+  await withRoot(async (root) => {
+    await using srv = await startServer(root, {
+      args: [
+        "-v",
+        "--workers",
+        "1",
+        "--timeout",
+        "1",
+        "--origin",
+        origin.url,
+        "--origin-idle-timeout",
+        "4",
+      ],
+    });
+    const r = await getFile(at(srv), "paused.bin", { packetTimeoutMs: 8000 });
+    assert.equal(r.error, undefined, srv.stderr.text);
+    assert.deepEqual(r.data, body);
+    assert.equal((await srv.stop()).code, 0);
+    assert.doesNotMatch(srv.stderr.text, /timeout|did not answer/);
+  });
+});
+
 Deno.test("--origin-cache-dir and --origin-cache-dir-size: entries outlive the process, the directory stays within its bound", async () => {
   const body = randomBody(1500);
   await using origin = new HttpOrigin(() =>

@@ -163,3 +163,19 @@ const progress: Case[] = [
 for (const c of [...exhaustion, ...patience, ...progress]) {
   Deno.test(c.name, () => check(c));
 }
+
+Deno.test("RetryBudget.exclude: time our side kept the peer waiting is left out of the give-up clock, and the retransmits still run out", () => {
+  const b = new RetryBudget({ maxRetries: 2, giveUpMs: 1000 }, 0);
+  b.exclude(5000); // a storage wait before the block went out
+  assert.equal(b.onTimer(3000), "retransmit");
+  assert.equal(b.onTimer(4000), "retransmit");
+  // Out of retransmits: waits in silence, and gives up 1000 ms after the
+  // excluded time (a later wait moves that by its own length only).
+  assert.equal(b.onTimer(5500), "wait");
+  b.exclude(100);
+  assert.equal(b.onTimer(6050), "wait");
+  assert.equal(b.onTimer(6100), "give-up");
+  assert.equal(b.retransmits, 2);
+  b.exclude(-50); // a clock that stepped back adds nothing
+  assert.equal(b.onTimer(6100), "give-up");
+});
