@@ -420,7 +420,7 @@ export class TftpServer {
       refuse: (code, message) => replyError(on, peer, { code, message }),
     });
     if (remote) {
-      this.#registry.add(key, client, remote, repeatOf);
+      this.#registry.add(key, remote, { client, behind: repeatOf });
       this.#status?.watch(start, {
         handle: remote,
         live: remote.progress,
@@ -442,7 +442,7 @@ export class TftpServer {
       };
       t.stats.then(uncount, uncount);
       t.done.finally(uncount);
-      this.#registry.add(key, client, t);
+      this.#registry.add(key, t, { client });
       this.#status?.watch(start, { handle: t, live: liveSession(t.session) });
       t.done.finally(() => this.#shared.release(on, peer, t.session.transport));
     } catch (err) {

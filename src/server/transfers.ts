@@ -98,19 +98,19 @@ export class TransferRegistry {
    * Books a started transfer until it is done.
    *
    * @param peer `host:port` of the client.
-   * @param client The client key for the per-client limit.
    * @param handle The transfer.
-   * @param behind The transfer it repeats, if a worker thread decides
-   * whether it runs: that one stays the peer's until it is over, so a
-   * repeat the worker ignores never stands in for it (and a third request
-   * is still a repeat of the running one, not of the ignored one).
+   * @param opts `client`: the client key for the per-client limit;
+   * `behind`: the transfer it repeats, if a worker thread decides whether
+   * it runs: that one stays the peer's until it is over, so a repeat the
+   * worker ignores never stands in for it (and a third request is still a
+   * repeat of the running one, not of the ignored one).
    */
   add(
     peer: string,
-    client: string,
     handle: TransferHandle,
-    behind?: TransferHandle,
+    opts: { client: string; behind?: TransferHandle },
   ): void {
+    const { client, behind } = opts;
     if (
       behind && this.#byPeer.get(peer) === behind && this.#all.has(behind)
     ) {
