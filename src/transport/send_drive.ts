@@ -114,7 +114,11 @@ export class SendDrive extends Drive {
       const ms = this.#so.sourceWaitMs!;
       if (now - since < ms) return;
       const detail = `storage kept a block waiting for ${ms} ms`;
-      return this.abort(0, "storage did not answer in time", detail);
+      return this.abort(
+        ErrorCode.NOT_DEFINED,
+        "storage did not answer in time",
+        detail,
+      );
     }
     const act = this.#t.onTimer(now);
     if (act & Act.SEND) this.o.debug?.(`timeout: resending`);

@@ -136,14 +136,12 @@ Deno.test("--origin-max-requests 1: a second name waits until the first body is 
   });
 });
 
-Deno.test("--origin-timeout above --timeout: a read waits for an origin slower than --timeout, up to --origin-timeout", async () => {
-  // The scenario itself is a slow origin: its headers come 1.6 s after
-  // the request, past --timeout 1 and within --origin-timeout 4.
-  await using origin = new HttpOrigin(async (_req, url) => {
-    await new Promise((r) => setTimeout(r, 1600));
-    return new Response(url.pathname);
-  });
-  await withRoot(async (root) => {
+/**
+ * Reads `name` through a server with `--timeout 1` and `flag 4`: what the
+ * client got, the exit code and the server's log.
+ */
+function readPastTimeout(origin: HttpOrigin, flag: string, name: string) {
+  return withRoot(async (root) => {
     await using srv = await startServer(root, {
       args: [
         "-v",
@@ -153,17 +151,33 @@ Deno.test("--origin-timeout above --timeout: a read waits for an origin slower t
         "1",
         "--origin",
         origin.url,
-        "--origin-timeout",
+        flag,
         "4",
       ],
     });
-    const r = await getFile(at(srv), "slow.bin", { packetTimeoutMs: 8000 });
-    assert.equal(r.error, undefined, srv.stderr.text);
-    assert.equal(new TextDecoder().decode(r.data), "/slow.bin");
-    assert.equal(origin.to("/slow.bin").length, 1);
-    assert.equal((await srv.stop()).code, 0);
-    assert.doesNotMatch(srv.stderr.text, /did not answer|origin unavailable/);
+    const got = await getFile(at(srv), name, { packetTimeoutMs: 8000 });
+    const code = (await srv.stop()).code;
+    return { got, code, log: srv.stderr.text };
   });
+}
+
+Deno.test("--origin-timeout above --timeout: a read waits for an origin slower than --timeout, up to --origin-timeout", async () => {
+  // The scenario itself is a slow origin: its headers come 1.6 s after
+  // the request, past --timeout 1 and within --origin-timeout 4.
+  await using origin = new HttpOrigin(async (_req, url) => {
+    await new Promise((r) => setTimeout(r, 1600));
+    return new Response(url.pathname);
+  });
+  const { got, code, log } = await readPastTimeout(
+    origin,
+    "--origin-timeout",
+    "slow.bin",
+  );
+  assert.equal(got.error, undefined, log);
+  assert.equal(new TextDecoder().decode(got.data), "/slow.bin");
+  assert.equal(origin.to("/slow.bin").length, 1);
+  assert.equal(code, 0);
+  assert.doesNotMatch(log, /did not answer|origin unavailable/);
 });
 
 Deno.test("--origin-idle-timeout above --timeout: a body that pauses longer than --timeout is still served whole", async () => {
@@ -184,26 +198,15 @@ Deno.test("--origin-idle-timeout above --timeout: a body that pauses longer than
       { headers: { "content-length": "1200" } },
     )
   );
-  await withRoot(async (root) => {
-    await using srv = await startServer(root, {
-      args: [
-        "-v",
-        "--workers",
-        "1",
-        "--timeout",
-        "1",
-        "--origin",
-        origin.url,
-        "--origin-idle-timeout",
-        "4",
-      ],
-    });
-    const r = await getFile(at(srv), "paused.bin", { packetTimeoutMs: 8000 });
-    assert.equal(r.error, undefined, srv.stderr.text);
-    assert.deepEqual(r.data, body);
-    assert.equal((await srv.stop()).code, 0);
-    assert.doesNotMatch(srv.stderr.text, /timeout|did not answer/);
-  });
+  const { got, code, log } = await readPastTimeout(
+    origin,
+    "--origin-idle-timeout",
+    "paused.bin",
+  );
+  assert.equal(got.error, undefined, log);
+  assert.deepEqual(got.data, body);
+  assert.equal(code, 0);
+  assert.doesNotMatch(log, /timeout|did not answer/);
 });
 
 Deno.test("--origin-cache-dir and --origin-cache-dir-size: entries outlive the process, the directory stays within its bound", async () => {

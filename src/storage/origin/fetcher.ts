@@ -84,8 +84,11 @@ export class OriginFetcher {
   #opts: FetcherOptions;
   #limiter: Limiter;
   #client: Deno.HttpClient;
-  #running = new Set<AbortController>();
-  #bodies = new Map<AbortController, { body: SharedBody; url: URL }>();
+  /** Every request in flight, with its body once the headers are in. */
+  #running = new Map<
+    AbortController,
+    { body: SharedBody; url: URL } | undefined
+  >();
   #closed = false;
 
   /**
@@ -136,7 +139,7 @@ export class OriginFetcher {
       () => ac.abort(new Stop(`no response within ${timeoutMs} ms`)),
       timeoutMs,
     );
-    this.#running.add(ac);
+    this.#running.set(ac, undefined);
     let release: (() => void) | undefined;
     let keepRunning = false;
     const started = Date.now();
@@ -186,7 +189,7 @@ export class OriginFetcher {
         throw err;
       }
       keepRunning = true;
-      this.#bodies.set(ac, { body, url });
+      this.#running.set(ac, { body, url });
       this.#pump(res, body, ac, release, url).catch(() => {});
       return {
         status: 200,
@@ -289,7 +292,6 @@ export class OriginFetcher {
       clearTimeout(timer);
       release();
       this.#running.delete(ac);
-      this.#bodies.delete(ac);
     }
     const err = body.error;
     if (err && !(ac.signal.reason instanceof Abandoned)) {
@@ -303,8 +305,9 @@ export class OriginFetcher {
    * as long as it keeps trickling).
    */
   #yieldOrphan(): void {
-    for (const [ac, { body, url }] of this.#bodies) {
-      if (!body.orphaned) continue;
+    for (const [ac, pumping] of this.#running) {
+      if (!pumping?.body.orphaned) continue;
+      const { body, url } = pumping;
       this.#opts.log?.debug(
         `origin GET ${logged(url)}: cache fill given up at ${body.length} ` +
           `bytes, every reader left and a request waits for its slot`,
@@ -327,7 +330,7 @@ export class OriginFetcher {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const ac of this.#running) ac.abort(new Stop("storage closed"));
+    for (const ac of this.#running.keys()) ac.abort(new Stop("storage closed"));
     this.#running.clear();
     this.#client.close();
   }
