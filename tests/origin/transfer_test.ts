@@ -319,17 +319,24 @@ Deno.test("a body that stalls longer than idleTimeoutMs ends with ERROR 0", asyn
   );
 });
 
-Deno.test("a refused connection is ERROR 0 origin unavailable", async () => {
+Deno.test("a refused connection or an unknown host is ERROR 0 origin unavailable, the log says why", async () => {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = l.addr.port;
   l.close();
-  await using srv = await startOriginServer({
-    origin: `http://127.0.0.1:${port}/`,
-    originOnly: true,
-  });
-  const r = await getFile(srv.addr, "x.bin");
-  assert.equal(r.error?.code, 0);
-  assert.equal(r.error?.message, "origin unavailable");
+  const cases = [
+    [`http://127.0.0.1:${port}/?token=s3cret`, /Connect|refused/i],
+    ["http://no-such-host.invalid/", /dns|lookup|resolve/i],
+  ] as const;
+  for (const [origin, why] of cases) {
+    await using srv = await startOriginServer({ origin, originOnly: true });
+    const r = await getFile(srv.addr, "x.bin");
+    assert.equal(r.error?.code, 0);
+    assert.equal(r.error?.message, "origin unavailable");
+    const line = srv.lines.find((l) => /origin GET/.test(l)) ?? "";
+    assert.match(line, why, srv.lines.join("\n"));
+    assert.doesNotMatch(line, /error sending request/);
+    assert.doesNotMatch(srv.lines.join("\n"), /s3cret/);
+  }
 });
 
 Deno.test("a body over maxObjectBytes is refused with ERROR 3, declared or not", async () => {

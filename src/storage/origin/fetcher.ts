@@ -8,7 +8,7 @@
 
 import { ErrorCode, TftpError } from "../../protocol/packet.ts";
 import type { Logger } from "../../log.ts";
-import { cleanDetail, SharedBody, unavailable } from "./body.ts";
+import { SharedBody, unavailable } from "./body.ts";
 import { Limiter } from "./limiter.ts";
 import { encodeName, originRequestUrl, sameOrigin } from "./url.ts";
 
@@ -199,7 +199,7 @@ export class OriginFetcher {
         abort: () => ac.abort(new Abandoned("every reader left")),
       };
     } catch (err) {
-      const tftp = this.#toTftp(err, ac.signal);
+      const tftp = this.#toTftp(err, ac.signal, url);
       if (tftp.code === ErrorCode.NOT_DEFINED) {
         this.#opts.log?.warn(`origin GET ${logged(url)}: ${tftp.detail}`);
       }
@@ -287,7 +287,7 @@ export class OriginFetcher {
       }
       body.finish();
     } catch (err) {
-      body.fail(this.#toTftp(err, ac.signal));
+      body.fail(this.#toTftp(err, ac.signal, url));
     } finally {
       clearTimeout(timer);
       release();
@@ -317,13 +317,23 @@ export class OriginFetcher {
     }
   }
 
-  #toTftp(err: unknown, signal: AbortSignal): TftpError {
+  #toTftp(err: unknown, signal: AbortSignal, url: URL): TftpError {
     if (err instanceof TftpError) return err;
     if (signal.aborted && signal.reason instanceof Stop) {
       return unavailable(signal.reason.message);
     }
     const e = err instanceof Error ? err : new Error(String(err));
-    return unavailable(`${e.name}: ${cleanDetail(e.message)}`);
+    // Deno's fetch says only "fetch failed"; why (DNS, refused, TLS) is in
+    // the cause, which also names the whole URL, query (a token) included.
+    const cause = e.cause instanceof Error
+      ? `: ${
+        e.cause.message.replace(
+          `error sending request for url (${url.href}): `,
+          "",
+        ).replaceAll(url.href, logged(url))
+      }`
+      : "";
+    return unavailable(`${e.name}: ${e.message}${cause}`);
   }
 
   /** Aborts every request and closes the connection pool. */
