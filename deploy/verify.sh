@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks deploy/tftpd.service, alone and with each drop-in (tftpd-uploads.conf,
-# tftpd-port69.conf), and deploy/tftpd-redirect.nft:
+# tftpd-port69.conf, tftpd-origin.conf), and deploy/tftpd-redirect.nft:
 #
 #   verify     systemd-analyze verify prints nothing (on copies whose binaries
 #              are stand-ins: deno compile cannot run in CI),
@@ -9,7 +9,8 @@
 #   exposure   systemd-analyze security --offline=yes is at most MAX_EXPOSURE
 #              (PORT69_MAX_EXPOSURE with tftpd-port69.conf),
 #   sandbox    the server starts and serves (and, with the drop-in, accepts an
-#              upload into incoming/ only) in a mount namespace that holds
+#              upload into incoming/ only, with tftpd-origin.conf serves a
+#              name from an origin named localhost) in a mount namespace that holds
 #              only the unit's Bind*Paths= (plus the stand-in: deno, the
 #              sources, a cache in /tmp), as a nobody user, /proc subset=pid,
 #   redirect   in two network namespaces (server, client; veth, IPv4 and
@@ -22,9 +23,10 @@
 #              69 or 9069 otherwise); port 69 of a third namespace, routed
 #              through the server's, is still reached from both; ExecStopPost=
 #              (and tftpd-port69.conf's ExecStartPre=) removes the rules,
-#   systemd    the unit with docs/deployment.md's "deno run" drop-in under systemd
-#              itself, PID 1 of namespaces of its own: it serves a client on
-#              port 69, with no capability, in a user namespace of root and
+#   systemd    the unit with docs/deployment.md's "deno run" drop-in and
+#              tftpd-origin.conf under systemd itself, PID 1 of namespaces of
+#              its own: it serves a client on port 69 from its root and its
+#              origin, with no capability, in a user namespace of root and
 #              itself.
 #
 # Needs root, systemd (systemd-analyze, and systemd as PID 1 on cgroup2),
@@ -67,23 +69,33 @@ check() { # check NAME COMMAND...
 }
 
 # Unit copies whose /usr/local/bin/ binaries are stand-in scripts.
-mkdir -p "$WORK/bin" "$WORK/plain" "$WORK/uploads/tftpd.service.d" "$WORK/port69/tftpd.service.d"
+mkdir -p "$WORK/bin" "$WORK/plain" "$WORK/uploads/tftpd.service.d" "$WORK/port69/tftpd.service.d" "$WORK/origin/tftpd.service.d"
 for b in tftpd tftpd-uploads; do printf '#!/bin/sh\nexit 0\n' >"$WORK/bin/$b" && chmod 0755 "$WORK/bin/$b"; done
 sed "s#/usr/local/bin/#$WORK/bin/#g" deploy/tftpd.service >"$WORK/plain/tftpd.service"
-cp "$WORK/plain/tftpd.service" "$WORK/uploads/tftpd.service"
-cp "$WORK/plain/tftpd.service" "$WORK/port69/tftpd.service"
+for v in uploads port69 origin; do cp "$WORK/plain/tftpd.service" "$WORK/$v/tftpd.service"; done
 sed "s#/usr/local/bin/#$WORK/bin/#g" deploy/tftpd-uploads.conf >"$WORK/uploads/tftpd.service.d/uploads.conf"
 cp deploy/tftpd-port69.conf "$WORK/port69/tftpd.service.d/port69.conf"
+cp deploy/tftpd-origin.conf "$WORK/origin/tftpd.service.d/origin.conf"
 
 quiet_verify() { local out; out="$(systemd-analyze verify "$1" 2>&1)" && [ -z "$out" ] || { echo "$out"; return 1; }; }
 exposure() { systemd-analyze security --offline=yes --threshold="$1" "$2" | tail -n 1; }
 tenths() { echo "$(($1 / 10)).$(($1 % 10))"; }
 no_mdwe() { ! grep -En '^[[:space:]]*MemoryDenyWriteExecute[[:space:]]*=' deploy/tftpd.service deploy/tftpd-*.conf; }
+# unit_env KEY FILES...: the value of KEY from the last Environment= line of
+# FILES that sets it (one assignment per line, quoted or not).
+unit_env() { local key="$1"; shift; grep -hE "^Environment=\"?$key=" "$@" | tail -n 1 | sed -E "s/^Environment=\"?$key=//; s/\"$//"; }
 # The port the server gets from FILES: the last Environment=TFTPD_PORT=.
-unit_port() { grep -hE '^Environment=TFTPD_PORT=' "$@" | tail -n 1 | sed -E 's/.*=([0-9]+)$/\1/'; }
+unit_port() { unit_env TFTPD_PORT "$@"; }
 # The last ExecStart= of FILES (a drop-in's empty one resets the list), its
-# ${TFTPD_PORT} expanded.
-exec_args() { grep -hE '^ExecStart=.+' "$@" | tail -n 1 | sed -E "s/^ExecStart=[^ ]+ //; s/\\$\\{TFTPD_PORT\\}/$(unit_port "$@")/g"; }
+# ${NAME} and $NAME expanded from their Environment= lines.
+exec_args() {
+  local line key val
+  line="$(grep -hE '^ExecStart=.+' "$@" | tail -n 1 | sed -E 's/^ExecStart=[^ ]+ //')"
+  for key in $(grep -oE '\$\{?[A-Z_]+' <<<"$line" | tr -d '${' | sort -u); do
+    val="$(unit_env "$key" "$@")" && line="${line//\$\{$key\}/$val}" && line="${line//\$$key/$val}"
+  done
+  echo "$line"
+}
 flags_parse() { # shellcheck disable=SC2046
   "$DENO" run --no-prompt --allow-net main.ts $(exec_args "$@") --version
 }
@@ -91,11 +103,39 @@ flags_parse() { # shellcheck disable=SC2046
 # A value list of KEY= lines in FILES, comments skipped.
 unit_values() { local key="$1"; shift; grep -hE "^$key=" "$@" | sed "s/^$key=//" | tr ' ' '\n' | grep -v '^$'; }
 
-# sandbox NAME UPLOADS FILES...: runs the unit's command line (port changed)
+# origin_up LOG PORT [COMMAND...]: an HTTP origin on localhost:PORT (run
+# through COMMAND, e.g. nsenter, when given) whose /netboot/o.txt is
+# "from the origin"; every other path is 404. Returns once it listens.
+origin_up() {
+  local log="$1" port="$2" i
+  shift 2
+  cat >"$WORK/origin.ts" <<'TS'
+Deno.serve(
+  { hostname: "::", port: Number(Deno.args[0]), onListen: () => console.log("origin listening") },
+  (req) =>
+    new URL(req.url).pathname === "/netboot/o.txt"
+      ? new Response("from the origin\n")
+      : new Response("not here\n", { status: 404 }),
+);
+TS
+  "$@" "$DENO" run --no-prompt --no-config --allow-net "$WORK/origin.ts" "$port" >"$log" 2>&1 &
+  PIDS+=($!)
+  for i in $(seq 100); do
+    grep -q 'origin listening' "$log" && return 0
+    kill -0 "${PIDS[-1]}" 2>/dev/null || break
+    sleep 0.2
+  done
+  cat "$log"
+  return 1
+}
+
+# sandbox NAME KIND FILES...: runs the unit's command line (port changed)
 # as nobody in a mount namespace holding only the unit's Bind*Paths=, with
-# the permissions its binary is compiled with (UPLOADS=yes: the uploads one).
+# the permissions its binary is compiled with (KIND uploads: the uploads
+# one; origin: its --origin is an origin on this host's loopback, named
+# localhost, so the resolver files must be there).
 sandbox() {
-  local name="$1" uploads="$2" dir="$WORK/sandbox-$1" spec
+  local name="$1" kind="$2" dir="$WORK/sandbox-$1" spec
   shift 2
   local deno_bin chroot_bin
   deno_bin="$(readlink -f "$(command -v "$DENO")")" && chroot_bin="$(command -v chroot)" || return 1
@@ -107,9 +147,10 @@ sandbox() {
   # The sources, readable by nobody wherever the checkout lives.
   mkdir -p "$dir/app" && cp -r main.ts deno.json src "$dir/app/" && chmod -R a+rX "$dir/app"
   binds+=("ro:$dir/app:/run/app")
-  args="$(exec_args "$@" | sed -E "s/--port [0-9]+/--port $PORT/")"
+  args="$(exec_args "$@" | sed -E "s/--port [0-9]+/--port $PORT/; s#--origin [^ ]+#--origin http://localhost:$((PORT + 1))/netboot/#")"
   local perms="--allow-net --allow-read=/srv/tftp"
-  if [ "$uploads" = yes ]; then perms="$perms --allow-write=/srv/tftp/incoming"; fi
+  if [ "$kind" = uploads ]; then perms="$perms --allow-write=/srv/tftp/incoming"; fi
+  if [ "$kind" = origin ]; then origin_up "$dir/origin.log" $((PORT + 1)) || return 1; fi
   # The stand-in for the compiled binary is deno itself, bound in its place.
   unshare --mount --propagation private bash -s "$dir" "$deno_bin" "${binds[@]}" >"$dir/log" 2>&1 <<EOF &
 set -e
@@ -138,7 +179,11 @@ EOF
   if grep -q 'listening on' "$dir/log"; then
     (cd "$dir" && tftp 127.0.0.1 "$PORT" -c get a.txt got.txt)
     if [ "$(cat "$dir/got.txt" 2>/dev/null)" = served ]; then ok=1; else echo "download failed"; fi
-    if [ "$uploads" = yes ]; then
+    if [ "$kind" = origin ]; then
+      (cd "$dir" && tftp 127.0.0.1 "$PORT" -c get o.txt o.txt)
+      [ "$(cat "$dir/o.txt" 2>/dev/null)" = "from the origin" ] || { echo "no file from the origin"; ok=0; }
+    fi
+    if [ "$kind" = uploads ]; then
       echo up >"$dir/up.txt"
       (cd "$dir" && tftp 127.0.0.1 "$PORT" -c put up.txt incoming/up.txt && tftp 127.0.0.1 "$PORT" -c put up.txt elsewhere.txt)
       [ "$(cat "$dir/srv/incoming/up.txt" 2>/dev/null)" = up ] || { echo "upload into incoming/ failed"; ok=0; }
@@ -148,6 +193,7 @@ EOF
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
   cat "$dir/log"
+  teardown
   [ "$ok" = 1 ]
 }
 
@@ -193,15 +239,15 @@ serve() {
   cat "$log"
   return 1
 }
-# fetch NS ADDRESS FILE: tftp-hpa in NS, sent to ADDRESS port 69, gets f.bin
-# and it is FILE.
+# fetch NS ADDRESS FILE [NAME]: tftp-hpa in NS, sent to ADDRESS port 69,
+# gets NAME (f.bin) and it is FILE.
 fetch() {
-  local got="$WORK/got"
+  local got="$WORK/got" name="${4:-f.bin}"
   rm -f "$got"
-  if ip netns exec "$1" timeout 60 tftp -m octet "$2" 69 -c get f.bin "$got" && cmp -s "$got" "$3"; then
-    echo "$1: $2 port 69: got the file"
+  if ip netns exec "$1" timeout 60 tftp -m octet "$2" 69 -c get "$name" "$got" && cmp -s "$got" "$3"; then
+    echo "$1: $2 port 69: got $name"
   else
-    echo "$1: $2 port 69: NO FILE"
+    echo "$1: $2 port 69: NO $name"
     return 1
   fi
 }
@@ -287,11 +333,13 @@ port69_unredirects() {
 }
 
 # systemd_unit: tftpd.service with docs/deployment.md's drop-in for running without
-# compiling (deno as /usr/local/bin/deno, the sources as /opt/tftpd) under
-# systemd itself, PID 1 of a PID, mount and network namespace: ExecStartPre=
-# loads the redirect, a client in another namespace gets the file from port
-# 69 over IPv4 and IPv6, the server holds no capability and sees only root
-# and itself in its user namespace, and stopping it removes the redirect.
+# compiling (deno as /usr/local/bin/deno, the sources as /opt/tftpd) and
+# tftpd-origin.conf (its origin: localhost in the namespace) under systemd
+# itself, PID 1 of a PID, mount and network namespace: ExecStartPre= loads
+# the redirect, a client in another namespace gets a file of the root and
+# one of the origin from port 69 over IPv4 and IPv6, the server holds no
+# capability and sees only root and itself in its user namespace, and
+# stopping it removes the redirect.
 systemd_unit() {
   local dir="$WORK/systemd" deno_bin boot pid1="" main="" i a t ok=1
   local n="tftpd-verify-$$-u-s" c="tftpd-verify-$$-u-c" v="tv$$-u" ctl=(false)
@@ -305,6 +353,8 @@ systemd_unit() {
   awk '/^### Without compiling/ { f = 1 } f && /^```ini/ { g = 1; next } g && /^```/ { exit } g' docs/deployment.md \
     >"$dir/units/tftpd.service.d/deno-run.conf"
   grep -q '^ExecStart=/usr/local/bin/deno run' "$dir/units/tftpd.service.d/deno-run.conf" || { echo "no deno run drop-in in docs/deployment.md"; return 1; }
+  sed -E 's#--origin [^ "]+#--origin http://localhost:8080/netboot/#' deploy/tftpd-origin.conf >"$dir/units/tftpd.service.d/origin.conf"
+  printf 'from the origin\n' >"$dir/o.txt"
   printf '%s\n' "[Service]" "Environment=NO_COLOR=1 DENO_NO_UPDATE_CHECK=1" "StandardOutput=append:$dir/server.log" \
     "StandardError=append:$dir/server.log" >"$dir/units/tftpd.service.d/zz-log.conf"
   head -c 100000 /dev/urandom >"$dir/f.bin" && : >"$dir/deno" && chmod -R a+rX "$dir"
@@ -331,7 +381,8 @@ systemd_unit() {
     ip link add "${v}s" netns "$n" type veth peer name "${v}c" netns "$c" &&
     ip -n "$n" addr add 10.69.0.1/24 dev "${v}s" && ip -n "$n" addr add fd69::1/64 dev "${v}s" nodad &&
     ip -n "$c" addr add 10.69.0.2/24 dev "${v}c" && ip -n "$c" addr add fd69::2/64 dev "${v}c" nodad &&
-    ip -n "$n" link set "${v}s" up && ip -n "$c" link set "${v}c" up && "${ctl[@]}" start tftpd || ok=0
+    ip -n "$n" link set "${v}s" up && ip -n "$c" link set "${v}c" up &&
+    origin_up "$dir/origin.log" 8080 nsenter -t "$pid1" -n && "${ctl[@]}" start tftpd || ok=0
   for i in $(seq 150); do
     grep -qs 'listening on' "$dir/server.log" && break
     "${ctl[@]}" is-failed -q tftpd && break
@@ -340,7 +391,7 @@ systemd_unit() {
   "${ctl[@]}" status tftpd
   [ "$ok" = 1 ] && main="$(pgrep -P "$pid1" -f '^/usr/local/bin/deno run ')"
   if [ -n "$main" ] && grep -qs 'listening on' "$dir/server.log"; then
-    for a in 10.69.0.1 fd69::1; do fetch "$c" "$a" "$dir/f.bin" || ok=0; done
+    for a in 10.69.0.1 fd69::1; do fetch "$c" "$a" "$dir/f.bin" && fetch "$c" "$a" "$dir/o.txt" o.txt || ok=0; done
     echo "uid_map: $(tr -s ' \n' ' ' <"/proc/$main/uid_map")"
     [ "$(wc -l <"/proc/$main/uid_map")" = 2 ] || { echo "not a user namespace of root and the service's user"; ok=0; }
     grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' "/proc/$main/status"
@@ -358,26 +409,31 @@ systemd_unit() {
 }
 
 PLAIN=(deploy/tftpd.service) UPLOADS=(deploy/tftpd.service deploy/tftpd-uploads.conf)
-PORT69=(deploy/tftpd.service deploy/tftpd-port69.conf)
+PORT69=(deploy/tftpd.service deploy/tftpd-port69.conf) ORIGIN=(deploy/tftpd.service deploy/tftpd-origin.conf)
 check "verify: tftpd.service" quiet_verify "$WORK/plain/tftpd.service"
 check "verify: tftpd.service + uploads.conf" quiet_verify "$WORK/uploads/tftpd.service"
 check "verify: tftpd.service + port69.conf" quiet_verify "$WORK/port69/tftpd.service"
+check "verify: tftpd.service + origin.conf" quiet_verify "$WORK/origin/tftpd.service"
 check "mdwe: MemoryDenyWriteExecute= unset" no_mdwe
 check "flags: tftpd.service ExecStart" flags_parse "${PLAIN[@]}"
 check "flags: uploads.conf ExecStart" flags_parse "${UPLOADS[@]}"
 check "flags: port69.conf ExecStart (port 69)" flags_parse "${PORT69[@]}"
+check "flags: origin.conf ExecStart (--origin)" flags_parse "${ORIGIN[@]}"
+check "flags: uploads.conf + port69.conf + origin.conf ExecStart" flags_parse "${UPLOADS[@]}" deploy/tftpd-port69.conf deploy/tftpd-origin.conf
 check "exposure <= $(tenths $MAX_EXPOSURE): tftpd.service" exposure $MAX_EXPOSURE "$WORK/plain/tftpd.service"
 check "exposure <= $(tenths $MAX_EXPOSURE): tftpd.service + uploads.conf" exposure $MAX_EXPOSURE "$WORK/uploads/tftpd.service"
 check "exposure <= $(tenths $PORT69_MAX_EXPOSURE): tftpd.service + port69.conf" exposure $PORT69_MAX_EXPOSURE "$WORK/port69/tftpd.service"
-check "sandbox: tftpd.service serves a file" sandbox plain no "${PLAIN[@]}"
-check "sandbox: + uploads.conf accepts uploads into incoming/ only" sandbox uploads yes "${UPLOADS[@]}"
+check "exposure <= $(tenths $MAX_EXPOSURE): tftpd.service + origin.conf" exposure $MAX_EXPOSURE "$WORK/origin/tftpd.service"
+check "sandbox: tftpd.service serves a file" sandbox plain plain "${PLAIN[@]}"
+check "sandbox: + uploads.conf accepts uploads into incoming/ only" sandbox uploads uploads "${UPLOADS[@]}"
+check "sandbox: + origin.conf serves a name from the origin, resolved by name" sandbox origin origin "${ORIGIN[@]}"
 check "redirect: tftpd-redirect.nft sends to TFTPD_PORT" redirect_port
 check "redirect (nft): per-port; TFTP to and through the host untouched; stop removes it" redirect nft per-port
 check "redirect (nft): --single-port, replies from port 69" redirect nft single-port
 check "redirect (docs/deployment.md's iptables line): per-port" redirect iptables per-port
 check "redirect (docs/deployment.md's iptables line): --single-port, replies from port 69" redirect iptables single-port
 check "redirect: port69.conf removes it" port69_unredirects
-check "systemd: the unit + docs/deployment.md's deno run drop-in serves through the redirect, no capability, own user namespace" systemd_unit
+check "systemd: the unit + docs/deployment.md's deno run drop-in + origin.conf serve the root and the origin through the redirect, no capability, own user namespace" systemd_unit
 
 [ "$FAILED" -eq 0 ] && r=ok || r=FAILED
 echo "$r | $PASSED passed | $FAILED failed"
