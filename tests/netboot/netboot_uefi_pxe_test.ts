@@ -1,6 +1,6 @@
 /**
- * Netboot with OVMF's own PXE client (and its chain to Debian's snponly.efi)
- * on a TAP device in a private network namespace, with dnsmasq for DHCP and
+ * Netboot with OVMF's own PXE client (and its chains to Debian's snponly.efi
+ * and to GRUB as `grub-mknetdir` sets it up) on a TAP device in a private network namespace, with dnsmasq for DHCP and
  * our server on port 69. Run by `tests/netboot/run.sh`; see
  * `netboot_cases.ts`.
  */
@@ -19,6 +19,7 @@ import { longRun } from "../../testing/gates.ts";
 import {
   assertIpxeTransfer,
   assertSerial,
+  escape,
   evidence,
   type Fixture,
   makeFixture,
@@ -32,6 +33,20 @@ const NS_SERVER = "192.0.2.1";
 const NS_SERVER6 = "2001:db8::1";
 /** Debian's `ipxe` package: iPXE for UEFI firmware that has its own NIC driver. */
 const SNPONLY_EFI = "/usr/lib/ipxe/snponly.efi";
+/** Debian's `grub-efi-amd64-bin`: GRUB's modules, for `grub-mknetdir`. */
+const GRUB_EFI_DIR = "/usr/lib/grub/x86_64-efi";
+
+/**
+ * GRUB's configuration: prove the payload arrived whole (its SHA-256, which
+ * GRUB computes from what it read over TFTP) and power off.
+ */
+const GRUB_CFG = `set timeout=0
+echo NB-GRUB-CFG-OK
+hashsum --hash sha256 (tftp)/payload.bin
+cat (tftp)/missing.txt
+echo NB-GRUB-DONE
+halt
+`;
 
 /** A namespace with a TAP link, our server on port 69 and dnsmasq. */
 interface PxeNet {
@@ -222,6 +237,71 @@ Deno.test({
         for (const name of ["boot.ipxe", "payload.bin"]) {
           assertIpxeTransfer(server, qemu, name, fx.sizes[name], peer);
         }
+      });
+    } finally {
+      await Deno.remove(fx.dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "netboot: UEFI PXE boots GRUB (grub-mknetdir), which loads its modules, grub.cfg and a payload",
+  ignore: longRun("TFTPD_NETBOOT"),
+  async fn() {
+    const fx = await makeFixture();
+    try {
+      // As GRUB's manual says to set up a network boot.
+      await run([
+        "grub-mknetdir",
+        `--net-directory=${fx.root}`,
+        "--subdir=grub",
+        "-d",
+        GRUB_EFI_DIR,
+      ]);
+      await Deno.writeTextFile(`${fx.root}/grub/grub.cfg`, GRUB_CFG);
+      const payload = await Deno.readFile(`${fx.root}/payload.bin`);
+      const sha = new Uint8Array(
+        await crypto.subtle.digest("SHA-256", payload),
+      );
+      const hex = [...sha].map((b) => b.toString(16).padStart(2, "0")).join("");
+      await withPxeNet(fx, [
+        `--dhcp-boot=grub/x86_64-efi/core.efi,,${NS_SERVER}`,
+      ], async ({ inNs, server }) => {
+        const qemu = await runQemu(OVMF_PXE_ARGS, {
+          timeoutS: 180,
+          stopWhen: /NB-GRUB-DONE/,
+          prefix: inNs,
+        });
+        assertSerial(qemu, server, /NB-GRUB-CFG-OK/, "grub.cfg read");
+        assertSerial(
+          qemu,
+          server,
+          new RegExp(`${hex}\\s+\\(tftp\\)/payload\\.bin`),
+          "payload's SHA-256 as GRUB read it",
+        );
+        assertSerial(qemu, server, /NB-GRUB-DONE/, "grub.cfg end");
+        // Our side: the modules GRUB loaded one by one, grub.cfg, the payload
+        // whole, and the missing name answered with ERROR 1.
+        const ok = (name: string) =>
+          server.log.find(
+            new RegExp(`RRQ "${escape(name)}" octet .*: ok, \\d+ bytes in `),
+          );
+        assert.ok(ok("/grub/x86_64-efi/normal.mod"), evidence(qemu, server));
+        assert.ok(ok("/grub/grub.cfg"), evidence(qemu, server));
+        const end = server.log.find(
+          new RegExp(
+            `RRQ "/payload\\.bin" octet .*: ok, ${PAYLOAD_SIZE} bytes in `,
+          ),
+        );
+        assert.ok(end, `no ok payload logged` + evidence(qemu, server));
+        // GRUB asks blksize 1024 and tsize, and gets both.
+        assert.match(end, /blksize=1024\b/);
+        assert.match(end, new RegExp(`tsize=${PAYLOAD_SIZE}\\b`));
+        assert.ok(
+          server.log.find(/RRQ "\/missing\.txt" octet: error \(ERROR 1: /),
+          `no ERROR 1 for missing.txt` + evidence(qemu, server),
+        );
       });
     } finally {
       await Deno.remove(fx.dir, { recursive: true });
