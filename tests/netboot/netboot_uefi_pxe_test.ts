@@ -1,36 +1,23 @@
 /**
  * Netboot with OVMF's own PXE client (and its chains to Debian's snponly.efi
- * and to GRUB as `grub-mknetdir` sets it up) on a TAP device in a private network namespace, with dnsmasq for DHCP and
- * our server on port 69. Run by `tests/netboot/run.sh`; see
- * `netboot_cases.ts`.
+ * and to GRUB as `grub-mknetdir` sets it up) on the private network of
+ * `pxe_net.ts`. Run by `tests/netboot/run.sh`; see `netboot_cases.ts`.
  */
 
 import assert from "node:assert/strict";
-import {
-  Child,
-  NetNamespace,
-  type QemuRun,
-  run,
-  type RunningServer,
-  runQemu,
-  startServer,
-} from "./harness.ts";
+import { type QemuRun, run, type RunningServer, runQemu } from "./harness.ts";
 import { longRun } from "../../testing/gates.ts";
 import {
   assertIpxeTransfer,
   assertSerial,
   escape,
   evidence,
-  type Fixture,
   makeFixture,
   OVMF,
   PAYLOAD_SIZE,
 } from "./netboot_cases.ts";
+import { NS_SERVER, TAP, withPxeNet } from "./pxe_net.ts";
 
-const TAP = "nbtap0";
-/** Addresses inside the private namespace (documentation ranges). */
-const NS_SERVER = "192.0.2.1";
-const NS_SERVER6 = "2001:db8::1";
 /** Debian's `ipxe` package: iPXE for UEFI firmware that has its own NIC driver. */
 const SNPONLY_EFI = "/usr/lib/ipxe/snponly.efi";
 /** Debian's `grub-efi-amd64-bin`: GRUB's modules, for `grub-mknetdir`. */
@@ -47,81 +34,6 @@ cat (tftp)/missing.txt
 echo NB-GRUB-DONE
 halt
 `;
-
-/** A namespace with a TAP link, our server on port 69 and dnsmasq. */
-interface PxeNet {
-  /** Command prefix to run inside the namespace. */
-  inNs: string[];
-  /** Our server, on NS_SERVER:69. */
-  server: RunningServer;
-}
-
-/**
- * Runs `fn` with a private network namespace holding a TAP device (the
- * guest's wire), our server on port 69 and dnsmasq giving DHCP only (plus
- * IPv6 router advertisements, so iPXE's IPv6 set-up does not wait). Nothing
- * reaches outside: the namespace has no uplink.
- */
-async function withPxeNet(
-  fx: Fixture,
-  dhcpBoot: string[],
-  fn: (net: PxeNet) => Promise<void>,
-): Promise<void> {
-  assert.equal(
-    Deno.uid(),
-    0,
-    "this test needs root for a network namespace and a TAP device",
-  );
-  let ns: NetNamespace | undefined;
-  let server: RunningServer | undefined;
-  let dnsmasq: Child | undefined;
-  try {
-    ns = await NetNamespace.create();
-    const inNs = ns.prefix;
-    await run([...inNs, "ip", "tuntap", "add", "dev", TAP, "mode", "tap"]);
-    await run([...inNs, "ip", "link", "set", TAP, "up"]);
-    await run([...inNs, "ip", "addr", "add", `${NS_SERVER}/24`, "dev", TAP]);
-    await run([
-      ...inNs,
-      ...["ip", "-6", "addr", "add", `${NS_SERVER6}/64`, "dev", TAP, "nodad"],
-    ]);
-    server = await startServer({
-      root: fx.root,
-      host: NS_SERVER,
-      port: 69,
-      prefix: inNs,
-    });
-    dnsmasq = new Child([
-      ...inNs,
-      "timeout",
-      "600",
-      "dnsmasq",
-      "--keep-in-foreground",
-      "--log-facility=-",
-      "--conf-file=/dev/null",
-      "--port=0",
-      `--interface=${TAP}`,
-      "--bind-interfaces",
-      "--dhcp-range=192.0.2.100,192.0.2.150,255.255.255.0,10m",
-      "--enable-ra",
-      `--dhcp-range=::,constructor:${TAP},ra-stateless`,
-      ...dhcpBoot,
-      `--dhcp-leasefile=${fx.dir}/dnsmasq.leases`,
-      `--pid-file=${fx.dir}/dnsmasq.pid`,
-      "--user=root",
-    ]);
-    const bound = await dnsmasq.stderr.waitFor(
-      /DHCP, sockets bound exclusively to interface/,
-      20_000,
-    );
-    assert.ok(bound, `dnsmasq did not start:\n${dnsmasq.stderr.tail(10)}`);
-    await fn({ inNs, server });
-  } finally {
-    await server?.stop();
-    await dnsmasq?.stop();
-    await ns?.close();
-  }
-}
 
 /** QEMU arguments: OVMF, NIC on the TAP device, the NIC's iPXE ROM off. */
 const OVMF_PXE_ARGS = [

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Netboot test: real firmware (SeaBIOS + iPXE, OVMF + iPXE, OVMF's own PXE,
-# GRUB chained from it, U-Boot on arm64) boots from our server under QEMU. Installs what it needs from Debian's
+# GRUB chained from it, PXELINUX, U-Boot on arm64) boots from our server under QEMU. Installs what it needs from Debian's
 # packages when missing (needs root, as CI is), then runs its *_test.ts with
 # TFTPD_NETBOOT=1. Prints deno test's summary (`ok | N passed | N failed`);
 # the exit status is deno test's.
@@ -18,6 +18,8 @@ command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
 [ -f /usr/share/ovmf/OVMF.fd ] || need+=(ovmf)
 [ -f /usr/lib/ipxe/snponly.efi ] || need+=(ipxe)
 [ -f /usr/lib/grub/x86_64-efi/normal.mod ] && command -v grub-mknetdir >/dev/null || need+=(grub-efi-amd64-bin)
+[ -f /usr/lib/PXELINUX/pxelinux.0 ] || need+=(pxelinux)
+[ -f /usr/lib/syslinux/modules/bios/mboot.c32 ] || need+=(syslinux-common)
 command -v dnsmasq >/dev/null || need+=(dnsmasq-base)
 { command -v as && command -v ld; } >/dev/null || need+=(binutils)
 command -v ip >/dev/null || need+=(iproute2)
