@@ -1,7 +1,9 @@
 /**
  * Escaping for text that came from the network, before it goes into a log
- * line: control characters and line separators become visible escapes, so
- * a file name, an option or a peer's ERROR text can never forge a line.
+ * line: control characters, line separators and format characters (bidi
+ * overrides, zero-width ones) become visible escapes, so a file name, an
+ * option or a peer's ERROR text can never forge a line nor make one display
+ * other than it reads.
  * Pure.
  *
  * @module
@@ -9,13 +11,16 @@
 
 // C0 controls, DEL, C1 controls and the Unicode line and paragraph
 // separators: anything a terminal or a log viewer may take for a line break
-// or a control sequence. JSON.stringify already escapes C0.
+// or a control sequence. Names holding one are refused.
 // deno-lint-ignore no-control-regex
-const UNSAFE_IN_TEXT = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
-const UNSAFE_IN_JSON = /[\x7f-\x9f\u2028\u2029]/g;
-
-// The same set, for one test of a whole string (no `g`: no lastIndex).
-const UNSAFE_ANY = new RegExp(UNSAFE_IN_TEXT.source);
+const UNSAFE_ANY = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
+// For log lines, also the format characters (Cf: bidi overrides and
+// isolates, zero-width ones, the BOM), which cannot break a line but can
+// make one display other than it reads. Names may hold them (ZWNJ is part
+// of Persian words). JSON.stringify already escapes C0.
+// deno-lint-ignore no-control-regex
+const UNSAFE_IN_TEXT = /[\x00-\x1f\x7f-\x9f\u2028\u2029\p{Cf}]/gu;
+const UNSAFE_IN_JSON = /[\x7f-\x9f\u2028\u2029\p{Cf}]/gu;
 
 /**
  * Whether text holds a character {@linkcode quote} escapes: a C0 control,
@@ -38,7 +43,7 @@ export function hasUnsafe(text: string): boolean {
 }
 
 function escapeChar(c: string): string {
-  const code = c.charCodeAt(0);
+  const code = c.codePointAt(0)!;
   switch (c) {
     case "\n":
       return "\\n";
@@ -47,9 +52,19 @@ function escapeChar(c: string): string {
     case "\t":
       return "\\t";
   }
+  if (code > 0xffff) return `\\u{${code.toString(16)}}`;
   return code > 0xff
     ? `\\u${code.toString(16).padStart(4, "0")}`
     : `\\x${code.toString(16).padStart(2, "0")}`;
+}
+
+/** `c` as JSON `\u` escapes (a surrogate pair above U+FFFF). */
+function jsonEscape(c: string): string {
+  let out = "";
+  for (let i = 0; i < c.length; i++) {
+    out += `\\u${c.charCodeAt(i).toString(16).padStart(4, "0")}`;
+  }
+  return out;
 }
 
 /** Longest client-supplied text {@linkcode quote} shows, in characters. */
@@ -142,7 +157,7 @@ export function escapeUnsafe(text: string): string {
 
 /**
  * Escapes what `JSON.stringify` leaves raw but a log viewer may act on
- * (DEL, C1 controls, line separators) in a JSON line.
+ * (DEL, C1 controls, line separators, format characters) in a JSON line.
  *
  * @example
  * ```ts
@@ -154,8 +169,5 @@ export function escapeUnsafe(text: string): string {
  * @returns The same JSON, with those characters as `\u` escapes.
  */
 export function escapeJsonLine(line: string): string {
-  return line.replace(
-    UNSAFE_IN_JSON,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+  return line.replace(UNSAFE_IN_JSON, jsonEscape);
 }

@@ -5,8 +5,9 @@
  * and up to a whole datagram of it, one datagram must never
  *
  * - write a line of its own (a line that looks like a log line),
- * - put a raw control character, ESC, C1 control or U+2028/2029 in a text
- *   log line (they are escaped),
+ * - put a raw control character, ESC, C1 control, U+2028/2029 or format
+ *   character (bidi overrides, zero-width ones) in a log line (they are
+ *   escaped),
  * - or make more than {@linkcode MAX_LINES} lines and
  *   {@linkcode MAX_BYTES} bytes of log at INFO and above (debug lines
  *   included: {@linkcode MAX_LINES_VERBOSE} and
@@ -36,9 +37,9 @@ const MAX_LINES_VERBOSE = 8;
 const MAX_BYTES = 8 * 1024;
 /** ... debug lines included. */
 const MAX_BYTES_VERBOSE = 16 * 1024;
-/** What no text log line may hold raw. */
+/** What no text log line may hold raw (Cf: bidi overrides, zero-width). */
 // deno-lint-ignore no-control-regex
-const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\p{Cf}]/u;
 /** The forged lines carry this date, which the server never writes. */
 const FORGED_DATE = "1999-01-01";
 const FAKE = `${FORGED_DATE} 00:00:00,000 [INFO] 127.0.0.1:1 RRQ "x" octet: ok`;
@@ -51,6 +52,10 @@ const HOSTILE: [string, Uint8Array][] = [
   ["ESC sequences", text("a\x1b[2J\x1b[1;1H\x1b]0;title\x07b")],
   ["C1 controls (UTF-8)", text(`a\u0085${FAKE}\u009b31mb`)],
   ["U+2028 and U+2029", text(`a\u2028${FAKE}\u2029b`)],
+  // Trojan Source: a line that displays other than it reads.
+  ["bidi override and isolates", text(`\u202e"ko :" 1.0.0.721\u2066x\u2069`)],
+  ["zero-width characters and BOM", text("zero\u200bwidth\u200d\ufeffbom")],
+  ["a format character above U+FFFF", text("tag\u{e0041}\u{e007f}")],
   [
     "every C0 control",
     text(
@@ -286,7 +291,7 @@ function bounds(out: Output[]): string[] {
   );
 }
 
-Deno.test("log forging (text): no client string makes a line of its own or puts a raw control character, C1, ESC or U+2028/2029 in a line (debug lines included)", async () => {
+Deno.test("log forging (text): no client string makes a line of its own or puts a raw control character, C1, ESC, U+2028/2029 or format character in a line (debug lines included)", async () => {
   assert.deepEqual(forgedText(await logsOf("text")), []);
 });
 
@@ -320,9 +325,9 @@ Deno.test(`log forging (json): a datagram logs at most ${MAX_LINES} lines and ${
   assert.deepEqual(bounds(await logsOf("json")), []);
 });
 
-Deno.test("log forging (json): no line holds a raw C1 control or U+2028/2029 (JSON.stringify leaves them raw; line-oriented readers split on them)", async () => {
+Deno.test("log forging (json): no line holds a raw C1 control, U+2028/2029 or format character (JSON.stringify leaves them raw; line-oriented readers split on the first, viewers reorder text on the last)", async () => {
   const problems = (await logsOf("json")).filter((o) =>
-    o.lines.some((l) => /[\u0080-\u009f\u2028\u2029]/.test(l))
+    o.lines.some((l) => /[\u0080-\u009f\u2028\u2029\p{Cf}]/u.test(l))
   ).map((o) => o.what);
   assert.deepEqual(problems, []);
 });
