@@ -70,7 +70,6 @@ export class FileReadHandle implements ReadHandle {
   #shared: { cache: ChunkCache; key: string } | undefined;
   #chunk: Uint8Array | undefined;
   #chunkIndex = -1;
-  #end: number;
 
   /**
    * Wraps a descriptor opened by storage.
@@ -92,7 +91,6 @@ export class FileReadHandle implements ReadHandle {
   ) {
     this.#fd = fd;
     this.size = opts.size;
-    this.#end = opts.size;
     this.#calls = opts.calls;
     this.#pool = opts.pool;
     this.#shared = opts.shared;
@@ -134,7 +132,7 @@ export class FileReadHandle implements ReadHandle {
 
   #readShared(offset: number, buf: Uint8Array): number {
     let n = 0;
-    while (n < buf.length && offset + n < this.#end) {
+    while (n < buf.length && offset + n < this.size) {
       const pos = offset + n;
       const index = Math.floor(pos / CHUNK_BYTES);
       const chunk = this.#chunkAt(index);
@@ -154,28 +152,36 @@ export class FileReadHandle implements ReadHandle {
     if (!chunk) {
       const start = index * CHUNK_BYTES;
       const want = Math.min(CHUNK_BYTES, this.size - start);
-      const fresh = new Uint8Array(want);
-      const got = this.#readAt(start, fresh);
-      if (got === want) {
-        cache.put(key, index, fresh);
-        chunk = fresh;
-      } else {
-        // The file shrank: this reader ends here, and keeps it to itself.
-        this.#end = start + got;
-        chunk = fresh.subarray(0, got);
-      }
+      chunk = new Uint8Array(want);
+      this.#readAt(start, chunk);
+      cache.put(key, index, chunk);
     }
     this.#chunk = chunk;
     this.#chunkIndex = index;
     return chunk;
   }
 
+  // Reads stop at the size of the file at open, which the client may have
+  // been told (tsize): a file that grows since is served as it was, and
+  // one that shrinks (rewritten in place, `cp new old`) fails the transfer
+  // rather than end it early as if complete.
   #readAt(offset: number, buf: Uint8Array): number {
     if (this.#fd === undefined) throw new Error("file already closed");
+    const want = Math.max(0, Math.min(buf.length, this.size - offset));
     let n = 0;
-    while (n < buf.length) {
-      const got = this.#calls.read(this.#fd, buf.subarray(n), offset + n);
-      if (got === 0) break;
+    while (n < want) {
+      const got = this.#calls.read(
+        this.#fd,
+        buf.subarray(n, want),
+        offset + n,
+      );
+      if (got === 0) {
+        throw new TftpError(
+          ErrorCode.NOT_DEFINED,
+          "file changed during the transfer",
+          { detail: `shorter than its ${this.size} bytes at open` },
+        );
+      }
       n += got;
     }
     return n;

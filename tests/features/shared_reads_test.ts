@@ -11,7 +11,9 @@ import { FsStorage } from "../../src/storage/files.ts";
 import { type FsCalls, realFsCalls } from "../../src/storage/sys.ts";
 import { firstDifference, randomBytes } from "../../testing/bytes.ts";
 import { tempDir, TestServer } from "../../testing/server.ts";
-import { download } from "./fixture.ts";
+import { download, startFeatureServer } from "./fixture.ts";
+import { ErrorCode, Opcode } from "../../src/protocol/packet.ts";
+import { RawClient, type ReceivedPacket } from "../../testing/raw_client.ts";
 
 Deno.test("shared reads: 25 clients at once, mixed blksize, windowsize and mode, each get the file exactly, from about one read per chunk", async () => {
   const root = await Deno.realPath(await tempDir("tftpd-shared-"));
@@ -56,4 +58,43 @@ Deno.test("shared reads: 25 clients at once, mixed blksize, windowsize and mode,
     srv.lines.filter((l) => /\[(ERROR|WARNING)\]/.test(l)),
     [],
   );
+});
+
+Deno.test("a file cut short while a client reads it (cp over it in place) ends in ERROR 0, logged as an error, never as a whole file", async () => {
+  const data = randomBytes(300 * 1024);
+  await using srv = await startFeatureServer({ files: { "boot.img": data } });
+  using peer = RawClient.open();
+  await peer.request(srv.addr, {
+    op: "RRQ",
+    name: "boot.img",
+    options: { tsize: "0" },
+  });
+  const oack = await peer.expect();
+  assert.equal(oack.packet.op, Opcode.OACK);
+  await peer.ack(oack.from, 0);
+  let block = 0;
+  let error: ReceivedPacket["packet"] | undefined;
+  for (let i = 0; i < 1000 && error === undefined; i++) {
+    const { packet, from } = await peer.expect();
+    if (packet.op === Opcode.ERROR) {
+      error = packet;
+      break;
+    }
+    assert.equal(packet.op, Opcode.DATA);
+    if (packet.op !== Opcode.DATA) break;
+    assert.equal(
+      packet.data.length,
+      512,
+      "no short block: the file is not whole",
+    );
+    block = packet.block;
+    if (block === 10) await Deno.truncate(`${srv.root}/boot.img`, 6000);
+    await peer.ack(from, block);
+  }
+  assert.ok(error?.op === Opcode.ERROR, `no ERROR after block ${block}`);
+  assert.equal(error.code, ErrorCode.NOT_DEFINED);
+  assert.equal(error.message, "file changed during the transfer");
+  const end = await srv.waitForTransfer((s) => s.filename === "boot.img");
+  assert.equal(end.outcome, "error");
+  assert.match(end.error ?? "", /changed during the transfer/);
 });

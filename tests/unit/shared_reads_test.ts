@@ -15,6 +15,7 @@ import {
   realFsCalls,
 } from "../../src/storage/sys.ts";
 import { firstDifference, randomBytes } from "../../testing/bytes.ts";
+import { ErrorCode, TftpError } from "../../src/protocol/packet.ts";
 
 const KiB = 1024;
 
@@ -78,7 +79,7 @@ Deno.test("shared reads: what many readers of one file get, and how many reads i
       what: "one reader keeps its own read-ahead (nothing cached)",
       readers: 1,
       block: 512,
-      reads: 5, // four windows, and the look past the end
+      reads: 4, // four windows: reads stop at the size, no look past it
     },
     { what: "two readers share", readers: 2, block: 512, reads: 4 },
     { what: "ten readers share", readers: 10, block: 1468, reads: 4 },
@@ -88,14 +89,14 @@ Deno.test("shared reads: what many readers of one file get, and how many reads i
       readers: 3,
       block: 1468,
       stamp: (st) => ({ ...st, mtimeMs: Date.now(), ctimeMs: Date.now() }),
-      reads: 3 * 5, // private read-ahead windows start at a block, not a chunk
+      reads: 3 * 4, // private read-ahead windows start at a block, not a chunk
     },
     {
       what: "a status change (ctime) alone also counts as recent",
       readers: 2,
       block: 1468,
       stamp: (st) => ({ ...st, mtimeMs: 5, ctimeMs: Date.now() }),
-      reads: 2 * 5,
+      reads: 2 * 4,
     },
   ];
   for (const c of cases) {
@@ -147,26 +148,55 @@ Deno.test("shared reads: two versions of one file never mix, and a version's chu
   });
 });
 
-Deno.test("shared reads: a file that shrank while read ends short for that reader and is not shared", async () => {
+Deno.test("a file that shrinks or grows while read: reads stop at its size at open, and a shrink fails the read with ERROR 0 (not a short, complete-looking file)", async (t) => {
   const data = randomBytes(130 * KiB);
-  await withStorage({ "f.bin": data }, async (s, io) => {
-    const h1 = await s.openRead("f.bin");
-    const h2 = await s.openRead("f.bin");
-    await Deno.truncate(`${s.root}/f.bin`, 70 * KiB);
-    const [g1, g2] = readInStep([h1, h2], 1468);
-    h1.close();
-    h2.close();
-    // Chunk 0 was whole and shared; chunk 1 came up short, so each reader
-    // read it itself; chunk 2 was past the end.
-    assert.equal(
-      firstDifference(g1.subarray(0, 70 * KiB), data.subarray(0, 70 * KiB)),
-      undefined,
-    );
-    assert.equal(
-      firstDifference(g2.subarray(0, 70 * KiB), data.subarray(0, 70 * KiB)),
-      undefined,
-    );
-    assert.ok(g1.subarray(70 * KiB).every((x) => x === 0));
-    assert.equal(io.reads(), 1 + 2 * 2);
+  for (const readers of [1, 2]) {
+    await t.step(`${readers} reader(s), shrunk`, async () => {
+      await withStorage({ "f.bin": data }, async (s) => {
+        const handles: ReadHandle[] = [];
+        for (let i = 0; i < readers; i++) {
+          handles.push(await s.openRead("f.bin"));
+        }
+        await Deno.truncate(`${s.root}/f.bin`, 70 * KiB);
+        const buf = new Uint8Array(1468);
+        let off = 0;
+        let failed: unknown;
+        try {
+          for (; off < data.length; off += buf.length) {
+            for (const h of handles) {
+              const n = h.read(off, buf) as number;
+              assert.equal(
+                firstDifference(
+                  buf.subarray(0, n),
+                  data.subarray(off, off + n),
+                ),
+                undefined,
+              );
+            }
+          }
+        } catch (err) {
+          failed = err;
+        }
+        for (const h of handles) h.close();
+        assert.ok(failed instanceof TftpError, String(failed));
+        assert.equal(failed.code, ErrorCode.NOT_DEFINED);
+        assert.equal(failed.message, "file changed during the transfer");
+        // Before the end: no reader saw a short last block (a read-ahead
+        // window may reach past what is left a chunk early).
+        assert.ok(off >= 6 * KiB && off < 70 * KiB, `${off}`);
+      });
+    });
+  }
+  await t.step("grown", async () => {
+    await withStorage({ "f.bin": data }, async (s) => {
+      const h = await s.openRead("f.bin");
+      const f = await Deno.open(`${s.root}/f.bin`, { append: true });
+      await f.write(randomBytes(5000));
+      f.close();
+      const [got] = readInStep([h], 1468);
+      assert.equal(h.read(data.length, new Uint8Array(1468)), 0);
+      h.close();
+      assert.equal(firstDifference(got, data), undefined);
+    });
   });
 });
