@@ -172,6 +172,9 @@ export const SERVER_FLAGS = [
     key: "allowOverwrite",
     kind: "boolean",
     help: "let uploads replace existing regular files (default: ERROR 6)",
+    details: "the new file keeps the old one's permission bits (set-id " +
+      "bits dropped) and, when the server runs as root, its owner; a file " +
+      "the server could not write into gets ERROR 2",
     section: "Files and names",
   },
   {

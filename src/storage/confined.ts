@@ -106,10 +106,18 @@ export class Confined {
         );
       }
       const here = this.#call(() => this.#c.stat("."), name);
-      const target = this.#freeName(segments[segments.length - 1], {
-        name,
-        overwrite,
-      });
+      const { target, existing } = this.#freeName(
+        segments[segments.length - 1],
+        { name, overwrite },
+      );
+      // Replacing needs what writing into the file in place would: an
+      // upload may not replace a file this process could not write.
+      if (existing && !this.#call(() => this.#c.canWriteFile(target), name)) {
+        throw new TftpError(
+          ErrorCode.ACCESS_VIOLATION,
+          `${name}: the existing file is not writable`,
+        );
+      }
       let tmp = randomTmp();
       let fd: number;
       try {
@@ -130,6 +138,7 @@ export class Confined {
         this.#c.close(fd);
         throw changed(name);
       }
+      if (existing) this.#keepOwnership(fd, existing);
       return {
         fd,
         dir,
@@ -156,7 +165,7 @@ export class Confined {
       this.#reenter(slot);
       const c = this.#c;
       try {
-        const target = this.#freeName(slot.target, slot);
+        const { target } = this.#freeName(slot.target, slot);
         if (slot.overwrite) c.rename(slot.tmp, target);
         else c.link(slot.tmp, target);
       } catch (err) {
@@ -427,7 +436,7 @@ export class Confined {
   #freeName(
     base: string,
     opts: { name: string; overwrite: boolean },
-  ): string {
+  ): { target: string; existing?: FsStat } {
     let target = base;
     let st: FsStat | undefined;
     try {
@@ -454,7 +463,19 @@ export class Confined {
         `${opts.name}: file already exists`,
       );
     }
-    return target;
+    return { target, existing: st };
+  }
+
+  /**
+   * The upload replacing a file gets its permission bits (no set-id bits)
+   * and, where this process may (root), its owner: replacing a file must
+   * not widen who may read it.
+   */
+  #keepOwnership(fd: number, { mode, uid, gid }: FsStat): void {
+    try {
+      if (mode !== undefined) this.#c.fchmod(fd, mode & 0o777);
+      if (uid !== undefined && gid !== undefined) this.#c.fchown(fd, uid, gid);
+    } catch { /* not privileged: the server's user owns it */ }
   }
 
   /** Enters an upload's directory again, checking it is the same one. */

@@ -32,6 +32,12 @@ export interface FsStat {
   ctimeMs: number;
   /** Size in bytes. */
   size: number;
+  /** Permission bits and file type (`st_mode`), where the system has it. */
+  mode?: number;
+  /** Owner's user id, where the system has it. */
+  uid?: number;
+  /** Owner's group id, where the system has it. */
+  gid?: number;
 }
 
 /** One entry of a directory listing. */
@@ -82,11 +88,22 @@ export interface FsCalls {
   remove(path: string): void;
   /** Whether Deno grants write access to `path`. */
   canWrite(path: string): boolean;
+  /**
+   * Whether this process may write into the existing file `path` (an open
+   * for writing that changes nothing: no truncation, no symlink followed).
+   */
+  canWriteFile(path: string): boolean;
+  /** Sets an open file's permission bits. */
+  fchmod(fd: number, mode: number): void;
+  /** Sets an open file's owner and group (fails unless privileged). */
+  fchown(fd: number, uid: number, gid: number): void;
 }
 
 const C = fs.constants;
 const READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY;
 const CREATE_FLAGS = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW |
+  C.O_NOCTTY;
+const PROBE_WRITE_FLAGS = C.O_WRONLY | C.O_NOFOLLOW | C.O_NONBLOCK |
   C.O_NOCTTY;
 
 function fromDeno(st: Deno.FileInfo): FsStat {
@@ -99,6 +116,9 @@ function fromDeno(st: Deno.FileInfo): FsStat {
     mtimeMs: st.mtime?.getTime() ?? 0,
     ctimeMs: st.ctime?.getTime() ?? 0,
     size: st.size,
+    mode: st.mode ?? undefined,
+    uid: st.uid ?? undefined,
+    gid: st.gid ?? undefined,
   };
 }
 
@@ -135,6 +155,9 @@ export function realFsCalls(): FsCalls {
         mtimeMs: Number(st.mtimeMs),
         ctimeMs: Number(st.ctimeMs),
         size: Number(st.size),
+        mode: Number(st.mode),
+        uid: Number(st.uid),
+        gid: Number(st.gid),
       };
     },
     read: (fd, buf, position) => fs.readSync(fd, buf, 0, buf.length, position),
@@ -145,6 +168,19 @@ export function realFsCalls(): FsCalls {
     remove: (path) => Deno.removeSync(path),
     canWrite: (path) =>
       Deno.permissions.querySync({ name: "write", path }).state === "granted",
+    canWriteFile: (path) => {
+      let fd: number;
+      try {
+        fd = fs.openSync(path, PROBE_WRITE_FLAGS);
+      } catch (err) {
+        if (fsErrorKind(err) === "denied") return false;
+        throw err;
+      }
+      fs.closeSync(fd);
+      return true;
+    },
+    fchmod: (fd, mode) => fs.fchmodSync(fd, mode),
+    fchown: (fd, uid, gid) => fs.fchownSync(fd, uid, gid),
   };
 }
 

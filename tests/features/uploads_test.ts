@@ -109,6 +109,31 @@ Deno.test("allowOverwrite: a regular file is replaced; directories and symlinks 
   }
 });
 
+Deno.test("allowOverwrite: the replaced file keeps its permission bits (never a set-id bit) and, as root, its owner", async () => {
+  await using srv = await startFeatureServer({
+    allowOverwrite: true,
+    files: { "private.cfg": "old", "run.sh": "old", "setid": "old" },
+  });
+  await Deno.chmod(`${srv.root}/private.cfg`, 0o600);
+  await Deno.chmod(`${srv.root}/run.sh`, 0o755);
+  await Deno.chmod(`${srv.root}/setid`, 0o6755);
+  const root = Deno.uid() === 0;
+  if (root) await Deno.chown(`${srv.root}/private.cfg`, 65534, 65534);
+  for (const name of ["private.cfg", "run.sh", "setid"]) {
+    await upload(srv, name, { data: `new ${name}` });
+    assert.equal(await srv.readText(name), `new ${name}`);
+  }
+  const mode = async (name: string) =>
+    ((await Deno.stat(`${srv.root}/${name}`)).mode ?? 0) & 0o7777;
+  assert.equal(await mode("private.cfg"), 0o600);
+  assert.equal(await mode("run.sh"), 0o755);
+  assert.equal(await mode("setid"), 0o755);
+  if (root) {
+    const st = await Deno.stat(`${srv.root}/private.cfg`);
+    assert.deepEqual([st.uid, st.gid], [65534, 65534]);
+  }
+});
+
 Deno.test("the command: --allow-write=ROOT/incoming limits uploads to incoming/", async () => {
   const root = await tempDir("tftpd-incoming-");
   try {
