@@ -105,6 +105,7 @@ export class ReadSession extends Session {
       ms: storageMs,
       clock: this.clock,
       late: (handle) => handle.close(),
+      signal: this.cancelSignal,
     });
     const netascii = this.request.mode === "netascii";
     let size = this.handle.size;

@@ -249,6 +249,9 @@ export abstract class Session {
   #stats: Promise<TransferStats>;
   #cancelled = false;
   #cancelReason = "server shutdown";
+  #stop = new AbortController();
+  /** Aborted by {@linkcode Session.cancel}: waits on storage end then. */
+  protected readonly cancelSignal: AbortSignal = this.#stop.signal;
 
   /**
    * Takes the request and its resources; {@linkcode Session.run} serves it.
@@ -357,7 +360,8 @@ export abstract class Session {
         error ?? (outcome === "cancelled" ? this.#cancelReason : undefined),
       );
     } catch (err) {
-      await this.#fail(err);
+      // Cancelled while storage was opening: nobody is told (no ERROR).
+      if (!this.#cancelled) await this.#fail(err);
     } finally {
       this.#closeSocket();
       await this.cleanup();
@@ -466,6 +470,7 @@ export abstract class Session {
     if (this.#cancelled) return;
     this.#cancelled = true;
     this.#cancelReason = reason;
+    this.#stop.abort(new Error(reason));
     this.cancelMachine(reason);
     this.driven?.close();
   }

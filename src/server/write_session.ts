@@ -133,6 +133,7 @@ export class WriteSession extends Session {
       ms: this.config.connTimeout * 1000,
       clock: this.clock,
       late: (writer) => void writer.abort(),
+      signal: this.cancelSignal,
     });
     const { blksize, windowsize, oack } = this.negotiated;
     if (this.request.mode === "netascii") this.#decoder = new NetasciiDecoder();

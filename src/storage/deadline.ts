@@ -55,6 +55,8 @@ export interface DeadlineOptions<T> {
   clock?: Clock;
   /** Called with a result that arrived after the bound (to close it). */
   late?: (value: T) => void;
+  /** Stops waiting at once when aborted (a late result goes to `late`). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -77,18 +79,29 @@ export function withDeadline<T>(
   options: DeadlineOptions<T>,
 ): Promise<T> {
   const clock = options.clock ?? systemClock;
+  const signal = options.signal;
   let expired = false;
   let timer: unknown;
+  let onAbort: (() => void) | undefined;
   const bound = new Promise<never>((_, reject) => {
-    timer = clock.setTimeout(() => {
+    const give = (err: unknown) => {
       expired = true;
-      reject(
+      reject(err);
+    };
+    timer = clock.setTimeout(() => {
+      give(
         new TftpError(ErrorCode.NOT_DEFINED, "storage did not answer in time"),
       );
     }, options.ms);
+    if (signal?.aborted) give(signal.reason);
+    onAbort = () => give(signal!.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
   work.then((v) => {
     if (expired) options.late?.(v);
   }, () => {});
-  return Promise.race([work, bound]).finally(() => clock.clearTimeout(timer));
+  return Promise.race([work, bound]).finally(() => {
+    clock.clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort!);
+  });
 }

@@ -399,22 +399,6 @@ Deno.test("openRootStorage() sweeps leftovers at start and logs each removal", a
   });
 });
 
-Deno.test("openWithin(): an open that never returns is refused in time; a late handle is released", async () => {
-  const { openWithin } = await import("../../src/storage/deadline.ts");
-  let release!: (h: { close(): void }) => void;
-  let closed = false;
-  const slow = new Promise<{ close(): void }>((r) => release = r);
-  const err = await openWithin(slow, 20).then(() => undefined, (e) => e);
-  assert.ok(err instanceof TftpError);
-  assert.equal(err.code, ErrorCode.NOT_DEFINED);
-  release({ close: () => closed = true });
-  await slow;
-  await Promise.resolve();
-  assert.equal(closed, true, "the late handle was not released");
-  const fast = await openWithin(Promise.resolve({ close() {} }), 10_000);
-  assert.ok(fast);
-});
-
 Deno.test("FsStorage: a read whose name keeps changing is busy (try again), whatever changes; a long chain of links inside the root is read", async (t) => {
   const cases: {
     what: string;
