@@ -77,6 +77,9 @@ export const SERVER_FLAGS = [
     max: 255,
     default: D.ackTimeout,
     help: "retransmit interval when the client sets no `timeout` option",
+    details: "the first and the longest: once ACKs come back the interval " +
+      "follows the measured round trip (RFC 6298), never under 50 ms; a " +
+      "client's `timeout` option fixes it instead",
     section: "Transfers",
   },
   {
@@ -145,7 +148,8 @@ export const SERVER_FLAGS = [
     defaultText: "no limit",
     help: "largest upload accepted",
     details: "a larger tsize gets ERROR 3 at once, otherwise ERROR 3 when " +
-      "the upload grows past it",
+      "the upload grows past it; counted in bytes received (netascii before " +
+      "its CR LF become LF)",
     section: "Transfers",
   },
   {

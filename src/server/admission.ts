@@ -93,6 +93,11 @@ export interface AdmissionContext {
    * budget they are ignored. Absent: no bound.
    */
   junkReplies?: { take(): boolean };
+  /**
+   * The listen port also carries transfers (`--single-port`): a DATA or ACK
+   * from an endpoint without one has an unknown transfer ID (ERROR 5).
+   */
+  sharedPort?: boolean;
 }
 
 /**
@@ -223,9 +228,11 @@ export function admit(
     if (p.op === Opcode.ERROR || overJunkBudget(ctx)) {
       return quiet(log, "not-a-request");
     }
+    const stray = ctx.sharedPort &&
+      (p.op === Opcode.DATA || p.op === Opcode.ACK);
     return refuse(
-      ErrorCode.ILLEGAL_OPERATION,
-      "expected RRQ or WRQ",
+      stray ? ErrorCode.UNKNOWN_TID : ErrorCode.ILLEGAL_OPERATION,
+      stray ? "unknown transfer ID" : "expected RRQ or WRQ",
       log,
       "not-a-request",
       "debug",

@@ -218,8 +218,7 @@ export class TftpServer {
    * read permission, port in use).
    */
   async listen(): Promise<Deno.NetAddr> {
-    // The status page is loaded only when asked for: it was 6 ms of every
-    // server's start-up (2 vCPUs).
+    // Loaded only when asked for: it was 6 ms of every start-up (2 vCPUs).
     if (this.options.metrics && !this.#status) {
       const { ServerStatus } = await import("./status.ts");
       this.#status = new ServerStatus({ workers: this.options.workers });
@@ -341,6 +340,7 @@ export class TftpServer {
       fromClient: (c) => registry.fromClient(c),
       existing: (k) => registry.get(k),
       junkReplies: on.junk,
+      sharedPort: this.options.singlePort,
     });
     if (verdict.kind === "ignore") {
       if (this.log.debugEnabled) this.log.debug(verdict.log);

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Opcode } from "../../src/protocol/packet.ts";
+import { encodeData, ErrorCode, Opcode } from "../../src/protocol/packet.ts";
 import { runMain, startServer } from "../../testing/process.ts";
 import {
   download,
@@ -208,6 +208,46 @@ Deno.test("singlePort: DATA comes from the listen port; concurrent transfers sta
   assert.equal(sha256(ga.data), sha256(a));
   assert.equal(sha256(gb.data), sha256(b));
   assert.equal(sha256(await Deno.readFile(`${srv.root}/up.bin`)), sha256(b));
+});
+
+Deno.test("singlePort: an ACK or DATA from an endpoint with no transfer gets ERROR 5 (unknown transfer ID), and the transfer goes on", async () => {
+  const data = randomBytes(5000);
+  await using srv = await startFeatureServer({
+    singlePort: true,
+    files: { "f.bin": data },
+  });
+  using peer = RawClient.open();
+  using stranger = RawClient.open();
+  await peer.request(srv.addr, { op: "RRQ", name: "f.bin" });
+  const first = await peer.expect();
+  assert.equal(first.packet.op, Opcode.DATA);
+  for (
+    const send of [
+      () => stranger.ack(srv.addr, 1),
+      () => stranger.send(encodeData(1, new Uint8Array(10)), srv.addr),
+    ]
+  ) {
+    await send();
+    const got = await stranger.expect();
+    assert.equal(got.packet.op, Opcode.ERROR, JSON.stringify(got.packet));
+    if (got.packet.op === Opcode.ERROR) {
+      assert.equal(got.packet.code, ErrorCode.UNKNOWN_TID);
+      assert.equal(got.packet.message, "unknown transfer ID");
+    }
+  }
+  // Its own ACKs still drive the transfer to the end.
+  let block = 1;
+  await peer.ack(first.from, 1);
+  for (let i = 0; i < 20 && block < 10; i++) {
+    const { packet, from } = await peer.expect();
+    if (packet.op !== Opcode.DATA) break;
+    block = packet.block;
+    await peer.ack(from, block);
+  }
+  assert.equal(block, 10);
+  await srv.waitForTransfer((s) =>
+    s.filename === "f.bin" && s.outcome === "ok"
+  );
 });
 
 Deno.test("busy-poll: a lone lock-step transfer spins, except in single-port mode", async () => {
