@@ -11,7 +11,7 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import { UsageError } from "./src/cli/flags.ts";
-import { loadServerOptions } from "./src/cli/load_options.ts";
+import { flagWarnings, loadServerOptions } from "./src/cli/load_options.ts";
 import { parseCli, SERVER_HELP } from "./src/cli/server.ts";
 import { Logger } from "./src/log.ts";
 import { TftpServer } from "./src/server/server.ts";
@@ -49,6 +49,7 @@ export async function main(args: string[]): Promise<void> {
   } catch (err) {
     fatal(`cannot open log file ${cli.fileLog}: ${(err as Error).message}`, 2);
   }
+  for (const warning of flagWarnings(options)) logger.warn(warning);
   const server = new TftpServer({ ...options, logger });
   // Listen for signals before the "listening" line, so a supervisor that
   // stops us as soon as it sees that line gets a clean shutdown.

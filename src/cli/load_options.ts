@@ -83,3 +83,42 @@ async function checkRoot(root: string): Promise<void> {
     throw err;
   }
 }
+
+/**
+ * Flags that are valid alone but useless together, each as one warning
+ * line for the log at start (the server runs all the same).
+ *
+ * @example
+ * ```ts
+ * import { flagWarnings } from "./load_options.ts";
+ * const w = flagWarnings({ readOnly: true, allowOverwrite: true });
+ * if (!/--allow-overwrite/.test(w[0])) throw new Error();
+ * if (flagWarnings({}).length !== 0) throw new Error();
+ * ```
+ *
+ * @param options The server's options.
+ * @returns Warnings, none when the flags agree.
+ */
+export function flagWarnings(options: ServerOptions): string[] {
+  const out: string[] = [];
+  if (options.readOnly && options.allowOverwrite) {
+    out.push("--allow-overwrite does nothing with --read-only");
+  }
+  const ack = options.ackTimeout ?? D.ackTimeout;
+  const timeout = options.timeout ?? D.timeout;
+  if (ack >= timeout) {
+    out.push(
+      `--ack-timeout ${ack} is not shorter than --timeout ${timeout}: a ` +
+        "transfer is given up before it could retransmit",
+    );
+  }
+  const [low, high] = options.portRange ?? [1, 0];
+  const port = options.port ?? D.port;
+  if (!options.singlePort && port >= low && port <= high) {
+    out.push(
+      `--port-range ${low}:${high} holds the listen port ${port}, which ` +
+        "transfers can never use",
+    );
+  }
+  return out;
+}

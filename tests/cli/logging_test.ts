@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { getFile, putFile, randomBytes } from "../../testing/raw_client.ts";
 import { startServer } from "../../testing/process.ts";
+import { freeUdpRange } from "../../testing/net.ts";
 import { endpoint, LOG_LINE, tempDir } from "./common.ts";
 
 const INFO_LINE = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[INFO\] /;
@@ -138,4 +139,39 @@ Deno.test("-v: a lone transfer reports its busy-poll; --busy-poll-us 0 turns it 
     assert.ok(Number(m[2]) >= 16 && Number(m[2]) <= 202, polls[0]);
     assert.ok(Number(m[1]) <= Number(m[2]));
   }
+});
+
+Deno.test("flags that are useless together each get one warning line at start, and the server runs; agreeing flags get none", async () => {
+  await using dir = await tempDir({ "a.txt": "a" });
+  const ports = freeUdpRange(2);
+  await using odd = await startServer(dir.path, {
+    port: ports[0],
+    args: [
+      "--read-only",
+      "--allow-overwrite",
+      "--ack-timeout",
+      "5",
+      "--timeout",
+      "1",
+      "--port-range",
+      `${ports[0]}:${ports[1]}`,
+    ],
+  });
+  const warned = (re: RegExp) =>
+    odd.lines.filter((l) => /\[WARNING\]/.test(l) && re.test(l)).length;
+  assert.equal(warned(/--allow-overwrite does nothing with --read-only/), 1);
+  assert.equal(warned(/--ack-timeout 5 is not shorter than --timeout 1/), 1);
+  assert.equal(
+    warned(new RegExp(`--port-range .* holds the listen port ${ports[0]}`)),
+    1,
+    odd.lines.join("\n"),
+  );
+  await using plain = await startServer(dir.path, { args: ["--read-only"] });
+  assert.equal(
+    plain.lines.filter((l) =>
+      /does nothing|not shorter|holds the listen/.test(l)
+    )
+      .length,
+    0,
+  );
 });
