@@ -103,11 +103,24 @@ flags_parse() { # shellcheck disable=SC2046
 # A value list of KEY= lines in FILES, comments skipped.
 unit_values() { local key="$1"; shift; grep -hE "^$key=" "$@" | sed "s/^$key=//" | tr ' ' '\n' | grep -v '^$'; }
 
+# started LOG PATTERN TRIES: waits (TRIES x 0.2 s at most) until LOG holds
+# PATTERN while the last process of PIDS runs; else shows LOG and fails.
+started() {
+  local i
+  for i in $(seq "$3"); do
+    grep -q "$2" "$1" && return 0
+    kill -0 "${PIDS[-1]}" 2>/dev/null || break
+    sleep 0.2
+  done
+  cat "$1"
+  return 1
+}
+
 # origin_up LOG PORT [COMMAND...]: an HTTP origin on localhost:PORT (run
 # through COMMAND, e.g. nsenter, when given) whose /netboot/o.txt is
 # "from the origin"; every other path is 404. Returns once it listens.
 origin_up() {
-  local log="$1" port="$2" i
+  local log="$1" port="$2"
   shift 2
   cat >"$WORK/origin.ts" <<'TS'
 Deno.serve(
@@ -120,13 +133,7 @@ Deno.serve(
 TS
   "$@" "$DENO" run --no-prompt --no-config --allow-net "$WORK/origin.ts" "$port" >"$log" 2>&1 &
   PIDS+=($!)
-  for i in $(seq 100); do
-    grep -q 'origin listening' "$log" && return 0
-    kill -0 "${PIDS[-1]}" 2>/dev/null || break
-    sleep 0.2
-  done
-  cat "$log"
-  return 1
+  started "$log" 'origin listening' 100
 }
 
 # sandbox NAME KIND FILES...: runs the unit's command line (port changed)
@@ -227,17 +234,11 @@ veth() {
 }
 # serve NS LOG ARGS...: the server in NS, started once it logs "listening on".
 serve() {
-  local ns="$1" log="$2" i
+  local ns="$1" log="$2"
   shift 2
   ip netns exec "$ns" "$DENO" run --no-prompt --allow-net --allow-read="$WORK" main.ts "$@" >"$log" 2>&1 &
   PIDS+=($!)
-  for i in $(seq 150); do
-    grep -q 'listening on' "$log" && return 0
-    kill -0 "${PIDS[-1]}" 2>/dev/null || break
-    sleep 0.2
-  done
-  cat "$log"
-  return 1
+  started "$log" 'listening on' 150
 }
 # fetch NS ADDRESS FILE [NAME]: tftp-hpa in NS, sent to ADDRESS port 69,
 # gets NAME (f.bin) and it is FILE.

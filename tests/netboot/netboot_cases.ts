@@ -174,3 +174,31 @@ export function assertIpxeTransfer(
   assert.match(end, /blksize=1432\b/);
   assert.match(end, new RegExp(`tsize=${size}\\b`));
 }
+
+/** QEMU's exit code once the CRC kernel writes 0x10 to isa-debug-exit. */
+export const KERNEL_EXIT = (0x10 << 1) | 1;
+
+/**
+ * Asserts that the CRC kernel saw the payload whole (its size and CRC-32
+ * are the file's), ended and made QEMU exit; returns its module line.
+ */
+export function assertCrcKernel(
+  qemu: QemuRun,
+  server: RunningServer,
+  fx: Fixture,
+): string {
+  const mod = assertSerial(
+    qemu,
+    server,
+    /^NBK MOD .*name=\S*payload\.bin$/,
+    "kernel module line",
+  );
+  const size = PAYLOAD_SIZE.toString(16).padStart(8, "0");
+  assert.match(
+    mod,
+    new RegExp(`^NBK MOD size=${size} crc32=${fx.payloadCrc} `),
+  );
+  assertSerial(qemu, server, /^NBK END$/, "kernel end");
+  assert.equal(qemu.code, KERNEL_EXIT, "kernel exit" + evidence(qemu));
+  return mod;
+}

@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { runQemu } from "./harness.ts";
 import { longRun } from "../../testing/gates.ts";
 import {
+  assertCrcKernel,
   assertSerial,
   escape,
   evidence,
@@ -24,8 +25,6 @@ import { NS_SERVER, TAP, withPxeNet } from "./pxe_net.ts";
 /** Where Debian puts PXELINUX and its BIOS modules. */
 const PXELINUX = "/usr/lib/PXELINUX/pxelinux.0";
 const BIOS_MODULES = "/usr/lib/syslinux/modules/bios";
-/** isa-debug-exit: the CRC kernel writes 0x10, QEMU exits (0x10 << 1) | 1. */
-const KERNEL_EXIT = (0x10 << 1) | 1;
 
 const CONFIG = `SERIAL 0 115200
 PROMPT 0
@@ -69,19 +68,7 @@ Deno.test({
         assertSerial(qemu, server, /PXELINUX/, "PXELINUX banner");
         assertSerial(qemu, server, /NB-PXELINUX-CFG-OK/, "config read");
         // Every byte arrived: the kernel's CRC-32 of its module is ours.
-        const mod = assertSerial(
-          qemu,
-          server,
-          /^NBK MOD .*name=\S*payload\.bin$/,
-          "kernel module line",
-        );
-        const size = PAYLOAD_SIZE.toString(16).padStart(8, "0");
-        assert.match(
-          mod,
-          new RegExp(`^NBK MOD size=${size} crc32=${fx.payloadCrc} `),
-        );
-        assertSerial(qemu, server, /^NBK END$/, "kernel end");
-        assert.equal(qemu.code, KERNEL_EXIT, "kernel exit" + evidence(qemu));
+        assertCrcKernel(qemu, server, fx);
         // Our side: the names PXELINUX tried before default were missing
         // (ERROR 1, and it went on), and each file it loaded was whole.
         const missing = server.log.lines.filter((l) =>

@@ -26,14 +26,14 @@ import assert from "node:assert/strict";
 import { crc32 } from "node:zlib";
 import {
   Child,
-  NetNamespace,
-  run,
+  type NetNamespace,
   type RunningServer,
   startServer,
 } from "./harness.ts";
 import { QemuConsole } from "./console.ts";
 import { longRun, needs } from "../../testing/gates.ts";
 import { escape, NOISE, PAYLOAD_SIZE } from "./netboot_cases.ts";
+import { tapNamespace } from "./pxe_net.ts";
 
 /** Debian's u-boot-qemu: U-Boot for QEMU's arm64 `virt` machine. */
 const UBOOT_BIN = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
@@ -131,11 +131,8 @@ async function withTapNet(
   let server: RunningServer | undefined;
   let capture: Child | undefined;
   try {
-    ns = await NetNamespace.create();
+    ns = await tapNamespace(TAP, NS_SERVER);
     const inNs = ns.prefix;
-    await run([...inNs, "ip", "tuntap", "add", "dev", TAP, "mode", "tap"]);
-    await run([...inNs, "ip", "link", "set", TAP, "up"]);
-    await run([...inNs, "ip", "addr", "add", `${NS_SERVER}/24`, "dev", TAP]);
     const pcap = Deno.env.get("TFTPD_UBOOT_PCAP");
     if (pcap) {
       const file = `${pcap}.${Date.now()}.pcap`;

@@ -23,6 +23,27 @@ export const TAP = "nbtap0";
 export const NS_SERVER = "192.0.2.1";
 export const NS_SERVER6 = "2001:db8::1";
 
+/**
+ * A fresh network namespace holding the TAP device `tap` (up, with
+ * `address`/24): the guest's wire. Closed again if setting it up fails.
+ */
+export async function tapNamespace(
+  tap: string,
+  address: string,
+): Promise<NetNamespace> {
+  const ns = await NetNamespace.create();
+  try {
+    const inNs = ns.prefix;
+    await run([...inNs, "ip", "tuntap", "add", "dev", tap, "mode", "tap"]);
+    await run([...inNs, "ip", "link", "set", tap, "up"]);
+    await run([...inNs, "ip", "addr", "add", `${address}/24`, "dev", tap]);
+    return ns;
+  } catch (err) {
+    await ns.close();
+    throw err;
+  }
+}
+
 /** A namespace with a TAP link, our server on port 69 and dnsmasq. */
 export interface PxeNet {
   /** Command prefix to run inside the namespace. */
@@ -51,11 +72,8 @@ export async function withPxeNet(
   let server: RunningServer | undefined;
   let dnsmasq: Child | undefined;
   try {
-    ns = await NetNamespace.create();
+    ns = await tapNamespace(TAP, NS_SERVER);
     const inNs = ns.prefix;
-    await run([...inNs, "ip", "tuntap", "add", "dev", TAP, "mode", "tap"]);
-    await run([...inNs, "ip", "link", "set", TAP, "up"]);
-    await run([...inNs, "ip", "addr", "add", `${NS_SERVER}/24`, "dev", TAP]);
     await run([
       ...inNs,
       ...["ip", "-6", "addr", "add", `${NS_SERVER6}/64`, "dev", TAP, "nodad"],
