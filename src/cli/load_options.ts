@@ -47,7 +47,7 @@ export async function loadServerOptions(
     });
     if (missing) throw new UsageError(missing);
     if (!origin.only) await checkRoot(root);
-    const overlap = await checks.cacheDirProblem({
+    const overlap = checks.cacheDirProblem({
       root,
       originOnly: origin.only,
       cacheDir: origin.cacheDir,

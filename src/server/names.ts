@@ -156,12 +156,12 @@ export interface NameOptions extends NormalizeOptions {
 export function resolveName(name: string, opts: NameOptions): string {
   let clean = normalizeName(name, opts);
   if (opts.remap?.length) {
-    const rewritten = applyRemap(opts.remap, clean, {
+    clean = applyRemap(opts.remap, clean, {
       hostname: opts.hostname,
       op: opts.op,
       ignoreCase: opts.ignoreCase,
+      normalize: (rewritten) => normalizeName(rewritten, opts),
     });
-    if (rewritten !== clean) clean = normalizeName(rewritten, opts);
   }
   for (const seg of clean.split("/")) {
     if (!isReservedSegment(seg)) continue;

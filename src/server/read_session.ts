@@ -8,7 +8,7 @@
 import { encodeOack } from "../protocol/packet.ts";
 import { negotiate, type Negotiated } from "../protocol/options.ts";
 import { SendTransfer } from "../protocol/send_transfer.ts";
-import type { Outcome } from "../protocol/transfer.ts";
+import { Act, type Outcome } from "../protocol/transfer.ts";
 import { guardedInitialWindow } from "../protocol/window.ts";
 import type { ReadHandle } from "../storage/types.ts";
 import {
@@ -165,8 +165,9 @@ export class ReadSession extends Session {
    *
    * @param reason For the log.
    */
-  protected cancelMachine(reason: string): void {
-    this.#machine?.end("cancelled", reason);
+  protected cancelMachine(reason: string): boolean {
+    const m = this.#machine;
+    return !m || m.end("cancelled", reason) === Act.END;
   }
 
   /** Closes the file. */

@@ -123,6 +123,14 @@ export function parseRemapRules(text: string): RemapRule[] {
     } catch (err) {
       throw new Error(`${where}: bad regex: ${(err as Error).message}`);
     }
+    for (const [, c] of (replacement ?? "").matchAll(/\\(.)/g)) {
+      if (c >= "1" && c <= "9" && Number(c) > compiled.groups) {
+        throw new Error(
+          `${where}: \\${c} refers to group ${c}, but the regex has ` +
+            `${compiled.groups}`,
+        );
+      }
+    }
     rules.push({
       line: i + 1,
       pattern: compiled,
@@ -143,6 +151,12 @@ export interface RemapContext {
   op: "read" | "write";
   /** Every rule matches ignoring case (`--ignore-case`). */
   ignoreCase?: boolean;
+  /**
+   * Applied to each rewrite before the next rule sees it, so that every
+   * rule sees a name in the form the first one did (a deny rule for
+   * `^private/` then also holds after a rewrite that makes `/private/x`).
+   */
+  normalize?: (name: string) => string;
 }
 
 function hexIp(host: string): string {
@@ -235,6 +249,7 @@ export function applyRemap(
           `remap rule on line ${rule.line} makes the name too long`,
         );
       }
+      if (ctx.normalize) name = ctx.normalize(name);
     }
     if (++steps > MAX_REMAP_STEPS) {
       throw new TftpError(

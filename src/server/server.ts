@@ -367,7 +367,7 @@ export class TftpServer {
         ? err
         : new TftpError(ErrorCode.NOT_DEFINED, String(err));
       const op = request.op === Opcode.RRQ ? "RRQ" : "WRQ";
-      this.log.info(
+      this.log.warn(
         `${key} ${op} ${quote(request.filename)} ${
           safeWord(request.mode)
         }: error ${parenthesize(clip(e.message))}`,
@@ -488,10 +488,10 @@ export class TftpServer {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    const listening = this.#sockets?.close();
     await this.#threads.stopStarting();
     await this.#status?.close();
     const closing = this.#registry.closeAll();
+    const listening = this.#sockets?.close();
     await this.#threads.close();
     await closing;
     await listening;

@@ -243,6 +243,7 @@ export abstract class Session {
   protected driven?: Driven;
   #started: number;
   #outcome?: Outcome;
+  #missing = false;
   #error?: string;
   #statsResolve!: (s: TransferStats) => void;
   #statsValue?: TransferStats;
@@ -397,6 +398,10 @@ export abstract class Session {
       ).catch(() => {});
     }
     const detail = tftp.detail ? ` [${tftp.detail}]` : "";
+    // Boot loaders probe for names that need not exist (PXELINUX asks for up
+    // to a dozen configs per boot): a missing file to read is not a warning.
+    this.#missing = this.direction === "read" &&
+      tftp.code === ErrorCode.FILE_NOT_FOUND;
     this.complete("error", `ERROR ${tftp.code}: ${tftp.message}${detail}`);
   }
 
@@ -452,7 +457,7 @@ export abstract class Session {
       }, ${stats.bytes} bytes in ${(durationMs / 1000).toFixed(3)} s, ` +
       `${stats.retransmits} retransmits`;
     if (outcome === "probe") this.log.debug(line, { stats });
-    else if (outcome === "ok" || outcome === "cancelled") {
+    else if (outcome === "ok" || outcome === "cancelled" || this.#missing) {
       this.log.info(line, { stats });
     } else this.log.warn(line, { stats });
     this.#statsValue = stats;
@@ -471,7 +476,13 @@ export abstract class Session {
     this.#cancelled = true;
     this.#cancelReason = reason;
     this.#stop.abort(new Error(reason));
-    this.cancelMachine(reason);
+    // A client in the middle of a transfer is told, so that it fails now
+    // rather than after its retries; a stored upload waiting for a repeated
+    // last block is not. UDP sends leave at once: the close cannot drop it.
+    if (this.cancelMachine(reason) && this.#outcome === undefined) {
+      this.transport.send(encodeError(ErrorCode.NOT_DEFINED, reason), this.peer)
+        .catch(() => {});
+    }
     this.driven?.close();
   }
 
@@ -479,6 +490,7 @@ export abstract class Session {
    * Ends the machine as cancelled (its driver then stops).
    *
    * @param reason For the log.
+   * @returns Whether the transfer was still running (or not yet started).
    */
-  protected abstract cancelMachine(reason: string): void;
+  protected abstract cancelMachine(reason: string): boolean;
 }

@@ -10,7 +10,7 @@ import { encodeOack, ErrorCode, TftpError } from "../protocol/packet.ts";
 import { negotiate, type Negotiated } from "../protocol/options.ts";
 import { NetasciiDecoder } from "../protocol/netascii.ts";
 import { ReceiveTransfer } from "../protocol/receive_transfer.ts";
-import type { Outcome } from "../protocol/transfer.ts";
+import { Act, type Outcome } from "../protocol/transfer.ts";
 import type { WriteHandle } from "../storage/types.ts";
 import { type Driven, driveReceive } from "../transport/driver.ts";
 import { Session } from "./session.ts";
@@ -176,8 +176,9 @@ export class WriteSession extends Session {
    *
    * @param reason For the log.
    */
-  protected cancelMachine(reason: string): void {
-    this.#machine?.end("cancelled", reason);
+  protected cancelMachine(reason: string): boolean {
+    const m = this.#machine;
+    return !m || m.end("cancelled", reason) === Act.END;
   }
 
   /** Discards an unpublished upload. */

@@ -159,17 +159,42 @@ export async function originPermissionProblem(
 }
 
 /**
+ * The real path `dir` has, or would have once created: its deepest
+ * existing ancestor's real path plus the rest, so a refused directory is
+ * judged without being made.
+ */
+function realPathToBe(lock: CwdLock, dir: string): string {
+  const parts = lock.fromHome(dir).split("/");
+  const missing: string[] = [];
+  let real = "";
+  while (parts.length > 0) {
+    try {
+      real = lock.realPath(parts.join("/") || "/");
+      break;
+    } catch {
+      missing.unshift(parts.pop()!);
+    }
+  }
+  // What does not exist yet cannot be a symlink: its `..` are lexical.
+  const out = real.split("/").filter((p) => p !== "");
+  for (const p of missing) {
+    if (p === "..") out.pop();
+    else if (p !== "" && p !== ".") out.push(p);
+  }
+  return `/${out.join("/")}`;
+}
+
+/**
  * Why `cacheDir` cannot be the directory cache of this root: the root
  * itself or a directory inside it. Clients would read its entries, an
  * upload could plant one, and its eviction would remove a served file
- * whose name looks like an entry's. Creates `cacheDir` when missing (to
- * compare real paths).
+ * whose name looks like an entry's. Creates nothing.
  *
  * @example
  * ```ts
  * import { cacheDirProblem } from "./origin.ts";
  * const root = await Deno.makeTempDir();
- * const why = await cacheDirProblem({ root, cacheDir: `${root}/cache` });
+ * const why = cacheDirProblem({ root, cacheDir: `${root}/cache` });
  * if (!why?.includes("inside the root")) throw new Error(why);
  * await Deno.remove(root, { recursive: true });
  * ```
@@ -177,13 +202,12 @@ export async function originPermissionProblem(
  * @param options The root, whether there is one, and the cache directory.
  * @returns A message saying what to change, or undefined when they are apart.
  */
-export async function cacheDirProblem(
+export function cacheDirProblem(
   options: Pick<OpenOriginOptions, "root" | "originOnly" | "cacheDir">,
-): Promise<string | undefined> {
+): string | undefined {
   const dir = options.cacheDir;
   if (dir === undefined || options.originOnly) return undefined;
   const lock = CwdLock.forThread();
-  await Deno.mkdir(lock.fromHome(dir), { recursive: true });
   const root = options.root ?? ".";
   let realRoot: string;
   try {
@@ -191,7 +215,7 @@ export async function cacheDirProblem(
   } catch {
     return undefined; // no root: opening it says so
   }
-  const real = lock.realPath(dir);
+  const real = realPathToBe(lock, dir);
   if (real !== realRoot && !isInside(realRoot, real)) return undefined;
   return `invalid --origin-cache-dir ${dir}: ${
     real === realRoot ? "it is the root" : "inside the root"
@@ -215,7 +239,7 @@ export async function openOriginStorage(
   log?: Logger,
 ): Promise<ClosableStorage> {
   const missing = await originPermissionProblem(options) ??
-    await cacheDirProblem(options);
+    cacheDirProblem(options);
   if (missing) throw new Error(missing);
   let dirCache: DirCache | undefined;
   if (options.cacheDir !== undefined) {

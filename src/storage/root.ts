@@ -53,6 +53,16 @@ export function fsErrorToTftp(err: unknown, what: string): TftpError {
         ErrorCode.ACCESS_VIOLATION,
         `${what}: access denied`,
       );
+    case "read-only":
+      return new TftpError(
+        ErrorCode.ACCESS_VIOLATION,
+        `${what}: read-only file system`,
+      );
+    case "full":
+      return new TftpError(
+        ErrorCode.DISK_FULL,
+        `${what}: disk full or quota exceeded`,
+      );
   }
   // Anything else (name too long, I/O error...): the client gets a short
   // generic message; the details, which may name server paths, go to the

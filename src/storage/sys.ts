@@ -192,6 +192,8 @@ export type FsErrorKind =
   | "exists"
   | "denied"
   | "not-capable"
+  | "full"
+  | "read-only"
   | "other";
 
 /**
@@ -228,6 +230,11 @@ export function fsErrorKind(err: unknown): FsErrorKind {
       return "denied";
     case "ERR_NOT_CAPABLE":
       return "not-capable";
+    case "ENOSPC":
+    case "EDQUOT":
+      return "full";
+    case "EROFS":
+      return "read-only";
   }
   if (err instanceof Error && err.name === "NotCapable") return "not-capable";
   return "other";

@@ -19,6 +19,9 @@ Deno.test("every stderr line is in the log format, from start to stop", async ()
   const missing = await getFile(endpoint(server), "missing.bin");
   assert.equal(missing.error?.code, 1);
   await server.waitForLine(/ RRQ "missing\.bin" .*: error/);
+  const outside = await getFile(endpoint(server), "../x.bin");
+  assert.equal(outside.error?.code, 2);
+  await server.waitForLine(/ RRQ "\.\.\/x\.bin" .*: error/);
   assert.equal((await server.stop()).code, 0);
 
   const lines = server.lines;
@@ -26,7 +29,12 @@ Deno.test("every stderr line is in the log format, from start to stop", async ()
   assert.match(lines[0], /\[INFO\] listening on 127\.0\.0\.1:\d+/);
   for (const line of lines) assert.match(line, LOG_LINE);
   assert.ok(lines.some((l) => INFO_LINE.test(l) && / RRQ "a\.bin" /.test(l)));
-  assert.ok(lines.some((l) => / \[WARNING\] .*"missing\.bin"/.test(l)));
+  assert.ok(
+    lines.some((l) => / \[INFO\] .*"missing\.bin" octet: error/.test(l)),
+  );
+  assert.ok(
+    lines.some((l) => / \[WARNING\] .*"\.\.\/x\.bin" octet: error/.test(l)),
+  );
   // Nothing on stdout: logs go to stderr only.
   assert.deepEqual(server.stdout.lines, []);
 });

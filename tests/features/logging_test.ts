@@ -74,7 +74,9 @@ Deno.test("the command: --log-format json makes every line a JSON object", async
       await download(target, "a.txt", { blksize: 1024 });
       await upload(target, "up.txt", { data: "uploaded" });
       await download(target, "missing.txt").catch(() => {});
+      await download(target, "../outside.txt").catch(() => {});
       await server.waitForLine(/"missing\.txt".*"outcome"/);
+      await server.waitForLine(/outside\.txt.* octet: error/);
       await server.waitForLine(/"up\.txt".*"outcome"/);
     } finally {
       assert.equal((await server.stop()).code, 0);
@@ -114,11 +116,16 @@ Deno.test("the command: --log-format json makes every line a JSON object", async
     assert.equal(write?.bytes, 8);
     const missing = ends.find((s) => s.filename === "missing.txt");
     assert.equal(missing?.outcome, "error");
-    // A failed transfer is logged at warning level.
+    // A missing file to read is logged at info level (boot loaders probe).
     const missingLine = records.find((r) =>
       (r.stats as TransferStats | undefined)?.filename === "missing.txt"
     );
-    assert.equal(missingLine?.level, "warning");
+    assert.equal(missingLine?.level, "info");
+    // A name refused for where it points is logged at warning level.
+    const outside = records.find((r) =>
+      /outside\.txt.* octet: error/.test(r.msg as string)
+    );
+    assert.equal(outside?.level, "warning");
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -38,6 +38,15 @@ Deno.test("parseRemapRules: comments and blank lines; rules keep their line", ()
   assert.equal(parseRemapRules("# only a comment\n\n").length, 0);
 });
 
+Deno.test("parseRemapRules: \\N up to the regex's groups, and an escaped backslash, are fine", () => {
+  const rules = parseRemapRules("r ^(a)(b)$ \\2\\1\\0\nr ^c$ d\\\\9\n");
+  assert.deepEqual(rules.map((r) => r.groups), [2, 0]);
+  assert.throws(
+    () => parseRemapRules("r ^(a)$ \\2\n"),
+    { message: "line 1: \\2 refers to group 2, but the regex has 1" },
+  );
+});
+
 Deno.test("parseRemapRules: a bad rule throws with its line number", async (t) => {
   const bad: [string, number][] = [
     ["r ^a b\nq ^a b\n", 2], // unknown flag
@@ -45,6 +54,8 @@ Deno.test("parseRemapRules: a bad rule throws with its line number", async (t) =
     ["r\n", 1], // missing regex
     ["r ^a b\n\n\nr ^a\n", 4], // r without replacement
     ["r ^a b c d\n", 1], // too many fields
+    ["r ^a b\nr ^(a)(b)$ \\1\\3\n", 2], // a group the regex lacks
+    ["r ^a$ x\\1\n", 1], // a group with no group at all
   ];
   for (const [text, line] of bad) {
     await t.step(JSON.stringify(text), () => {
@@ -254,6 +265,38 @@ Deno.test("the README's deny rule `a ^private/` holds for every spelling of the 
       });
     }
     assert.equal(await downloadText(srv, "\\public\\x"), "public");
+  }
+});
+
+Deno.test("a deny rule holds after an earlier rewrite makes a name in another spelling", async (t) => {
+  const maps = [
+    // A prefix stripped, leaving a leading slash, two or a backslash.
+    "r ^boot(.*) \\1\na ^private/\n",
+    // tftpd-hpa's man page idiom, then the README's deny rule.
+    "rg \\\\ /\nr ^[^/] /\\0\na \\.\\.\na ^private/\n",
+  ];
+  for (const map of maps) {
+    await using srv = await withRules(map, {
+      files: { "private/x": "secret", "public/x": "public" },
+    });
+    const names = [
+      "boot/private/x",
+      "boot//private/x",
+      "boot\\private\\x",
+      "private/x",
+      "/private/x",
+      "\\private\\x",
+    ];
+    for (const name of names) {
+      await t.step(`${JSON.stringify(map)}: ${name}`, async () => {
+        const got = await download(srv, name).then(
+          (r) => new TextDecoder().decode(r.data),
+          (err: Error) => err.message,
+        );
+        assert.notEqual(got, "secret");
+      });
+    }
+    assert.equal(await downloadText(srv, "public/x"), "public");
   }
 });
 

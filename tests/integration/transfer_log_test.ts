@@ -47,7 +47,7 @@ Deno.test("transfer log lines: start and end with peer, file, direction, options
   await c3.get(srv.addr, "missing.bin");
   await srv.waitForLine(
     new RegExp(
-      `\\[WARNING\\] ${
+      `\\[INFO\\] ${
         peer(c3)
       } RRQ "missing\\.bin" octet: error \\(ERROR 1: .*\\), 0 bytes`,
     ),

@@ -204,10 +204,12 @@ Deno.test("main.ts --origin without the origin's --allow-net, or the cache's --a
     // read its entries and an upload could plant one.
     const real = await Deno.realPath(root);
     for (
-      const [dir, where] of [[root, "it is the root"], [
-        `${root}/c`,
-        "inside the root",
-      ]]
+      const [dir, where] of [
+        [root, "it is the root"],
+        [`${root}/c`, "inside the root"],
+        [`${root}/new/../c/d`, "inside the root"],
+        [`/tmp/../${root}/c`, "inside the root"],
+      ]
     ) {
       const inRoot = await runMain(
         [...base, "--origin", origin.url, "--origin-cache-dir", dir],
@@ -229,6 +231,9 @@ Deno.test("main.ts --origin without the origin's --allow-net, or the cache's --a
       openOriginStorage({ origin: origin.url, root, cacheDir: `${real}/c/d` }),
       /inside the root/,
     );
+    // A refused start creates nothing in the root.
+    assert.deepEqual([...Deno.readDirSync(root)], []);
+    Deno.mkdirSync(`${root}/c`);
     // A root inside the cache directory is not this problem (the cache
     // only ever touches names it writes, at its top level).
     const apart = await openOriginStorage({

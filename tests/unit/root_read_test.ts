@@ -36,6 +36,13 @@ Deno.test("root: fsErrorToTftp maps file-system errors to TFTP codes", () => {
   );
   assert.equal(fsErrorToTftp(new Deno.errors.NotCapable("x"), "f").code, 2);
   assert.equal(fsErrorToTftp(new Error("boom"), "f").code, 0);
+  const coded = (code: string) => Object.assign(new Error(code), { code });
+  assert.equal(fsErrorToTftp(coded("ENOSPC"), "f").code, 3);
+  assert.equal(fsErrorToTftp(coded("EDQUOT"), "f").code, 3);
+  assert.deepEqual(
+    { ...fsErrorToTftp(coded("EROFS"), "f") },
+    { ...new TftpError(2, "f: read-only file system") },
+  );
   const own = new TftpError(3, "full");
   assert.equal(fsErrorToTftp(own, "f"), own);
 });

@@ -132,11 +132,12 @@ Deno.test("session: unsupported mode is refused with ERROR 4", async () => {
   }
 });
 
-Deno.test("session: cancel stops a read", async () => {
+Deno.test("session: cancel stops a read and tells the client why", async () => {
   const h = start("read", "f", new MemoryStorage({ f: pattern(5000) }));
   await h.transport.waitForSent(1);
   h.session.cancel();
   const stats = await ended(h);
   assert.equal(stats.outcome, "cancelled");
-  assert.equal(h.transport.sent.length, 1);
+  assert.equal(h.transport.sent.length, 2);
+  expectError(h.transport.sent[1], ErrorCode.NOT_DEFINED);
 });
