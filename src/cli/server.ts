@@ -137,7 +137,7 @@ export const SERVER_FLAGS = [
     min: 1,
     max: MAX_WINDOWSIZE,
     default: D.maxWindowsize,
-    help: "largest windowsize granted",
+    help: "largest windowsize granted (at most 32768)",
     section: "Transfers",
   },
   {

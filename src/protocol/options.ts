@@ -17,6 +17,13 @@ export const MAX_BLKSIZE = 65464;
 /** Largest windowsize RFC 7440 allows. */
 export const MAX_WINDOWSIZE = 65535;
 
+/**
+ * Largest windowsize granted whatever the limits: half the 16-bit block
+ * number space. With more blocks in flight an old or duplicated ACK reads
+ * as one 65536 blocks ahead, and the sender would skip that many.
+ */
+export const MAX_GRANTED_WINDOWSIZE = 32768;
+
 /** Limits and facts the negotiation needs. */
 export interface NegotiateOptions {
   /** Largest blksize to accept; larger requests are clamped to it. */
@@ -144,7 +151,7 @@ export function negotiate(
   const maxBlksize = Math.min(opts.maxBlksize ?? MAX_BLKSIZE, MAX_BLKSIZE);
   const maxWindowsize = Math.min(
     opts.maxWindowsize ?? 64,
-    MAX_WINDOWSIZE,
+    MAX_GRANTED_WINDOWSIZE,
   );
   const result: Negotiated = {
     oack: new Map(),
