@@ -30,6 +30,13 @@ export const SERVER_DEFAULTS = {
   ackTimeout: 0.5,
   /** Seconds without progress before a transfer is abandoned. */
   timeout: 3,
+  /**
+   * The same for an upload once its first DATA has come, when `timeout` is
+   * not set: a sender resends a lost DATA only on its own timer (RFC 1123
+   * 4.2.3.1), 5 s in tftp-hpa and atftp, so 3 s lost every such upload at
+   * its first lost packet. Two of those resends, and a margin.
+   */
+  uploadTimeout: 12,
   /** Retransmit rounds without progress before giving up. */
   retries: 5,
   /**

@@ -90,10 +90,13 @@ export const SERVER_FLAGS = [
     value: "S",
     min: 0.01,
     max: 3600,
-    default: D.timeout,
+    // Unset rather than 3, so that an upload can tell (`uploadTimeout`).
+    defaultText: `\`${D.timeout}\``,
     help: "seconds without progress before a transfer is abandoned",
     details: "times T / `--ack-timeout` for a client's `timeout` option T, " +
-      "never past `--max-idle`; also the linger after an upload",
+      "never past `--max-idle`; also the linger after an upload. Unset, an " +
+      "upload that has sent DATA waits 12 s: a sender resends a lost DATA " +
+      "only on its own timer, 5 s in tftp-hpa and atftp",
     section: "Transfers",
   },
   {

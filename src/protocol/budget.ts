@@ -19,6 +19,13 @@ export interface RetryBudgetOptions {
    * after which waiting in silence ends too (default: `giveUpMs`).
    */
   patienceMs?: number;
+  /**
+   * Once the peer has made progress at least once: milliseconds without
+   * progress before giving up, retransmits spent or not (default: as
+   * before it). A sender that resends only on its own timer, which we do
+   * not know, is waited for longer once it has shown it is there.
+   */
+  giveUpAfterProgressMs?: number;
 }
 
 /** What the retransmit timer should do, from {@linkcode RetryBudget.onTimer}. */
@@ -45,6 +52,8 @@ export class RetryBudget {
   readonly giveUpMs: number;
   /** Once out of retransmits: milliseconds without progress before giving up. */
   readonly patienceMs: number;
+  #afterProgressMs?: number;
+  #progressed = false;
   #retries = 0;
   #retransmits = 0;
   #lastProgress: number;
@@ -59,6 +68,7 @@ export class RetryBudget {
     this.maxRetries = Math.max(0, options.maxRetries);
     this.giveUpMs = options.giveUpMs;
     this.patienceMs = Math.min(options.patienceMs ?? Infinity, this.giveUpMs);
+    this.#afterProgressMs = options.giveUpAfterProgressMs;
     this.#lastProgress = now;
   }
 
@@ -77,6 +87,9 @@ export class RetryBudget {
    * once the retransmits are spent).
    */
   get giveUpAt(): number {
+    if (this.#progressed && this.#afterProgressMs !== undefined) {
+      return this.#lastProgress + this.#afterProgressMs;
+    }
     return this.#lastProgress +
       (this.#retries >= this.maxRetries ? this.patienceMs : this.giveUpMs);
   }
@@ -87,6 +100,7 @@ export class RetryBudget {
    * @param now The current time in ms.
    */
   progress(now: number): void {
+    this.#progressed = true;
     this.#retries = 0;
     this.#lastProgress = now;
   }

@@ -115,6 +115,7 @@ export class ReceiveTransfer {
       maxRetries: o.maxRetries,
       giveUpMs: o.giveUpMs,
       patienceMs: o.patienceMs,
+      giveUpAfterProgressMs: o.giveUpAfterProgressMs,
       rto: o.rto,
       maxBytes: o.maxBytes,
       lingerMs: o.lingerMs,

@@ -50,6 +50,8 @@ export interface ReceiverOptions {
   giveUpMs?: number;
   /** Once out of retransmits: ms without progress before giving up. */
   patienceMs?: number;
+  /** Give-up once the sender has made progress (default: as before). */
+  giveUpAfterProgressMs?: number;
   /** The re-ACK interval (default: a fixed 1000 ms). */
   rto?: RtoOptions;
   /** Most payload bytes accepted; more is ERROR 3 (default: no limit). */
@@ -114,6 +116,7 @@ export class Receiver {
       maxRetries: options.maxRetries ?? 5,
       giveUpMs: options.giveUpMs ?? 3000,
       patienceMs: options.patienceMs,
+      giveUpAfterProgressMs: options.giveUpAfterProgressMs,
     }, now);
     this.#rto = new Rto(options.rto ?? { initialMs: 1000, fixed: true });
     this.#maxBytes = options.maxBytes ?? Infinity;

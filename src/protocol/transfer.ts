@@ -77,6 +77,8 @@ export interface RetryOptions {
   giveUpMs?: number;
   /** Once out of retransmits: ms without progress before giving up. */
   patienceMs?: number;
+  /** Give-up once the peer has made progress (default: as before). */
+  giveUpAfterProgressMs?: number;
   /** The retransmit interval (default: a fixed 1000 ms). */
   rto?: RtoOptions;
 }

@@ -45,6 +45,8 @@ export interface SessionConfig {
   ackTimeout: number;
   /** Seconds without progress before a transfer is abandoned. */
   connTimeout: number;
+  /** The same for an upload once DATA has come (default `connTimeout`). */
+  uploadTimeout?: number;
   /**
    * Longest wait in seconds for storage: to open a file for reading, and
    * for a block's bytes (default `connTimeout`; longer when an origin's
@@ -91,6 +93,7 @@ export interface SessionConfig {
 export const DEFAULT_SESSION_CONFIG: SessionConfig = {
   ackTimeout: SERVER_DEFAULTS.ackTimeout,
   connTimeout: SERVER_DEFAULTS.timeout,
+  uploadTimeout: SERVER_DEFAULTS.uploadTimeout,
   maxRetries: SERVER_DEFAULTS.retries,
   maxBlksize: SERVER_DEFAULTS.maxBlksize,
   maxWindowsize: SERVER_DEFAULTS.maxWindowsize,

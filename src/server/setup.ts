@@ -42,6 +42,7 @@ export function sessionConfig(options: ServerOptions): SessionConfig {
   return {
     ackTimeout: options.ackTimeout ?? d.ackTimeout,
     connTimeout,
+    uploadTimeout: options.timeout ?? d.uploadTimeout,
     // An origin request ends at its own bounds with its own error (and
     // log line); the session's bound is only for a storage that never
     // answers, so it must not cut a slow origin short.

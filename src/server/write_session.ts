@@ -10,7 +10,12 @@ import { encodeOack, ErrorCode, TftpError } from "../protocol/packet.ts";
 import { negotiate, type Negotiated } from "../protocol/options.ts";
 import { NetasciiDecoder } from "../protocol/netascii.ts";
 import { ReceiveTransfer } from "../protocol/receive_transfer.ts";
-import { Act, type Outcome } from "../protocol/transfer.ts";
+import {
+  Act,
+  type Outcome,
+  type RetryOptions,
+  serverRetry,
+} from "../protocol/transfer.ts";
 import type { WriteHandle } from "../storage/types.ts";
 import { type Driven, driveReceive } from "../transport/driver.ts";
 import { Session } from "./session.ts";
@@ -169,6 +174,28 @@ export class WriteSession extends Session {
   /** How the machine ended, once it has. */
   protected get machineOutcome(): Outcome | undefined {
     return this.#machine?.outcome;
+  }
+
+  /**
+   * The retry settings of an upload: once DATA has come, with no `timeout`
+   * option, the wait goes on after our re-ACKs are spent, for up to
+   * `uploadTimeout`, since the sender resends only on a timer we do not
+   * know. A WRQ that never sends DATA ends as any silent peer does.
+   *
+   * @returns Settings for the machine.
+   */
+  protected override retry(): RetryOptions {
+    const c = this.config;
+    const r = serverRetry(c, this.negotiated.timeout);
+    if (this.negotiated.timeout !== undefined) return r;
+    const upload = serverRetry({
+      ...c,
+      connTimeout: c.uploadTimeout ?? c.connTimeout,
+    });
+    return {
+      ...r,
+      giveUpAfterProgressMs: Math.max(r.giveUpMs ?? 0, upload.giveUpMs ?? 0),
+    };
   }
 
   /**

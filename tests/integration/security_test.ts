@@ -283,6 +283,7 @@ Deno.test("no temporary files left after an upload times out", async () => {
     ackTimeout: 0.2,
     fixedInterval: true,
     retries: 2,
+    timeout: 1,
     files: { "keep.txt": "k" },
   });
   using client = RawClient.open();

@@ -28,7 +28,8 @@ Deno.test("server: no arguments -> every default from defaults.ts", () => {
       port: d.port,
       root: d.root,
       ackTimeout: d.ackTimeout,
-      timeout: d.timeout,
+      // Unset, so that uploads can wait longer (`uploadTimeout`).
+      timeout: undefined,
       retries: d.retries,
       maxIdle: d.maxIdle,
       maxBlksize: d.maxBlksize,
