@@ -45,7 +45,11 @@ export interface ServerOptions {
   origin?: OriginSettings;
   /** Retransmit interval in seconds (default 0.5). */
   ackTimeout?: number;
-  /** Seconds without progress before giving up on a transfer (default 3). */
+  /**
+   * Seconds without progress before giving up on a transfer (default 3;
+   * when unset, an upload that has sent DATA waits up to 12 s for the next,
+   * since its sender resends only on its own timer).
+   */
   timeout?: number;
   /** Retransmit rounds without progress before giving up (default 5). */
   retries?: number;
