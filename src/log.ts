@@ -115,7 +115,10 @@ export class Logger {
       line = escapeJsonLine(JSON.stringify({
         time: now.toISOString(),
         level,
-        msg: message,
+        // Escaped as in text lines: a viewer shows `msg` decoded, and an
+        // unquoted client string (a mode in an ERROR text) would forge
+        // lines there. Raw values stay in `fields`.
+        msg: escapeUnsafe(message),
         ...fields,
       }));
     } else {
