@@ -122,10 +122,11 @@ export const CLIENT_FLAGS = [
 export const CLIENT_HELP: string = renderHelp(CLIENT_FLAGS, {
   program: "tftp",
   usage: [
-    "tftp get HOST[:PORT] REMOTE [LOCAL]   download REMOTE (to LOCAL, default its base name; - for stdout)",
+    "tftp get HOST[:PORT] REMOTE [LOCAL]   download REMOTE (to LOCAL, default its base name, into LOCAL if a directory; - for stdout)",
     "tftp put HOST[:PORT] LOCAL [REMOTE]   upload LOCAL (as REMOTE, default its base name)",
   ],
-  about: "HOST may be an IPv6 address in brackets: [::1]:69. Default port " +
+  about: "HOST is a name or an address; an IPv6 address goes in brackets: " +
+    "[::1]:69. Default port " +
     `${CLIENT_DEFAULTS.port}.`,
   footer: "exit status: 0 ok, 1 other error, 2 usage, 3 not found, " +
     "4 access denied,\n5 timeout, 6 file exists",
@@ -264,6 +265,40 @@ function exitFor(err: unknown): number {
   }
 }
 
+/**
+ * Where a download goes: `target`, or the remote file's base name; inside
+ * `target` when that is a directory, as `cp` does.
+ */
+async function localTarget(
+  target: string | undefined,
+  base: string,
+): Promise<string> {
+  if (target === undefined || target === "-") return target ?? base;
+  const isDir = await Deno.stat(target).then((s) => s.isDirectory, () => false);
+  return isDir ? `${target.replace(/\/+$/, "")}/${base}` : target;
+}
+
+/** Opens the temporary file a download is written to before its rename. */
+async function createLocal(local: string, tmp: string): Promise<Deno.FsFile> {
+  try {
+    return await Deno.open(tmp, { write: true, createNew: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new LocalError(`${local}: no such local directory`, "not-found");
+    }
+    throw new LocalError(`${local}: ${(e as Error).message}`, "other");
+  }
+}
+
+/** A local file problem, with the exit status it means. */
+class LocalError extends Error {
+  readonly kind: "not-found" | "other";
+  constructor(message: string, kind: "not-found" | "other") {
+    super(message);
+    this.kind = kind;
+  }
+}
+
 function basename(p: string): string {
   const parts = p.split(/[\\/]/).filter((s) => s !== "");
   return parts[parts.length - 1] ?? p;
@@ -301,12 +336,10 @@ export async function runClient(args: readonly string[]): Promise<number> {
   const showProgress = !cli.quiet && Deno.stderr.isTerminal();
   try {
     if (verb === "get") {
-      const local = target ?? basename(source);
+      const local = await localTarget(target, basename(source));
       const toStdout = local === "-";
       const tmp = toStdout ? undefined : `${local}.part-${Date.now()}`;
-      const file = tmp
-        ? await Deno.open(tmp, { write: true, createNew: true })
-        : undefined;
+      const file = tmp ? await createLocal(local, tmp) : undefined;
       const bar = showProgress ? progressBar(source, Deno.stderr) : undefined;
       try {
         await tftpGet(source, {
@@ -333,7 +366,10 @@ export async function runClient(args: readonly string[]): Promise<number> {
         throw e;
       }
     } else {
-      const data = await Deno.readFile(source);
+      const data = await Deno.readFile(source).catch((e) => {
+        if (e instanceof Deno.errors.NotFound) throw e;
+        throw new LocalError(`${source}: ${(e as Error).message}`, "other");
+      });
       const remote = target ?? basename(source);
       const bar = showProgress ? progressBar(remote, Deno.stderr) : undefined;
       await tftpPut(remote, { ...options, data, onProgress: bar?.update });
@@ -341,6 +377,10 @@ export async function runClient(args: readonly string[]): Promise<number> {
     }
     return ClientExit.OK;
   } catch (e) {
+    if (e instanceof LocalError) {
+      err(e.message);
+      return e.kind === "not-found" ? ClientExit.NOT_FOUND : ClientExit.OTHER;
+    }
     if (e instanceof Deno.errors.NotFound) {
       err(`${source}: no such local file`);
       return ClientExit.NOT_FOUND;

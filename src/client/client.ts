@@ -22,10 +22,14 @@ import {
 import { driveReceive, driveSend } from "../transport/driver.ts";
 import { type Clock, systemClock, type Transport } from "../transport/types.ts";
 import { CLIENT_DEFAULTS } from "../defaults.ts";
+import { ipv4Value, ipv6Groups, splitZone } from "../net/ip.ts";
+import { lookup } from "node:dns/promises";
 
 /** Options of a transfer. */
 export interface ClientOptions {
-  /** Server address (default 127.0.0.1). */
+  /**
+   * Server address, or a host name looked up first (default 127.0.0.1).
+   */
   host?: string;
   /** Server port (default 69). */
   port?: number;
@@ -63,6 +67,7 @@ export type ClientErrorKind =
   | "exists"
   | "disk-full"
   | "timeout"
+  | "address"
   | "protocol"
   | "other";
 
@@ -84,22 +89,28 @@ export class TftpClientError extends Error {
    *
    * @param code TFTP error code, or -1.
    * @param message Text.
+   * @param options `kind` when the code and message do not say it.
    */
-  constructor(code: number, message: string) {
+  constructor(
+    code: number,
+    message: string,
+    options: { kind?: ClientErrorKind } = {},
+  ) {
     super(message);
     this.name = "TftpClientError";
     this.code = code;
-    this.kind = code === -1
-      ? (message.includes("timed out") ? "timeout" : "protocol")
-      : code === ErrorCode.FILE_NOT_FOUND
-      ? "not-found"
-      : code === ErrorCode.ACCESS_VIOLATION
-      ? "access"
-      : code === ErrorCode.FILE_EXISTS
-      ? "exists"
-      : code === ErrorCode.DISK_FULL
-      ? "disk-full"
-      : "other";
+    this.kind = options.kind ??
+      (code === -1
+        ? (message.includes("timed out") ? "timeout" : "protocol")
+        : code === ErrorCode.FILE_NOT_FOUND
+        ? "not-found"
+        : code === ErrorCode.ACCESS_VIOLATION
+        ? "access"
+        : code === ErrorCode.FILE_EXISTS
+        ? "exists"
+        : code === ErrorCode.DISK_FULL
+        ? "disk-full"
+        : "other");
   }
 }
 
@@ -143,6 +154,44 @@ function retryOptions(opts: ClientOptions): RetryOptions {
     giveUpMs: intervalMs * (maxRetries + 1),
     rto: { initialMs: intervalMs, fixed: true },
   };
+}
+
+/**
+ * The server's address as an IP: replies are matched against it, so a name
+ * such as `localhost` is looked up first (the system resolver, which reads
+ * /etc/hosts; IPv4 preferred, since most TFTP servers listen there). Text
+ * that looks like an address but is not one is refused here rather than
+ * handed to the resolver, which reads `010.0.0.1` as octal.
+ */
+async function resolveHost(host: string): Promise<string> {
+  const bad = (what: string, hint = "") =>
+    new TftpClientError(-1, `${what} ${JSON.stringify(host)}${hint}`, {
+      kind: "address",
+    });
+  if (host.includes(":")) {
+    const [addr, zone] = splitZone(host);
+    if (zone !== "" && ipv6Groups(addr)) return host;
+    throw bad("invalid IPv6 address", " (in brackets with a port: [::1]:69)");
+  }
+  if (/^[0-9.]+$/.test(host)) {
+    if (ipv4Value(host) >= 0) return host;
+    throw bad("invalid IPv4 address");
+  }
+  let found: { address: string; family: number }[] = [];
+  try {
+    found = await lookup(host, { all: true });
+  } catch (err) {
+    if ((err as { code?: string }).code === "EPERM") {
+      throw new TftpClientError(
+        -1,
+        `cannot look up ${JSON.stringify(host)}: run with --allow-net`,
+        { kind: "address" },
+      );
+    }
+  }
+  const pick = found.find((a) => a.family === 4) ?? found[0];
+  if (!pick) throw bad("cannot resolve host");
+  return pick.address;
 }
 
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/i;
@@ -217,7 +266,7 @@ export async function tftpGet(
   remote: string,
   opts: ClientOptions & { sink: ByteSink },
 ): Promise<ClientResult> {
-  const host = opts.host ?? CLIENT_DEFAULTS.host;
+  const host = await resolveHost(opts.host ?? CLIENT_DEFAULTS.host);
   const clock = opts.clock ?? systemClock;
   const asked = requestOptions(opts, 0);
   const request = encodeRequest(Opcode.RRQ, remote, {
@@ -299,7 +348,7 @@ export async function tftpPut(
   remote: string,
   opts: ClientOptions & ({ data: Uint8Array } | { source: ReadHandle }),
 ): Promise<ClientResult> {
-  const host = opts.host ?? CLIENT_DEFAULTS.host;
+  const host = await resolveHost(opts.host ?? CLIENT_DEFAULTS.host);
   const clock = opts.clock ?? systemClock;
   const handle = "source" in opts
     ? opts.source
