@@ -54,26 +54,48 @@ export async function main(args: string[]): Promise<void> {
   // Listen for signals before the "listening" line, so a supervisor that
   // stops us as soon as it sees that line gets a clean shutdown.
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
-    logger.info(`${signal} received: shutting down`);
+    if (code === 0) logger.info(`${signal} received: shutting down`);
     await server.close();
     logger.info("stopped");
     logger.close();
-    Deno.exit(0);
+    Deno.exit(code);
   };
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  Deno.addSignalListener("SIGHUP", () => {
+    try {
+      const reopened = logger.reopen();
+      logger.info(
+        reopened
+          ? "SIGHUP received: log file reopened"
+          : "SIGHUP received: no log file to reopen",
+      );
+    } catch (err) {
+      logger.error(`SIGHUP received: cannot reopen the log file: ${err}`);
+    }
+  });
+  // Deno answers SIGUSR1 by opening its inspector on 127.0.0.1:9229, which
+  // any local user may connect to and run code as this server; it cannot
+  // be turned off, so the server stops rather than serve with it open.
+  Deno.addSignalListener("SIGUSR1", () => {
+    logger.error(
+      "SIGUSR1 received: Deno opens its debugger on 127.0.0.1:9229 on this " +
+        "signal, open to every local user; shutting down (use SIGHUP to " +
+        "reopen the log file)",
+    );
+    stop("SIGUSR1", 1);
+  });
   try {
     await server.listen();
   } catch (err) {
     // "port 69 on 192.0.2.1 is already in use": the server names the address.
-    if (err instanceof Deno.errors.AddrInUse) fatal(err.message, 1);
-    fatal(
-      (err as Error).message,
-      err instanceof Deno.errors.NotCapable ? 2 : 1,
-    );
+    // Through the logger, so -l FILE and --log-format json have it too.
+    logger.error((err as Error).message);
+    logger.close();
+    Deno.exit(err instanceof Deno.errors.NotCapable ? 2 : 1);
   }
 }
 

@@ -67,6 +67,7 @@ export class Logger {
   /** Whether debug lines are written. */
   readonly debugEnabled: boolean;
   #file?: Deno.FsFile;
+  #path?: string;
   #json: boolean;
   #stderr: boolean;
   #sink?: (line: string, level: LogLevel) => void;
@@ -83,13 +84,23 @@ export class Logger {
     this.#json = opts.json ?? false;
     this.#stderr = opts.stderr ?? true;
     this.#sink = opts.sink;
-    if (opts.file) {
-      this.#file = Deno.openSync(opts.file, {
-        append: true,
-        create: true,
-        write: true,
-      });
-    }
+    this.#path = opts.file;
+    if (opts.file) this.#file = openLog(opts.file);
+  }
+
+  /**
+   * Opens the log file again by its name, so lines go to a new file once
+   * the old one was renamed (logrotate); on failure the old one is kept.
+   *
+   * @returns Whether there was a file to reopen.
+   * @throws {Error} When the file cannot be opened.
+   */
+  reopen(): boolean {
+    if (!this.#path) return false;
+    const file = openLog(this.#path);
+    this.#file?.close();
+    this.#file = file;
+    return true;
   }
 
   /**
@@ -177,6 +188,10 @@ export class Logger {
     this.#file?.close();
     this.#file = undefined;
   }
+}
+
+function openLog(path: string): Deno.FsFile {
+  return Deno.openSync(path, { append: true, create: true, write: true });
 }
 
 function writeAll(w: { writeSync(p: Uint8Array): number }, bytes: Uint8Array) {

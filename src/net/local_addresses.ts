@@ -128,7 +128,9 @@ export function listenPlan(
   const seen = new Set<string>();
   const out: ListenAddress[] = [];
   const add = (hostname: string, isExplicit: boolean) => {
-    const key = hostname.toLowerCase();
+    // `::1` and `0:0:0:0:0:0:0:1` are one address: binding both collides.
+    const bytes = hostname.includes("%") ? undefined : parseIp(hostname);
+    const key = bytes ? bytes.join(".") : hostname.toLowerCase();
     if (seen.has(key)) return;
     seen.add(key);
     out.push({ hostname, explicit: isExplicit });

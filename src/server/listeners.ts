@@ -427,6 +427,11 @@ function bindAll(
           retry = true;
           break;
         }
+        if (err instanceof Deno.errors.AddrNotAvailable) {
+          throw new Deno.errors.AddrNotAvailable(
+            `cannot listen on ${a.hostname}: not an address of this host`,
+          );
+        }
         if (inUse) {
           throw new Deno.errors.AddrInUse(
             `port ${port} on ${a.hostname} is already in use`,

@@ -231,11 +231,12 @@ export class TftpServer {
       serves = opened.serves;
     }
     try {
+      // First, so a bad --metrics fails the start before "listening".
+      if (this.#status) this.#status.open(this.options.metrics!, this.log);
       // Several receives per socket: when a rack boots at once, hundreds of
-      // requests queue while hundreds of transfers keep the event loop
-      // busy, and with one receive they were admitted one per turn. In
-      // single-port mode the socket also carries transfer packets, whose
-      // order matters.
+      // requests queue while hundreds of transfers keep the event loop busy,
+      // and with one receive they were admitted one per turn. In single-port
+      // mode the socket also carries transfer packets, whose order matters.
       this.#sockets = ListenSockets.open({
         hosts: this.#hosts,
         port: this.options.port ?? SERVER_DEFAULTS.port,
@@ -246,6 +247,7 @@ export class TftpServer {
         onDatagram: (data, peer, on) => this.#onDatagram(data, peer, on),
       });
     } catch (err) {
+      await this.#status?.close();
       await this.#own?.close();
       throw err;
     }
@@ -266,9 +268,6 @@ export class TftpServer {
           config: this.config,
           verbose: this.log.debugEnabled,
         }), { start });
-    }
-    if (this.options.metrics) {
-      this.#status?.open(this.options.metrics, this.log);
     }
     return addr;
   }

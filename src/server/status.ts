@@ -61,11 +61,23 @@ export class ServerStatus {
    *
    * @param listen Its address.
    * @param log The server's logger (also for the listener's errors).
+   * @throws {Error} Naming the address, when it cannot listen there.
    */
   open(listen: StatusListen, log: Logger): void {
-    this.#listener = startStatusServer(listen, this.monitor, {
-      onError: (err) => log.error(`status page: ${err}`),
-    });
+    try {
+      this.#listener = startStatusServer(listen, this.monitor, {
+        onError: (err) => log.error(`status page: ${err}`),
+      });
+    } catch (err) {
+      const at = formatPeer(listen);
+      if (err instanceof Deno.errors.NotCapable) throw err;
+      const why = err instanceof Deno.errors.AddrInUse
+        ? "the port is already in use"
+        : err instanceof Deno.errors.AddrNotAvailable
+        ? "not an address of this host"
+        : (err as Error).message;
+      throw new Error(`cannot serve metrics on ${at}: ${why}`);
+    }
     log.info(
       `metrics and status page on http://${formatPeer(this.#listener.addr)}/`,
     );

@@ -148,3 +148,22 @@ Deno.test("local addresses: explicit hosts are marked so a failure to bind them 
     ],
   );
 });
+
+Deno.test("listenPlan: one address spelled two ways is one socket (binding both would collide)", () => {
+  const spelled = [
+    ["::1", "0:0:0:0:0:0:0:1"],
+    ["2001:DB8::1", "2001:db8:0::1"],
+    ["127.0.0.1", "::ffff:127.0.0.1"],
+  ];
+  for (const hosts of spelled) {
+    const plan = listenPlan(hosts, undefined);
+    assert.deepEqual(
+      plan.addresses.map((a) => a.hostname),
+      [hosts[0]],
+      hosts.join(" "),
+    );
+  }
+  // A zone is part of the address: two interfaces, two sockets.
+  const zoned = listenPlan(["fe80::1%2", "fe80::1%3"], undefined);
+  assert.equal(zoned.addresses.length, 2);
+});
