@@ -288,6 +288,12 @@ export const PAGE_SCRIPT = String.raw`"use strict";
       status("live", "live");
       accept(e.data);
     });
+    // The server ends each stream after a while (so a reader that stopped
+    // cannot keep its slot) and says so first: open the next one at once.
+    source.addEventListener("renew", function () {
+      source.close();
+      listen();
+    });
     source.onerror = function () {
       if (source.readyState === EventSource.CLOSED) {
         source.close();

@@ -12,7 +12,7 @@ import { EXPOSITION_CONTENT_TYPE } from "./exposition.ts";
 import type { TransferMonitor } from "./monitor.ts";
 import { CONTENT_SECURITY_POLICY, PAGE_CSS, PAGE_HTML } from "./page.ts";
 import { PAGE_SCRIPT } from "./page_script.ts";
-import { EventHub } from "./sse.ts";
+import { EventHub, EventStreamClosed, STREAM_LIFETIME_MS } from "./sse.ts";
 
 /** Where the listener binds. */
 export interface StatusListen {
@@ -26,13 +26,23 @@ export interface StatusListen {
 export interface StatusServerOptions {
   /** Most live-page event streams open at once. @default {16} */
   streams?: number;
+  /**
+   * How long one event stream lasts, in ms, before the page is told to open
+   * a new one: a reader that stopped reading holds its slot at most this
+   * long, plus one interval. @default {30000}
+   */
+  streamLifetimeMs?: number;
   /** How often throughput is sampled and pages updated, in ms (at least 250). @default {1000} */
   intervalMs?: number;
   /** Running transfers listed in each live-page update. @default {100} */
   pageActive?: number;
   /** Finished transfers listed in each live-page update. @default {50} */
   pageRecent?: number;
-  /** Told about a request that failed inside the handler. */
+  /**
+   * Told about a request that failed inside the handler (not about an event
+   * stream that ended: a page gone, renewed or dropped, or the listener
+   * closing).
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -107,7 +117,10 @@ export function startStatusServer(
   monitor: TransferMonitor,
   options: StatusServerOptions = {},
 ): StatusServer {
-  const hub = new EventHub({ limit: options.streams ?? 16 });
+  const hub = new EventHub({
+    limit: options.streams ?? 16,
+    lifetimeMs: options.streamLifetimeMs ?? STREAM_LIFETIME_MS,
+  });
   const pageView = () =>
     JSON.stringify(monitor.status({
       listed: options.pageActive ?? 100,
@@ -180,7 +193,8 @@ export function startStatusServer(
     port: listen.port,
     onListen: () => {},
     onError: (err) => {
-      options.onError?.(err);
+      // An event stream the hub ended reaches here as its body's error.
+      if (!(err instanceof EventStreamClosed)) options.onError?.(err);
       return text(500, "internal error");
     },
   }, handle);

@@ -290,3 +290,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "status page in Chromium: a stream renewed at its lifetime stays live, with no reconnect shown",
+  ignore: CHROMIUM.ignore,
+  async fn() {
+    await using server = startStatusServer(
+      { hostname: "127.0.0.1", port: 0 },
+      new TransferMonitor(),
+      { intervalMs: 250, streamLifetimeMs: 500 },
+    );
+    await using browser = await Chromium.launch(CHROMIUM.path);
+    const page = await browser.open(`http://127.0.0.1:${server.addr.port}/`);
+    await page.waitFor("Number(document.body.dataset.updates) >= 1");
+    await page.evaluate(`(() => {
+      const conn = document.getElementById("conn");
+      window.__conn = [];
+      new MutationObserver(() => window.__conn.push(conn.textContent))
+        .observe(conn, { childList: true, characterData: true, subtree: true });
+      window.__from = Number(document.body.dataset.updates);
+      return 0;
+    })()`);
+    // 12 more updates at 250 ms span several 500 ms lifetimes.
+    await page.waitFor(
+      "Number(document.body.dataset.updates) >= window.__from + 12",
+    );
+    const shown = await page.evaluate<string[]>("window.__conn");
+    assert.deepEqual(shown.filter((t) => t !== "live"), [], shown.join(", "));
+    assert.equal(
+      await page.evaluate(`document.getElementById("conn").textContent`),
+      "live",
+    );
+    assert.ok(server.streams <= 1, `streams: ${server.streams}`);
+  },
+});

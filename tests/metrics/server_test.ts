@@ -149,3 +149,41 @@ Deno.test("the monitor sees refusals, and a running transfer's progress (main th
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("closing the server while status pages are open logs no error", async () => {
+  const lines: [string, string][] = [];
+  const root = await tempDir("tftpd-metrics-");
+  const server = new TftpServer({
+    host: "127.0.0.1",
+    port: 0,
+    root,
+    metrics: { hostname: "127.0.0.1", port: 0 },
+    logger: new Logger({
+      stderr: false,
+      verbose: true,
+      sink: (line, level) => lines.push([level, line]),
+    }),
+  });
+  await server.listen();
+  try {
+    const base = `http://127.0.0.1:${server.metricsAddr!.port}`;
+    // One page that went away, one still open at the shutdown.
+    const gone = await fetch(`${base}/api/events`);
+    const goneReader = gone.body!.getReader();
+    await goneReader.read();
+    await goneReader.cancel();
+    const open = await fetch(`${base}/api/events`);
+    assert.equal(open.status, 200);
+    const reader = open.body!.getReader();
+    await reader.read();
+    await server.close();
+    try {
+      for (let i = 0; i < 100 && !(await reader.read()).done; i++);
+    } catch { /* ended by the shutdown, as it should */ }
+    assert.ok(lines.some(([, line]) => /metrics and status page/.test(line)));
+    assert.deepEqual(lines.filter(([level]) => level === "error"), []);
+  } finally {
+    await server.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});

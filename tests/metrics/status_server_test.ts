@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { TransferMonitor } from "../../src/metrics/monitor.ts";
 import { startStatusServer } from "../../src/metrics/status_server.ts";
-import { EventHub } from "../../src/metrics/sse.ts";
+import { EventHub, STREAM_LIFETIME_MS } from "../../src/metrics/sse.ts";
 import { HOSTILE_NAMES, info, type MutableLive, transfer } from "./common.ts";
 import { schemaProblems } from "./schema.ts";
 
@@ -248,4 +248,102 @@ Deno.test("EventHub drops a reader that stopped reading instead of queueing with
   assert.equal(framed, "event: status\ndata: line1 line2\n\n");
   hub.close();
   assert.equal(hub.size, 0);
+});
+
+/** Opens `/api/events` on a raw socket and never reads from it. */
+async function stalledReader(
+  server: { addr: Deno.NetAddr },
+): Promise<Deno.Conn> {
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.addr.port,
+  });
+  await conn.write(
+    new TextEncoder().encode(
+      "GET /api/events HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n",
+    ),
+  );
+  return conn;
+}
+
+/** Reads a socket to its end; false when it is still open after `ms`. */
+async function endsWithin(conn: Deno.Conn, ms: number): Promise<boolean> {
+  const buf = new Uint8Array(65536);
+  const deadline = Date.now() + ms;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), ms);
+  });
+  try {
+    while (Date.now() < deadline) {
+      const n = await Promise.race([conn.read(buf).catch(() => null), late]);
+      if (n === "late") return false;
+      if (n === null) return true;
+    }
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("/api/events: readers that connect and never read lose their slots after the stream lifetime", async () => {
+  await using server = startStatusServer(LOOPBACK, populated(), {
+    streams: 2,
+    intervalMs: 250,
+    streamLifetimeMs: 500,
+  });
+  const stalled = [await stalledReader(server), await stalledReader(server)];
+  try {
+    for (let i = 0; i < 100 && server.streams < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(server.streams, 2);
+    const refused = await fetch(base(server) + "/api/events");
+    await refused.arrayBuffer();
+    assert.equal(refused.status, 503, "both slots held");
+    // Bounded polling: the lifetime (500 ms) plus an interval frees them.
+    let status = 503;
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      const res = await fetch(base(server) + "/api/events");
+      status = res.status;
+      if (status === 200) await new EventReader(res.body!).cancel();
+      else await res.arrayBuffer();
+      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(status, 200, "a page gets a stream once the stalled expire");
+    // Their connections are closed too, not just their slots freed.
+    for (const conn of stalled) assert.ok(await endsWithin(conn, 10_000));
+  } finally {
+    for (const conn of stalled) conn.close();
+  }
+});
+
+Deno.test("/api/events: a stream past its lifetime gets a renew event, then ends", async () => {
+  await using server = startStatusServer(LOOPBACK, new TransferMonitor(), {
+    intervalMs: 250,
+    streamLifetimeMs: 600,
+  });
+  const res = await fetch(base(server) + "/api/events");
+  const events = new EventReader(res.body!);
+  let event = await events.next();
+  for (let i = 0; i < 40 && event.event === "status"; i++) {
+    event = await events.next();
+  }
+  assert.equal(event.event, "renew");
+  assert.equal(server.streams, 0, "its slot is free");
+  await assert.rejects(() => events.next());
+});
+
+Deno.test("EventHub: a stream past its lifetime gives up its slot to the next page", () => {
+  let now = 0;
+  const hub = new EventHub({ limit: 1, lifetimeMs: 1000, now: () => now });
+  hub.open();
+  now = 999;
+  assert.equal(hub.open(), undefined, "still within its lifetime");
+  now = 1000;
+  const next = hub.open();
+  assert.ok(next, "the expired one made room");
+  assert.equal(hub.size, 1);
+  hub.close();
+  assert.ok(STREAM_LIFETIME_MS <= 60_000, "the documented bound is small");
 });
