@@ -42,6 +42,7 @@ import { type StartRequest, startTransfer, type ThreadEnv } from "./start.ts";
 import { type TransferHandle, TransferRegistry } from "./transfers.ts";
 import { liveSession } from "../metrics/progress.ts";
 import { openServerStorage } from "./serve_storage.ts";
+import { RefusalLog } from "./refusal_log.ts";
 import type { ServerStatus } from "./status.ts";
 import { WorkerThreads } from "./threads.ts";
 import {
@@ -105,12 +106,10 @@ export class TftpServer {
   #ports: PortAllocator;
   #lane: Lane;
   #threads: WorkerThreads;
-  /**
-   * Transfers running in this thread whose outcome is not known yet, per
-   * client address and port.
-   */
+  /** Transfers in this thread, outcome not known yet, per client endpoint. */
   #localFrom = new Map<string, number>();
   #status?: ServerStatus;
+  #refusals: RefusalLog;
 
   /**
    * Checks the options; {@linkcode TftpServer.listen} starts serving.
@@ -121,6 +120,7 @@ export class TftpServer {
   constructor(options: ServerOptions = {}) {
     this.options = options;
     this.log = options.logger ?? new Logger();
+    this.#refusals = new RefusalLog(this.log);
     this.config = sessionConfig(options);
     this.storage = options.storage;
     if (options.storage && options.origin) {
@@ -179,9 +179,8 @@ export class TftpServer {
   }
 
   /**
-   * Every listen socket's address (after `listen`): one per host, or per
-   * local address for a wildcard host; link-local IPv6 ones with their
-   * scope (`fe80::1%2`).
+   * Every listen socket's address (after `listen`): one per host or per local
+   * address of a wildcard host; link-local IPv6 with its scope (`fe80::1%2`).
    */
   get addrs(): Deno.NetAddr[] {
     if (!this.#sockets) throw new Error("server is not listening");
@@ -199,9 +198,8 @@ export class TftpServer {
   }
 
   /**
-   * Resolves when no transfer is in progress (at once if none is), after
-   * each one's socket is closed and its upload published or removed,
-   * whichever thread ran it.
+   * Resolves when no transfer is in progress (at once if none is), each one's
+   * socket closed and upload published or removed, whichever thread ran it.
    *
    * @returns A promise for that moment.
    */
@@ -273,10 +271,9 @@ export class TftpServer {
   }
 
   /**
-   * Starts the worker threads now (they otherwise start on demand, see
-   * `workersStart`) and resolves once they run, or failed to start, which
-   * is logged (transfers then run in the main thread). At once without
-   * worker threads.
+   * Starts the worker threads now (else they start on demand, see
+   * `workersStart`); resolves once they run or failed to start (logged;
+   * transfers then run in the main thread). At once without worker threads.
    *
    * @returns Resolves when the threads are up or known not to come.
    */
@@ -303,14 +300,12 @@ export class TftpServer {
   }
 
   /**
-   * Opens the socket for one transfer: an ephemeral port, or the next free
-   * port of `portRange`, on the address the request arrived on (so the
-   * replies leave from the address the client sent to). Override to bind
-   * differently.
+   * Opens one transfer's socket: an ephemeral port, or the next free port of
+   * `portRange`, on the address the request arrived on (replies leave from
+   * the address the client sent to). Override to bind differently.
    *
    * @param peer The client.
-   * @param local The listen address the request arrived on (absent when
-   * called from outside the server).
+   * @param local The listen address the request came to (absent: outside).
    * @returns A transport.
    */
   createTransport(peer: Deno.NetAddr, local?: Deno.NetAddr): Transport {
@@ -347,7 +342,7 @@ export class TftpServer {
       return;
     }
     if (verdict.kind === "refuse") {
-      this.log[verdict.level](verdict.log);
+      this.#refusals.write(verdict.reason, verdict.level, verdict.log);
       this.#status?.refused(verdict.reason);
       replyError(on, peer, verdict);
       return;
@@ -366,7 +361,9 @@ export class TftpServer {
         ? err
         : new TftpError(ErrorCode.NOT_DEFINED, String(err));
       const op = request.op === Opcode.RRQ ? "RRQ" : "WRQ";
-      this.log.warn(
+      this.#refusals.write(
+        "name",
+        "warn",
         `${key} ${op} ${quote(request.filename)} ${
           safeWord(request.mode)
         }: error ${parenthesize(clip(e.message))}`,
@@ -445,7 +442,11 @@ export class TftpServer {
       this.#status?.watch(start, { handle: t, live: liveSession(t.session) });
       t.done.finally(() => this.#shared.release(on, peer, t.session.transport));
     } catch (err) {
-      this.log.error(`${key} cannot open a transfer socket: ${err}`);
+      this.#refusals.write(
+        "no-port",
+        "warn",
+        `${key} cannot open a transfer socket: ${err}`,
+      );
       this.#status?.refused("no-port");
       replyError(on, peer, {
         code: ErrorCode.NOT_DEFINED,
