@@ -12,6 +12,13 @@ import assert from "node:assert/strict";
 import { LISTENING, runMain, startServer } from "../../testing/process.ts";
 import { tempDir } from "./common.ts";
 
+/** Runs the server on `root` (read, and write with `write`) until it exits. */
+function runOnRoot(root: string, args: string[], write = false) {
+  const permissions = ["--allow-net", `--allow-read=${root}`];
+  if (write) permissions.push(`--allow-write=${root}`);
+  return runMain(["--root", root, ...args], { permissions });
+}
+
 Deno.test("SIGHUP reopens -l FILE: lines after it go to a new file at the name, the server keeps running", async () => {
   await using dir = await tempDir();
   await using logs = await tempDir();
@@ -74,27 +81,16 @@ Deno.test("a taken port fails the start through the logger: -l FILE and --log-fo
   using _close = { [Symbol.dispose]: () => taken.close() };
   const port = (taken.addr as Deno.NetAddr).port;
   const log = `${dir.path}/tftpd.log`;
-  const r = await runMain(
-    [
-      "--root",
-      dir.path,
-      "--host",
-      "127.0.0.1",
-      "-p",
-      String(port),
-      "-l",
-      log,
-      "--log-format",
-      "json",
-    ],
-    {
-      permissions: [
-        "--allow-net",
-        `--allow-read=${dir.path}`,
-        `--allow-write=${dir.path}`,
-      ],
-    },
-  );
+  const r = await runOnRoot(dir.path, [
+    "--host",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "-l",
+    log,
+    "--log-format",
+    "json",
+  ], true);
   assert.equal(r.code, 1, r.stderr);
   const lines = (await Deno.readTextFile(log)).trim().split("\n").map((l) =>
     JSON.parse(l)
@@ -116,19 +112,14 @@ Deno.test("a --metrics address that cannot be bound fails the start before the l
       ["192.0.2.1:9100", "not an address of this host"],
     ]
   ) {
-    const r = await runMain(
-      [
-        "--root",
-        dir.path,
-        "--host",
-        "127.0.0.1",
-        "-p",
-        "0",
-        "--metrics",
-        metrics,
-      ],
-      { permissions: ["--allow-net", `--allow-read=${dir.path}`] },
-    );
+    const r = await runOnRoot(dir.path, [
+      "--host",
+      "127.0.0.1",
+      "-p",
+      "0",
+      "--metrics",
+      metrics,
+    ]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(
       r.stderr,
@@ -144,10 +135,7 @@ Deno.test("a --metrics address that cannot be bound fails the start before the l
 
 Deno.test("--host with an address this host does not have: exit 1 naming it", async () => {
   await using dir = await tempDir();
-  const r = await runMain(
-    ["--root", dir.path, "--host", "192.0.2.1", "-p", "0"],
-    { permissions: ["--allow-net", `--allow-read=${dir.path}`] },
-  );
+  const r = await runOnRoot(dir.path, ["--host", "192.0.2.1", "-p", "0"]);
   assert.equal(r.code, 1, r.stderr);
   assert.match(
     r.stderr,

@@ -9,23 +9,8 @@ import {
   randomBytes,
   sha256,
   startFeatureServer,
-  tempDir,
 } from "../features/fixture.ts";
-import { runTftp } from "./run_tftp.ts";
-
-async function listDir(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const e of Deno.readDir(dir)) names.push(e.name);
-  return names.sort();
-}
-
-async function workDir(): Promise<AsyncDisposable & { path: string }> {
-  const path = await tempDir("tftp-cli-addr-");
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
-  };
-}
+import { listDir, runTftp, workDir } from "./run_tftp.ts";
 
 Deno.test("a host name is looked up: get and put through localhost", async () => {
   const data = randomBytes(70_001);

@@ -9,29 +9,13 @@ import {
   randomBytes,
   sha256,
   startFeatureServer,
-  tempDir,
 } from "../features/fixture.ts";
 import { RawClient } from "../../testing/raw_client.ts";
 import { ipv6Available } from "../../testing/net.ts";
-import { runTftp, runTftpOnTty } from "./run_tftp.ts";
+import { listDir, runTftp, runTftpOnTty, workDir } from "./run_tftp.ts";
 import { needs } from "../../testing/gates.ts";
 
 const SIZE = 150_001;
-
-async function listDir(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const e of Deno.readDir(dir)) names.push(e.name);
-  return names.sort();
-}
-
-/** A temporary working directory for the client, removed on dispose. */
-async function workDir(): Promise<AsyncDisposable & { path: string }> {
-  const path = await tempDir("tftp-cli-");
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
-  };
-}
 
 Deno.test("get: exit 0, the file arrives under its base name, nothing printed", async () => {
   const data = randomBytes(SIZE);

@@ -6,6 +6,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { tempDir } from "../features/fixture.ts";
 
 /** Absolute path of `client.ts`. */
 export const CLIENT_TS: string = fileURLToPath(
@@ -101,5 +102,30 @@ export async function runTftpOnTty(
   return {
     code: out.code,
     output: dec.decode(out.stdout) + dec.decode(out.stderr),
+  };
+}
+
+/**
+ * The names in `dir`, sorted.
+ *
+ * @param dir A directory.
+ * @returns Its entries' names.
+ */
+export async function listDir(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) names.push(e.name);
+  return names.sort();
+}
+
+/**
+ * A temporary working directory for the client, removed on dispose.
+ *
+ * @returns The directory.
+ */
+export async function workDir(): Promise<AsyncDisposable & { path: string }> {
+  const path = await tempDir("tftp-cli-");
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
   };
 }
