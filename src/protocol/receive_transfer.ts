@@ -8,7 +8,7 @@
  * @module
  */
 
-import { decode, Opcode, TftpError } from "./packet.ts";
+import { decode, ErrorCode, Opcode, TftpError } from "./packet.ts";
 import { type Endpoint, PeerLock, Source } from "./peer.ts";
 import { ReceiveFlag, Receiver, ReceiverTimer } from "./receiver.ts";
 import {
@@ -339,15 +339,18 @@ export class ReceiveTransfer {
       return this.#end("ok");
     }
     this.#peerError = info;
-    return this.role === "client"
-      ? this.#end(
-        "error",
-        `server error ${info.code}: ${quote(info.message, { max: 100 })}`,
-      )
-      : this.#end(
-        "aborted",
-        `client sent ERROR ${info.code}: ${quote(info.message, { max: 100 })}`,
-      );
+    const message = quote(info.message, { max: 100 });
+    if (this.role === "client") {
+      return this.#end("error", `server error ${info.code}: ${message}`);
+    }
+    const text = `ERROR ${info.code}: ${message}`;
+    // RFC 2347: a client that cannot take the OACK answers ERROR 8.
+    const refused = info.code === ErrorCode.OPTION_REFUSED &&
+      this.#receiver?.awaitingFirst === true && !!this.#options.oack;
+    return this.#end(
+      "aborted",
+      refused ? `client refused the OACK (${text})` : `client sent ${text}`,
+    );
   }
 
   /**

@@ -459,8 +459,9 @@ export abstract class Session {
         error ? ` ${parenthesize(error)}` : ""
       }, ${stats.bytes} bytes in ${(durationMs / 1000).toFixed(3)} s, ` +
       `${stats.retransmits} retransmits`;
-    if (outcome === "probe") this.log.debug(line, { stats });
-    else if (outcome === "ok" || outcome === "cancelled" || this.#missing) {
+    // A probe (UEFI sizes each file it boots so) is no failure.
+    const calm = outcome === "ok" || outcome === "probe" || this.#missing;
+    if (calm || outcome === "cancelled") {
       this.log.info(line, { stats });
     } else this.log.warn(line, { stats });
     this.#statsValue = stats;

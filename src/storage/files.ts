@@ -21,9 +21,14 @@ import { DirIndex, type DirIndexLimits } from "./dir_index.ts";
 import { ChunkCache, contentKey } from "./chunk_cache.ts";
 import { FileReadHandle, FileWriteHandle, ReadAheadPool } from "./handles.ts";
 import { type FsCalls, realFsCalls } from "./sys.ts";
+import { grantedUploadDirs, type SweepLimits } from "./sweep.ts";
+import { quote } from "../escape.ts";
 import type { ReadHandle, Storage, WriteHandle } from "./types.ts";
 
 export { TEMP_PREFIX };
+
+/** How far the start-up line looks for directories granted for uploads. */
+const DESCRIBE_WALK: SweepLimits = { maxEntries: 10_000, maxDepth: 8 };
 export { FileReadHandle, FileWriteHandle };
 
 /** Options of {@linkcode FsStorage.open}. */
@@ -169,9 +174,23 @@ export class FsStorage implements Storage {
    * @returns E.g. `root /srv/tftp (read-only)`.
    */
   describe(): string {
-    return `root ${this.root} (${
-      this.canUpload() ? "read-write" : "read-only"
-    })`;
+    if (!this.writable || this.canUpload()) {
+      return `root ${this.root} (${
+        this.writable ? "read-write" : "read-only"
+      })`;
+    }
+    // Granted below the root only (`--allow-write=ROOT/incoming`): "read-only"
+    // would hide where uploads land.
+    const found = grantedUploadDirs(this.root, {
+      calls: this.calls,
+      limits: DESCRIBE_WALK,
+      max: 3,
+    });
+    if (found.dirs.length === 0) return `root ${this.root} (read-only)`;
+    const more = found.truncated ? " and maybe more" : "";
+    return `root ${this.root} (read-only; uploads into ${
+      found.dirs.map((d) => quote(`${d}/`, { max: 100 })).join(", ")
+    }${more})`;
   }
 
   /**

@@ -37,6 +37,63 @@ export interface SweepResult {
   truncated: boolean;
 }
 
+/** What a walk is told about each directory it may enter. */
+interface WalkOptions {
+  calls: FsCalls;
+  limits?: Partial<SweepLimits>;
+  /** Called inside the directory (the working directory) per regular file. */
+  onFile?: (name: string, rel: string) => void;
+  /** Whether to enter a subdirectory (default: yes). */
+  enter?: (rel: string, path: string) => boolean;
+}
+
+/**
+ * Walks the directories under `root` within the bounds, each entered as in
+ * `confined.ts` and checked to be exactly where the walk expects, so no
+ * symlink is ever followed.
+ */
+function walk(
+  root: string,
+  opts: WalkOptions,
+): Pick<SweepResult, "entries" | "truncated"> {
+  const limits = { ...SWEEP_LIMITS, ...opts.limits };
+  const c = opts.calls;
+  const lock = CwdLock.forThread();
+  const result = { entries: 0, truncated: false };
+  const pending: { rel: string; depth: number }[] = [{ rel: "", depth: 0 }];
+  while (pending.length > 0) {
+    const { rel, depth } = pending.pop()!;
+    const path = rel ? `${root}/${rel}` : root;
+    const subdirs = lock.run(() => {
+      const subdirs: string[] = [];
+      try {
+        c.chdir(path);
+        // Exactly there: no component of the way was a symlink.
+        if (c.cwd() !== path) return subdirs;
+        for (const e of c.readDir(".")) {
+          if (++result.entries > limits.maxEntries) {
+            result.truncated = true;
+            break;
+          }
+          if (e.isFile) opts.onFile?.(e.name, rel);
+          else if (e.isDirectory) {
+            if (depth < limits.maxDepth) subdirs.push(e.name);
+            else result.truncated = true;
+          }
+        }
+      } catch { /* unreadable directory: skipped */ }
+      return subdirs;
+    });
+    if (result.truncated && result.entries > limits.maxEntries) break;
+    for (const d of subdirs) {
+      const sub = rel ? `${rel}/${d}` : d;
+      if (opts.enter?.(sub, `${root}/${sub}`) === false) continue;
+      pending.push({ rel: sub, depth: depth + 1 });
+    }
+  }
+  return result;
+}
+
 /**
  * Removes temporary upload files left under `root`.
  *
@@ -63,49 +120,66 @@ export function removeStaleUploads(
     onRemove?: (path: string) => void;
   },
 ): SweepResult {
-  const limits = { ...SWEEP_LIMITS, ...opts.limits };
   const c = opts.calls;
-  const lock = CwdLock.forThread();
-  const result: SweepResult = { removed: [], entries: 0, truncated: false };
-  const pending: { rel: string; depth: number }[] = [{ rel: "", depth: 0 }];
-  while (pending.length > 0) {
-    const { rel, depth } = pending.pop()!;
-    const path = rel ? `${root}/${rel}` : root;
-    const found = lock.run(() => {
-      const subdirs: string[] = [];
-      const removed: string[] = [];
+  const removed: string[] = [];
+  const walked = walk(root, {
+    calls: c,
+    limits: opts.limits,
+    onFile: (name, rel) => {
+      if (!isReservedSegment(name)) return;
       try {
-        c.chdir(path);
-        // Exactly there: no component of the way was a symlink.
-        if (c.cwd() !== path) return { subdirs, removed };
-        for (const e of c.readDir(".")) {
-          if (++result.entries > limits.maxEntries) {
-            result.truncated = true;
-            break;
-          }
-          if (e.isFile && isReservedSegment(e.name)) {
-            try {
-              if (c.lstat(e.name).isFile) {
-                c.remove(e.name);
-                removed.push(rel ? `${rel}/${e.name}` : e.name);
-              }
-            } catch { /* gone or not ours to remove */ }
-          } else if (e.isDirectory) {
-            if (depth < limits.maxDepth) subdirs.push(e.name);
-            else result.truncated = true;
-          }
-        }
-      } catch { /* unreadable directory: skipped */ }
-      return { subdirs, removed };
-    });
-    for (const r of found.removed) {
-      result.removed.push(r);
-      opts.onRemove?.(r);
-    }
-    if (result.truncated && result.entries > limits.maxEntries) break;
-    for (const d of found.subdirs) {
-      pending.push({ rel: rel ? `${rel}/${d}` : d, depth: depth + 1 });
-    }
-  }
-  return result;
+        if (!c.lstat(name).isFile) return;
+        c.remove(name);
+      } catch {
+        return; // gone or not ours to remove
+      }
+      removed.push(rel ? `${rel}/${name}` : name);
+    },
+  });
+  for (const path of removed) opts.onRemove?.(path);
+  return { removed, ...walked };
+}
+
+/**
+ * The directories under `root` that Deno's permissions let uploads into,
+ * when the root itself is not granted (`--allow-write=ROOT/incoming`):
+ * the shallowest ones, at most `max`, sorted.
+ *
+ * @example
+ * ```ts
+ * import { grantedUploadDirs } from "./sweep.ts";
+ * import { realFsCalls } from "./sys.ts";
+ * const root = await Deno.realPath(await Deno.makeTempDir());
+ * await Deno.mkdir(`${root}/incoming`);
+ * const calls = { ...realFsCalls(), canWrite: (p: string) => p.endsWith("/incoming") };
+ * const found = grantedUploadDirs(root, { calls });
+ * if (found.dirs.join() !== "incoming") throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ *
+ * @param root Real path of the root.
+ * @param opts The calls to make, bounds, and the most directories to name.
+ * @returns The directories (relative to the root) and whether the walk
+ *   was cut short, by a bound or by finding `max`.
+ */
+export function grantedUploadDirs(
+  root: string,
+  opts: { calls: FsCalls; limits?: Partial<SweepLimits>; max?: number },
+): { dirs: string[]; truncated: boolean } {
+  const max = opts.max ?? 4;
+  const dirs: string[] = [];
+  const walked = walk(root, {
+    calls: opts.calls,
+    limits: opts.limits,
+    enter: (rel, path) => {
+      if (dirs.length >= max) return false;
+      if (!opts.calls.canWrite(path)) return true;
+      dirs.push(rel);
+      return false;
+    },
+  });
+  return {
+    dirs: dirs.sort(),
+    truncated: walked.truncated || dirs.length >= max,
+  };
 }

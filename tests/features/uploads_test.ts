@@ -147,6 +147,9 @@ Deno.test("the command: --allow-write=ROOT/incoming limits uploads to incoming/"
         `--allow-write=${root}/incoming`,
       ],
     });
+    // The start line says where uploads land, not a bare "read-only".
+    const start = server.lines.find((l) => /listening on /.test(l)) ?? "";
+    assert.match(start, /\(read-only; uploads into "incoming\/"\)/);
     const target = { target: { host: server.host, port: server.port } };
     const data = randomBytes(40_000);
     await upload(target, "incoming/up.bin", { data });

@@ -356,7 +356,43 @@ const peerError: Case[] = [
     make: server({ oack: OACK_BYTES }),
     steps: [
       { at: 0, start: true, act: SEND, sends: ["OACK"] },
-      { at: 1, dg: error(8, "no"), act: END, state: { outcome: "aborted" } },
+      {
+        at: 1,
+        dg: error(8, "no"),
+        act: END,
+        state: {
+          outcome: "aborted",
+          error: 'client refused the OACK (ERROR 8: "no")',
+        },
+      },
+    ],
+  },
+  {
+    name:
+      "ReceiveTransfer (server) names ERROR 8 a refused OACK only before block 1",
+    make: server({ oack: OACK_BYTES }),
+    steps: [
+      { at: 0, start: true, act: SEND, sends: ["OACK"] },
+      ...lockStep(1, 1),
+      {
+        at: 2,
+        dg: error(8, "no"),
+        act: END,
+        state: { outcome: "aborted", error: 'client sent ERROR 8: "no"' },
+      },
+    ],
+  },
+  {
+    name: "ReceiveTransfer (server) without an OACK takes ERROR 8 as any abort",
+    make: server(),
+    steps: [
+      START,
+      {
+        at: 1,
+        dg: error(8, "no"),
+        act: END,
+        state: { outcome: "aborted", error: 'client sent ERROR 8: "no"' },
+      },
     ],
   },
   {

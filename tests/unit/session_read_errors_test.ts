@@ -58,7 +58,7 @@ Deno.test("session: malformed datagrams from the peer are ignored", async () => 
   assert.equal((await ended(h)).outcome, "ok");
 });
 
-Deno.test("session: ERROR 8 after the OACK is a probe, logged at debug", async () => {
+Deno.test("session: ERROR 8 after the OACK is a probe, logged at info", async () => {
   const h = start("read", "f", new MemoryStorage({ f: pattern(4096) }), {
     options: [["tsize", "0"]],
     verbose: true,
@@ -69,23 +69,25 @@ Deno.test("session: ERROR 8 after the OACK is a probe, logged at debug", async (
   const stats = await ended(h);
   assert.equal(stats.outcome, "probe");
   assert.equal(t.sent.length, 1, "no ERROR sent back");
-  assert.equal(summary(h).level, "debug");
-  assert.match(summary(h).line, /\[DEBUG\] .*: probe/);
+  assert.equal(summary(h).level, "info");
+  assert.match(summary(h).line, /\[INFO\] .*: probe/);
   assert.deepEqual(
     h.lines.filter((l) => l.level === "warning" || l.level === "error"),
     [],
   );
 });
 
-Deno.test("session: a probe is silent at the default log level", async () => {
+Deno.test("session: a probe's start and end are both at the default level", async () => {
   const h = start("read", "f", new MemoryStorage({ f: "x" }), {
     options: [["tsize", "0"]],
   });
   await h.transport.waitForSent(1);
   h.transport.inject(encodeError(ErrorCode.OPTION_REFUSED, "ok"), PEER);
   assert.equal((await ended(h)).outcome, "probe");
-  assert.equal(h.lines.length, 1, "only the RRQ line");
+  assert.equal(h.lines.length, 2, "the RRQ line and its end");
   assert.match(h.lines[0].line, /RRQ "f" octet tsize=0$/);
+  assert.match(h.lines[1].line, /RRQ "f" octet tsize=1: probe \(client ended/);
+  assert.equal(h.lines[1].level, "info");
 });
 
 Deno.test("session: client ERROR during a read aborts with a warning", async () => {
