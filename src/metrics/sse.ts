@@ -1,11 +1,14 @@
 /**
- * Server-sent events for the live page, bounded three ways: at most `limit`
- * streams at once, a stream whose reader falls `backlog` messages behind is
- * closed instead of queueing without end, and no stream lasts longer than
- * `lifetimeMs`: the page then opens a new one.
+ * Server-sent events for the live page, bounded four ways: at most `limit`
+ * streams at once, at most `perPeer` of them from one client, a stream whose
+ * reader falls `backlog` messages behind is closed instead of queueing
+ * without end, and no stream lasts longer than `lifetimeMs`: the page then
+ * opens a new one.
  *
  * @module
  */
+
+import { clientKey } from "../server/admission.ts";
 
 const encoder = new TextEncoder();
 
@@ -27,7 +30,9 @@ export const STREAM_LIFETIME_MS = 30_000;
  * ```ts
  * import { EventHub, EventStreamClosed } from "./sse.ts";
  * const hub = new EventHub();
- * const reader = hub.open()!.getReader();
+ * const stream = hub.open();
+ * if (typeof stream === "string") throw new Error(stream);
+ * const reader = stream.getReader();
  * hub.close();
  * const why = await reader.read().catch((e) => e);
  * if (!(why instanceof EventStreamClosed)) throw new Error(String(why));
@@ -42,6 +47,12 @@ export class EventStreamClosed extends Error {
 export interface EventHubOptions {
   /** Most open streams. @default {16} */
   limit?: number;
+  /**
+   * Most open streams from one client (an IPv4 address, IPv4-mapped IPv6
+   * included, or an IPv6 /64, as transfers count per client), so that one
+   * client cannot take every slot. @default {4}
+   */
+  perPeer?: number;
   /** Messages queued for a slow reader before its stream is closed. @default {4} */
   backlog?: number;
   /** Reconnection delay suggested to browsers, in ms. @default {2000} */
@@ -49,11 +60,34 @@ export interface EventHubOptions {
   /**
    * How long a stream lasts, in ms, before it gets a `renew` event and ends
    * (checked at each broadcast and when a stream is asked for while `limit`
-   * are open). @default {STREAM_LIFETIME_MS}
+   * are open, or the asking client's `perPeer`).
+   * @default {STREAM_LIFETIME_MS}
    */
   lifetimeMs?: number;
   /** The clock, in ms. @default {performance.now} */
   now?: () => number;
+}
+
+/** Options of {@linkcode EventHub.open}. */
+export interface EventOpenOptions {
+  /**
+   * The address the request came from, as the socket reports it: its
+   * stream counts against that client's `perPeer`. Streams opened without
+   * one all count as one client.
+   */
+  peer?: string;
+}
+
+/**
+ * Why {@linkcode EventHub.open} gave no stream: `"limit"` streams are open,
+ * or `"peer"`: the asking client holds `perPeer` of them.
+ */
+export type EventRefusal = "limit" | "peer";
+
+/** An open stream: whom it counts against, and when it is to be renewed. */
+interface Slot {
+  key: string;
+  until: number;
 }
 
 /**
@@ -62,9 +96,11 @@ export interface EventHubOptions {
  * @example
  * ```ts
  * import { EventHub } from "./sse.ts";
- * const hub = new EventHub({ limit: 1 });
- * const stream = hub.open()!;
- * if (hub.open() !== undefined) throw new Error("over the limit");
+ * const hub = new EventHub({ limit: 2, perPeer: 1 });
+ * const stream = hub.open(undefined, { peer: "192.0.2.1" });
+ * if (typeof stream === "string") throw new Error(stream);
+ * const again = hub.open(undefined, { peer: "::ffff:192.0.2.1" });
+ * if (again !== "peer") throw new Error("over its share");
  * hub.broadcast("status", "{}");
  * const reader = stream.getReader();
  * const first = new TextDecoder().decode((await reader.read()).value);
@@ -75,13 +111,16 @@ export interface EventHubOptions {
 export class EventHub {
   /** Most open streams. */
   readonly limit: number;
+  /** Most open streams from one client. */
+  readonly perPeer: number;
   #backlog: number;
   #lifetimeMs: number;
   #now: () => number;
   #retry: Uint8Array;
   #renew = frame("renew", "{}");
-  /** Each open stream's controller, and when it is to be renewed. */
-  #clients = new Map<ReadableStreamDefaultController<Uint8Array>, number>();
+  #clients = new Map<ReadableStreamDefaultController<Uint8Array>, Slot>();
+  /** Open streams per client key; a key leaves when its count reaches 0. */
+  #held = new Map<string, number>();
 
   /**
    * Creates a hub with no streams.
@@ -90,6 +129,7 @@ export class EventHub {
    */
   constructor(options: EventHubOptions = {}) {
     this.limit = Math.max(0, options.limit ?? 16);
+    this.perPeer = Math.max(0, options.perPeer ?? 4);
     this.#backlog = Math.max(1, options.backlog ?? 4);
     this.#lifetimeMs = Math.max(0, options.lifetimeMs ?? STREAM_LIFETIME_MS);
     this.#now = options.now ?? (() => performance.now());
@@ -102,30 +142,42 @@ export class EventHub {
   }
 
   /**
-   * Opens a stream, or returns undefined when `limit` are open (and none is
-   * past its lifetime).
+   * Opens a stream, or says why not: `limit` streams are open, or `perPeer`
+   * from `options.peer` (streams past their lifetime are ended first, so they
+   * do not count).
    *
    * @param first A message (event name and data) queued at once.
-   * @returns The stream to send as a response body.
+   * @param options Who asks.
+   * @returns The stream to send as a response body, or the refusal.
    */
-  open(first?: [string, string]): ReadableStream<Uint8Array> | undefined {
+  open(
+    first?: [string, string],
+    options: EventOpenOptions = {},
+  ): ReadableStream<Uint8Array> | EventRefusal {
     const now = this.#now();
-    if (this.#clients.size >= this.limit) {
-      for (const [c, until] of [...this.#clients]) {
-        if (now >= until) this.#end(c);
+    const key = clientKey(options.peer ?? "");
+    const full = () =>
+      this.#clients.size >= this.limit ? "limit" as const : undefined;
+    const over = () =>
+      (this.#held.get(key) ?? 0) >= this.perPeer ? "peer" as const : undefined;
+    if (over() ?? full()) {
+      for (const [c, slot] of [...this.#clients]) {
+        if (now >= slot.until) this.#end(c);
       }
     }
-    if (this.#clients.size >= this.limit) return undefined;
+    const refusal = over() ?? full();
+    if (refusal) return refusal;
     let controller!: ReadableStreamDefaultController<Uint8Array>;
     const stream = new ReadableStream<Uint8Array>({
       start: (c) => {
         controller = c;
       },
       cancel: () => {
-        this.#clients.delete(controller);
+        this.#release(controller);
       },
     }, new CountQueuingStrategy({ highWaterMark: this.#backlog }));
-    this.#clients.set(controller, now + this.#lifetimeMs);
+    this.#clients.set(controller, { key, until: now + this.#lifetimeMs });
+    this.#held.set(key, (this.#held.get(key) ?? 0) + 1);
     controller.enqueue(this.#retry);
     if (first) controller.enqueue(frame(first[0], first[1]));
     return stream;
@@ -143,16 +195,16 @@ export class EventHub {
     if (this.#clients.size === 0) return;
     const now = this.#now();
     const bytes = frame(event, data);
-    for (const [c, until] of [...this.#clients]) {
+    for (const [c, slot] of [...this.#clients]) {
       if ((c.desiredSize ?? 0) <= 0) {
         this.#drop(c);
-      } else if (now >= until) {
+      } else if (now >= slot.until) {
         this.#end(c);
       } else {
         try {
           c.enqueue(bytes);
         } catch {
-          this.#clients.delete(c);
+          this.#release(c);
         }
       }
     }
@@ -173,8 +225,21 @@ export class EventHub {
     this.#drop(c);
   }
 
-  #drop(c: ReadableStreamDefaultController<Uint8Array>): void {
+  /**
+   * Frees a stream's slot and its client's share; every way a stream ends
+   * comes here, and only the first call for a stream counts.
+   */
+  #release(c: ReadableStreamDefaultController<Uint8Array>): void {
+    const slot = this.#clients.get(c);
+    if (!slot) return;
     this.#clients.delete(c);
+    const left = (this.#held.get(slot.key) ?? 1) - 1;
+    if (left > 0) this.#held.set(slot.key, left);
+    else this.#held.delete(slot.key);
+  }
+
+  #drop(c: ReadableStreamDefaultController<Uint8Array>): void {
+    this.#release(c);
     // error(), not close(): it discards what is queued and aborts the
     // connection, so a reader that stopped reading holds no memory, no
     // socket, and does not hold up a shutdown.

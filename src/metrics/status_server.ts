@@ -27,6 +27,13 @@ export interface StatusServerOptions {
   /** Most live-page event streams open at once. @default {16} */
   streams?: number;
   /**
+   * Most of those streams one client holds (an IPv4 address, IPv4-mapped
+   * IPv6 included, or an IPv6 /64), so that a client reconnecting in a loop
+   * cannot take every slot; over it, a request gets the same 503 as over
+   * `streams`, and its page polls. @default {4}
+   */
+  streamsPerPeer?: number;
+  /**
    * How long one event stream lasts, in ms, before the page is told to open
    * a new one: a reader that stopped reading holds its slot at most this
    * long, plus one interval. @default {30000}
@@ -119,6 +126,7 @@ export function startStatusServer(
 ): StatusServer {
   const hub = new EventHub({
     limit: options.streams ?? 16,
+    perPeer: options.streamsPerPeer ?? 4,
     lifetimeMs: options.streamLifetimeMs ?? STREAM_LIFETIME_MS,
   });
   const pageView = () =>
@@ -133,7 +141,7 @@ export function startStatusServer(
     if (hub.size > 0) hub.broadcast("status", pageView());
   }, interval);
 
-  const handle = (req: Request): Response => {
+  const handle = (req: Request, info: Deno.ServeHandlerInfo): Response => {
     if (req.method !== "GET" && req.method !== "HEAD") {
       const res = text(405, "method not allowed: this endpoint is read-only");
       res.headers.set("allow", "GET, HEAD");
@@ -175,11 +183,19 @@ export function startStatusServer(
           "cache-control": "no-store",
         };
         if (req.method === "HEAD") return respond(null, 200, headers);
-        const stream = hub.open(["status", pageView()]);
-        if (!stream) {
+        const opened = hub.open(["status", pageView()], {
+          peer: (info.remoteAddr as Deno.NetAddr).hostname,
+        });
+        if (opened === "peer") {
+          return text(
+            503,
+            `too many live pages open from your address (at most ${hub.perPeer}); poll /api/status`,
+          );
+        }
+        if (opened === "limit") {
           return text(503, "too many live pages open; poll /api/status");
         }
-        return respond(stream, 200, headers);
+        return respond(opened, 200, headers);
       }
       case "/favicon.ico":
         return respond(null, 204, { "cache-control": "max-age=86400" });

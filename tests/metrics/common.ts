@@ -1,8 +1,9 @@
 /**
  * Shared parts of the metrics tests: synthetic transfers for a
- * {@linkcode TransferMonitor}, hostile file names, a settable clock, and
- * finding the external programs (promtool, prometheus, chromium), which
- * must be there under CI and are skipped with a message otherwise.
+ * {@linkcode TransferMonitor}, hostile file names, a settable clock,
+ * reading event streams, and finding the external programs (promtool,
+ * prometheus, chromium), which must be there under CI and are skipped with a
+ * message otherwise.
  *
  * @module
  */
@@ -10,6 +11,7 @@
 import type { TransferStats } from "../../src/server/session.ts";
 import type { LiveSource, TransferInfo } from "../../src/metrics/types.ts";
 import type { TransferMonitor } from "../../src/metrics/monitor.ts";
+import type { EventHub, EventOpenOptions } from "../../src/metrics/sse.ts";
 
 /** Whether `CI` is set (then a missing program fails its test). */
 export const IN_CI = (() => {
@@ -164,4 +166,59 @@ export function transfer(
   );
   monitor.ended(id, stats(filename, over));
   return id;
+}
+
+/** Reads server-sent events from a response body, one at a time. */
+export class EventReader {
+  #reader: ReadableStreamDefaultReader<string>;
+  #buf = "";
+
+  /** @param body A response body. */
+  constructor(body: ReadableStream<Uint8Array>) {
+    this.#reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  /** The next event with data (name and data), skipping `retry:` frames. */
+  async next(): Promise<{ event: string; data: string }> {
+    for (;;) {
+      const end = this.#buf.indexOf("\n\n");
+      if (end >= 0) {
+        const frame = this.#buf.slice(0, end);
+        this.#buf = this.#buf.slice(end + 2);
+        const fields = Object.fromEntries(
+          frame.split("\n").map((
+            l,
+          ) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 2)]),
+        );
+        if (fields.data !== undefined) {
+          return { event: fields.event, data: fields.data };
+        }
+        continue;
+      }
+      const { value, done } = await this.#reader.read();
+      if (done) throw new Error("event stream ended");
+      this.#buf += value;
+    }
+  }
+
+  /** Stops reading (the server sees the client gone). */
+  async cancel(): Promise<void> {
+    await this.#reader.cancel();
+  }
+}
+
+/**
+ * Opens a hub stream that must be granted.
+ *
+ * @param hub The hub.
+ * @param options Who asks.
+ * @returns The stream.
+ */
+export function openStream(
+  hub: EventHub,
+  options: EventOpenOptions = {},
+): ReadableStream<Uint8Array> {
+  const stream = hub.open(undefined, options);
+  if (typeof stream === "string") throw new Error(`refused: ${stream}`);
+  return stream;
 }

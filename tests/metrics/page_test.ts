@@ -325,3 +325,38 @@ Deno.test({
     assert.ok(server.streams <= 1, `streams: ${server.streams}`);
   },
 });
+
+Deno.test({
+  name:
+    "status page in Chromium: a page from an address over its stream share polls and stays up to date",
+  ignore: CHROMIUM.ignore,
+  async fn() {
+    const monitor = new TransferMonitor();
+    await using server = startStatusServer(
+      { hostname: "127.0.0.1", port: 0 },
+      monitor,
+      { streamsPerPeer: 1 },
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    // This address's one share is taken before the page asks.
+    const held = await fetch(`${base}/api/events`);
+    assert.equal(held.status, 200);
+    try {
+      await using browser = await Chromium.launch(CHROMIUM.path);
+      const page = await browser.open(`${base}/`);
+      await page.waitFor("Number(document.body.dataset.updates) >= 1");
+      assert.equal(
+        await page.evaluate(`document.getElementById("conn").textContent`),
+        "polling",
+      );
+      monitor.started(info("late.bin"), { bytes: 0 });
+      await page.waitFor(
+        `document.querySelectorAll("#active tbody td.file").length === 1`,
+      );
+      assert.deepEqual(await cells(page, "active", "file"), ["late.bin"]);
+      assert.equal(server.streams, 1, "the page holds no stream");
+    } finally {
+      await held.body?.cancel();
+    }
+  },
+});

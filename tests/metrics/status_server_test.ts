@@ -7,7 +7,14 @@ import assert from "node:assert/strict";
 import { TransferMonitor } from "../../src/metrics/monitor.ts";
 import { startStatusServer } from "../../src/metrics/status_server.ts";
 import { EventHub, STREAM_LIFETIME_MS } from "../../src/metrics/sse.ts";
-import { HOSTILE_NAMES, info, type MutableLive, transfer } from "./common.ts";
+import {
+  EventReader,
+  HOSTILE_NAMES,
+  info,
+  type MutableLive,
+  openStream,
+  transfer,
+} from "./common.ts";
 import { schemaProblems } from "./schema.ts";
 
 const LOOPBACK = { hostname: "127.0.0.1", port: 0 };
@@ -32,43 +39,6 @@ function populated(): TransferMonitor {
   });
   m.refused("busy");
   return m;
-}
-
-/** Reads server-sent events from a response body, one at a time. */
-class EventReader {
-  #reader: ReadableStreamDefaultReader<string>;
-  #buf = "";
-
-  constructor(body: ReadableStream<Uint8Array>) {
-    this.#reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  }
-
-  /** The next event with data (name and data), skipping `retry:` frames. */
-  async next(): Promise<{ event: string; data: string }> {
-    for (;;) {
-      const end = this.#buf.indexOf("\n\n");
-      if (end >= 0) {
-        const frame = this.#buf.slice(0, end);
-        this.#buf = this.#buf.slice(end + 2);
-        const fields = Object.fromEntries(
-          frame.split("\n").map((
-            l,
-          ) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 2)]),
-        );
-        if (fields.data !== undefined) {
-          return { event: fields.event, data: fields.data };
-        }
-        continue;
-      }
-      const { value, done } = await this.#reader.read();
-      if (done) throw new Error("event stream ended");
-      this.#buf += value;
-    }
-  }
-
-  async cancel(): Promise<void> {
-    await this.#reader.cancel();
-  }
 }
 
 Deno.test("status server: each path serves its content type with the security headers", async () => {
@@ -231,8 +201,8 @@ Deno.test("/api/events: more streams than the limit get 503, and close() ends op
 
 Deno.test("EventHub drops a reader that stopped reading instead of queueing without end", async () => {
   const hub = new EventHub({ limit: 3, backlog: 2 });
-  const slow = hub.open()!;
-  const fast = hub.open()!.getReader();
+  const slow = openStream(hub);
+  const fast = openStream(hub).getReader();
   assert.match(new TextDecoder().decode((await fast.read()).value), /^retry: /);
   for (let i = 0; i < 10; i++) {
     hub.broadcast("status", `{"n":${i}}`);
@@ -240,7 +210,7 @@ Deno.test("EventHub drops a reader that stopped reading instead of queueing with
   }
   assert.equal(hub.size, 1, "the slow one is gone");
   await assert.rejects(() => slow.getReader().read());
-  const cancelled = hub.open()!;
+  const cancelled = openStream(hub);
   await cancelled.cancel();
   assert.equal(hub.size, 1, "a cancelled stream frees its slot");
   hub.broadcast("status", "line1\nline2");
@@ -337,12 +307,11 @@ Deno.test("/api/events: a stream past its lifetime gets a renew event, then ends
 Deno.test("EventHub: a stream past its lifetime gives up its slot to the next page", () => {
   let now = 0;
   const hub = new EventHub({ limit: 1, lifetimeMs: 1000, now: () => now });
-  hub.open();
+  openStream(hub);
   now = 999;
-  assert.equal(hub.open(), undefined, "still within its lifetime");
+  assert.equal(hub.open(), "limit", "still within its lifetime");
   now = 1000;
-  const next = hub.open();
-  assert.ok(next, "the expired one made room");
+  openStream(hub);
   assert.equal(hub.size, 1);
   hub.close();
   assert.ok(STREAM_LIFETIME_MS <= 60_000, "the documented bound is small");
