@@ -230,6 +230,25 @@ export async function tempDir(prefix: string): Promise<string> {
 }
 
 /**
+ * Runs `fn` with a fresh root and a directory beside it, outside the root
+ * (real paths), and removes both afterwards.
+ *
+ * @param fn Given the root and the outside directory.
+ */
+export async function withRootAndOutside(
+  fn: (root: string, outside: string) => Promise<void>,
+): Promise<void> {
+  const base = await tempDir("root-");
+  await Deno.mkdir(`${base}/root`);
+  await Deno.mkdir(`${base}/outside`);
+  try {
+    await fn(`${base}/root`, `${base}/outside`);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+}
+
+/**
  * Lists every entry under `dir`, recursively, as sorted relative paths
  * (directories end with `/`). Symlinks are listed, not followed.
  *

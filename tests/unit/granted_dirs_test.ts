@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { withRootAndOutside } from "../../testing/server.ts";
 import { FsStorage } from "../../src/storage/files.ts";
 import { grantedUploadDirs } from "../../src/storage/sweep.ts";
 import { type FsCalls, realFsCalls } from "../../src/storage/sys.ts";
@@ -18,21 +19,8 @@ function grantedAt(granted: string[]): FsCalls {
   };
 }
 
-async function withRoot(
-  fn: (root: string, outside: string) => Promise<void>,
-): Promise<void> {
-  const base = await Deno.realPath(await Deno.makeTempDir({ prefix: "gd-" }));
-  await Deno.mkdir(`${base}/root`);
-  await Deno.mkdir(`${base}/outside`);
-  try {
-    await fn(`${base}/root`, `${base}/outside`);
-  } finally {
-    await Deno.remove(base, { recursive: true });
-  }
-}
-
 Deno.test("describe(): a root granted only below it names where uploads go", async () => {
-  await withRoot(async (root) => {
+  await withRootAndOutside(async (root) => {
     await Deno.mkdir(`${root}/incoming`);
     await Deno.mkdir(`${root}/fw/up`, { recursive: true });
     await Deno.mkdir(`${root}/other`);
@@ -46,7 +34,7 @@ Deno.test("describe(): a root granted only below it names where uploads go", asy
 });
 
 Deno.test("describe(): read-only with no grant, read-write with the root's, read-only when not writable", async () => {
-  await withRoot(async (root) => {
+  await withRootAndOutside(async (root) => {
     await Deno.mkdir(`${root}/incoming`);
     const none = await FsStorage.open(root, { calls: grantedAt([]) });
     assert.equal(none.describe(), `root ${root} (read-only)`);
@@ -61,7 +49,7 @@ Deno.test("describe(): read-only with no grant, read-write with the root's, read
 });
 
 Deno.test("grantedUploadDirs(): the shallowest grant only, never through a symlink, at most max", async () => {
-  await withRoot(async (root, outside) => {
+  await withRootAndOutside(async (root, outside) => {
     await Deno.mkdir(`${root}/a/b`, { recursive: true });
     await Deno.mkdir(`${outside}/x`);
     await Deno.symlink(outside, `${root}/link`);
@@ -87,7 +75,7 @@ Deno.test("grantedUploadDirs(): the shallowest grant only, never through a symli
 });
 
 Deno.test("grantedUploadDirs(): the walk is bounded in depth", async () => {
-  await withRoot(async (root) => {
+  await withRootAndOutside(async (root) => {
     await Deno.mkdir(`${root}/1/2/3/4`, { recursive: true });
     const calls = grantedAt([`${root}/1/2/3/4`]);
     const shallow = grantedUploadDirs(root, {

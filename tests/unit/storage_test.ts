@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { withRootAndOutside } from "../../testing/server.ts";
 import { ErrorCode, TftpError } from "../../src/protocol/packet.ts";
 import { DirIndex } from "../../src/storage/dir_index.ts";
 import { FsStorage } from "../../src/storage/files.ts";
@@ -33,19 +34,6 @@ function total(counts: Map<string, number>): number {
   return [...counts.values()].reduce((a, b) => a + b, 0);
 }
 
-async function withRoot(
-  fn: (root: string, outside: string) => Promise<void>,
-): Promise<void> {
-  const base = await Deno.realPath(await Deno.makeTempDir({ prefix: "st-" }));
-  await Deno.mkdir(`${base}/root`);
-  await Deno.mkdir(`${base}/outside`);
-  try {
-    await fn(`${base}/root`, `${base}/outside`);
-  } finally {
-    await Deno.remove(base, { recursive: true });
-  }
-}
-
 async function code(p: Promise<unknown>): Promise<number | "ok"> {
   try {
     const h = await p as { close?: () => void; abort?: () => Promise<void> };
@@ -62,7 +50,7 @@ async function code(p: Promise<unknown>): Promise<number | "ok"> {
 const PAST = new Date(Date.now() - 3600_000);
 
 Deno.test("FsStorage ignoreCase: misses in a 20,000-entry directory list it once", async () => {
-  await withRoot(async (root) => {
+  await withRootAndOutside(async (root) => {
     await Deno.mkdir(`${root}/big`);
     for (let i = 0; i < 20_000; i++) {
       Deno.writeTextFileSync(`${root}/big/file-${i}.bin`, "");
@@ -84,7 +72,7 @@ Deno.test("FsStorage ignoreCase: misses in a 20,000-entry directory list it once
 });
 
 Deno.test("FsStorage ignoreCase: the work per request is linear in the segments", async () => {
-  await withRoot(async (root) => {
+  await withRootAndOutside(async (root) => {
     let dir = root;
     for (let i = 0; i < 31; i++) {
       dir += "/x";
@@ -114,7 +102,7 @@ Deno.test("FsStorage ignoreCase: the work per request is linear in the segments"
 });
 
 Deno.test("DirIndex: reused while the directory is unchanged, read again after a change", async () => {
-  await withRoot(async (root) => {
+  await withRootAndOutside(async (root) => {
     await Deno.writeTextFile(`${root}/A.txt`, "a");
     await Deno.utime(root, PAST, PAST);
     const { calls, counts } = countingCalls();
@@ -194,7 +182,7 @@ Deno.test("DirIndex: bounded in directories and entries (least recently used dro
 });
 
 Deno.test("FsStorage: a FIFO, a socket or a directory is refused at once with ERROR 2", async () => {
-  await withRoot(async (root) => {
+  await withRootAndOutside(async (root) => {
     const mk = new Deno.Command("mkfifo", { args: [`${root}/fifo`] });
     assert.equal((await mk.output()).code, 0);
     const listener = Deno.listen({ transport: "unix", path: `${root}/sock` });
@@ -215,7 +203,7 @@ Deno.test("FsStorage: a FIFO, a socket or a directory is refused at once with ER
 });
 
 Deno.test("FsStorage: a FIFO swapped in after the check is opened without blocking and refused", async () => {
-  await withRoot(async (root) => {
+  await withRootAndOutside(async (root) => {
     await Deno.writeTextFile(`${root}/plain`, "x");
     const mk = new Deno.Command("mkfifo", { args: [`${root}/f`] });
     assert.equal((await mk.output()).code, 0);
@@ -234,7 +222,7 @@ Deno.test("FsStorage: a FIFO swapped in after the check is opened without blocki
 });
 
 Deno.test("FsStorage: an upload whose working directory is moved by someone else meanwhile leaves no file anywhere", async () => {
-  await withRoot(async (root, outside) => {
+  await withRootAndOutside(async (root, outside) => {
     await Deno.mkdir(`${root}/d`);
     const real = realFsCalls();
     // Someone outside the lock (another isolate of the process) changes
@@ -264,7 +252,7 @@ Deno.test("FsStorage: an upload whose working directory is moved by someone else
 });
 
 Deno.test("FsStorage: a working directory moved outside before it is checked by identity is refused, reads and uploads alike", async () => {
-  await withRoot(async (root, outside) => {
+  await withRootAndOutside(async (root, outside) => {
     await Deno.mkdir(`${root}/d`);
     await Deno.writeTextFile(`${root}/d/secret.txt`, "INSIDE\n");
     await Deno.writeTextFile(`${outside}/secret.txt`, "OUTSIDE\n");
@@ -304,7 +292,7 @@ Deno.test("FsStorage: a working directory moved outside before it is checked by 
 });
 
 Deno.test("FsStorage: an upload whose temporary file is not found again under its name is refused and leaves no temporary file", async () => {
-  await withRoot(async (root) => {
+  await withRootAndOutside(async (root) => {
     await Deno.mkdir(`${root}/d`);
     await Deno.writeTextFile(`${root}/d/other`, "x");
     const real = realFsCalls();
@@ -331,7 +319,7 @@ Deno.test("FsStorage: an upload whose temporary file is not found again under it
 });
 
 Deno.test("removeStaleUploads(): reserved regular files inside the root only, never through a symlink", async () => {
-  await withRoot(async (root, outside) => {
+  await withRootAndOutside(async (root, outside) => {
     const t = ".tftp-upload-0123456789abcdef";
     await Deno.mkdir(`${root}/sub/deeper`, { recursive: true });
     await Deno.mkdir(`${root}/.tftp-upload-dir`);
@@ -362,7 +350,7 @@ Deno.test("removeStaleUploads(): reserved regular files inside the root only, ne
 });
 
 Deno.test("removeStaleUploads(): the walk is bounded in entries and depth", async () => {
-  await withRoot(async (root) => {
+  await withRootAndOutside(async (root) => {
     await Deno.mkdir(`${root}/a/b/c`, { recursive: true });
     await Deno.writeTextFile(`${root}/a/b/c/.tftp-upload-1`, "x");
     const deep = removeStaleUploads(root, {
@@ -381,7 +369,7 @@ Deno.test("removeStaleUploads(): the walk is bounded in entries and depth", asyn
 });
 
 Deno.test("openRootStorage() sweeps leftovers at start and logs each removal", async () => {
-  await withRoot(async (root) => {
+  await withRootAndOutside(async (root) => {
     await Deno.writeTextFile(`${root}/.tftp-upload-abc`, "half an upload");
     const lines: string[] = [];
     const log = new Logger({ stderr: false, sink: (l) => lines.push(l) });
@@ -448,7 +436,7 @@ Deno.test("FsStorage: a read whose name keeps changing is busy (try again), what
   ];
   for (const c of cases) {
     await t.step(c.what, async () => {
-      await withRoot(async (root) => {
+      await withRootAndOutside(async (root) => {
         await Deno.writeTextFile(`${root}/f`, "INSIDE");
         const calls = { ...realFsCalls(), ...await c.set(root) };
         const s = new FsStorage(root, { calls });
