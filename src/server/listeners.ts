@@ -34,6 +34,11 @@ export interface Listener {
    * {@linkcode JUNK_REPLIES}); absent: no bound.
    */
   readonly junk?: { take(): boolean };
+  /**
+   * ERRORs left for refused requests here (see
+   * {@linkcode REFUSAL_REPLIES}); absent: no bound.
+   */
+  readonly refusals?: { take(): boolean };
 }
 
 /**
@@ -45,8 +50,18 @@ export interface Listener {
 export const JUNK_REPLIES = { burst: 64, refillMs: 10 } as const;
 
 /**
- * Answers a request with an ERROR from the socket it arrived on (nothing
- * once that socket is closed; a failed send is dropped, as UDP would).
+ * How many refused requests (busy, a client's limit, a name refused, no
+ * free port) one listen socket answers with an ERROR. Each is one datagram
+ * from a possibly spoofed address, and its ERROR can be larger than it, so
+ * past this the rest go unanswered; a real client's own retry asks again
+ * (256 at once, then 500 a second: at most ~50 KB/s out).
+ */
+export const REFUSAL_REPLIES = { burst: 256, refillMs: 2 } as const;
+
+/**
+ * Answers a refused request with an ERROR from the socket it arrived on
+ * (nothing once that socket is closed or its refusal budget is spent; a
+ * failed send is dropped, as UDP would).
  *
  * @example
  * ```ts
@@ -66,7 +81,7 @@ export function replyError(
   to: Deno.NetAddr,
   error: { code: number; message: string },
 ): void {
-  if (on.closed) return;
+  if (on.closed || on.refusals?.take() === false) return;
   on.conn.send(encodeError(error.code, error.message), to).catch(() => {});
 }
 
@@ -254,11 +269,13 @@ export class ListenSockets {
 
   #add(hostname: string, conn: Deno.DatagramConn): void {
     const junk = new ReplyBudget(JUNK_REPLIES, performance.now());
+    const refusals = new ReplyBudget(REFUSAL_REPLIES, performance.now());
     const listener: Listener = {
       conn,
       addr: { transport: "udp", hostname, port: this.#port },
       closed: false,
       junk: { take: () => junk.take(performance.now()) },
+      refusals: { take: () => refusals.take(performance.now()) },
     };
     this.#by.set(hostname.toLowerCase(), listener);
     const share = Math.ceil(RECEIVES_TOTAL / Math.max(1, this.#by.size));

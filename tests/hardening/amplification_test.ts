@@ -11,6 +11,8 @@
  *   (at most 64 bytes, or the request's length + 64 when it echoes a name),
  *   and a flood of it gets at most `JUNK_REPLIES` (64 at once, 100 a
  *   second per listen socket); requests are still served.
+ * - Refused requests get at most `REFUSAL_REPLIES` ERRORs (256 at once,
+ *   500 a second per listen socket).
  * - Datagrams to a transfer port from a stranger get at most one ERROR 5
  *   each, and do not disturb the transfer.
  */
@@ -24,7 +26,7 @@ import {
 } from "../../src/protocol/packet.ts";
 import { type Harness, startHarness } from "./harness.ts";
 import { RawClient, type Received } from "../../testing/raw_client.ts";
-import { JUNK_REPLIES } from "../../src/server/listeners.ts";
+import { JUNK_REPLIES, REFUSAL_REPLIES } from "../../src/server/listeners.ts";
 import { Rng, seedFromEnv } from "../../testing/rng.ts";
 import { tftpGet } from "../../src/client/client.ts";
 
@@ -209,6 +211,48 @@ for (const singlePort of [false, true]) {
     assert.equal(got, "hello");
   });
 }
+
+Deno.test(`amplification: refused requests get at most ${REFUSAL_REPLIES.burst} ERRORs at once and then ${1000 / REFUSAL_REPLIES.refillMs} a second`, async () => {
+  await using h = await startHarness({ files: { "a.txt": "hello" }, ...FAST });
+  using peer = RawClient.open();
+  const replies: Uint8Array[] = [];
+  let sending = true;
+  const reader = (async () => {
+    for (;;) {
+      const got = await peer.receiveRaw(sending ? 5000 : 300);
+      if (!got) return;
+      const p = decode(got.data);
+      assert.ok(p.op === Opcode.ERROR && p.code === 2, `not ERROR 2`);
+      replies.push(got.data);
+    }
+  })();
+  const started = performance.now();
+  const SENT = 3 * REFUSAL_REPLIES.burst;
+  const refused = encodeRequest(Opcode.RRQ, "../outside");
+  for (let i = 0; i < SENT; i++) {
+    await peer.send(refused, h.addr);
+    if (i % 50 === 49) await new Promise((r) => setTimeout(r, 0));
+  }
+  sending = false;
+  await reader;
+  const bound = REFUSAL_REPLIES.burst +
+    Math.ceil((performance.now() - started) / REFUSAL_REPLIES.refillMs);
+  assert.ok(
+    replies.length >= Math.min(SENT, REFUSAL_REPLIES.burst),
+    `only ${replies.length} refusals answered`,
+  );
+  assert.ok(
+    replies.length <= Math.min(SENT, bound),
+    `${replies.length} replies to ${SENT} refused requests (bound ${bound})`,
+  );
+  let got = "";
+  await tftpGet("a.txt", {
+    host: "127.0.0.1",
+    port: h.port,
+    sink: { write: (d) => void (got += new TextDecoder().decode(d)) },
+  });
+  assert.equal(got, "hello", "a request after the flood is served");
+});
 
 Deno.test("amplification: a request for a missing file gets one ERROR no larger than the request + 64", async () => {
   await using h = await startHarness({ ...FAST });
