@@ -177,6 +177,8 @@ export interface StartServerOptions {
   timeoutMs?: number;
   /** Fixed port instead of a free one (no retry). */
   port?: number;
+  /** The program to run (default {@linkcode MAIN_TS}; e.g. a copy). */
+  main?: string;
   /**
    * Wait for the worker threads, when the server starts any (its
    * "listening on" line ends with `, N worker threads`), before returning:
@@ -293,18 +295,16 @@ export class ServerProcess {
  */
 export function serverArgs(
   root: string,
-  where: {
+  where: Pick<StartServerOptions, "permissions" | "args" | "main"> & {
     host: string;
     port: number;
-    permissions?: string[];
-    args?: string[];
   },
 ): string[] {
   return [
     "run",
     "--no-prompt",
     ...(where.permissions ?? rootPermissions(root)),
-    MAIN_TS,
+    where.main ?? MAIN_TS,
     "--host",
     where.host,
     "-p",

@@ -39,7 +39,11 @@ import { ReadSession } from "./read_session.ts";
 import { WriteSession } from "./write_session.ts";
 import { safeWord, type SessionClass, type SessionConfig } from "./session.ts";
 import { type StartRequest, startTransfer, type ThreadEnv } from "./start.ts";
-import { type TransferHandle, TransferRegistry } from "./transfers.ts";
+import {
+  PeerLoad,
+  type TransferHandle,
+  TransferRegistry,
+} from "./transfers.ts";
 import { liveSession } from "../metrics/progress.ts";
 import { openServerStorage } from "./serve_storage.ts";
 import { RefusalLog } from "./refusal_log.ts";
@@ -106,8 +110,7 @@ export class TftpServer {
   #ports: PortAllocator;
   #lane: Lane;
   #threads: WorkerThreads;
-  /** Transfers in this thread, outcome not known yet, per client endpoint. */
-  #localFrom = new Map<string, number>();
+  #load = new PeerLoad();
   #status?: ServerStatus;
   #refusals: RefusalLog;
 
@@ -407,13 +410,13 @@ export class TftpServer {
     repeatOf?: TransferHandle,
   ): void {
     if (this.#closing) return;
-    const { peer } = start;
-    const key = peerKey(peer);
+    const { peer } = start, key = peerKey(peer);
     const remote = this.#threads.run(start, {
       repeatOf,
       // One client asking again (a probe, a retry) is not load; another is.
-      busy: this.#localFrom.size > (this.#localFrom.has(key) ? 1 : 0),
+      busy: this.#load.busyBesides(key),
       refuse: (code, message) => replyError(on, peer, { code, message }),
+      retryHere: () => this.#startHere(cls, start, client, on),
     });
     if (remote) {
       this.#registry.add(key, remote, { client, behind: repeatOf });
@@ -422,31 +425,26 @@ export class TftpServer {
         live: remote.progress,
         worker: remote.worker + 1,
       });
-      return;
-    }
+    } else this.#startHere(cls, start, client, on);
+  }
+
+  #startHere(
+    cls: SessionClass,
+    start: StartRequest,
+    client: string,
+    on: Listener,
+  ): void {
+    if (this.#closing) return;
+    const { peer } = start, key = peerKey(peer);
     try {
       const t = startTransfer(cls, start, this.#env());
-      // Counted until its outcome is known: a lingering end is not load.
-      this.#localFrom.set(key, (this.#localFrom.get(key) ?? 0) + 1);
-      let counted = true;
-      const uncount = () => {
-        if (!counted) return;
-        counted = false;
-        const n = this.#localFrom.get(key)! - 1;
-        if (n) this.#localFrom.set(key, n);
-        else this.#localFrom.delete(key);
-      };
-      t.stats.then(uncount, uncount);
-      t.done.finally(uncount);
+      this.#load.hold(key, t);
       this.#registry.add(key, t, { client });
       this.#status?.watch(start, { handle: t, live: liveSession(t.session) });
       t.done.finally(() => this.#shared.release(on, peer, t.session.transport));
     } catch (err) {
-      this.#refusals.write(
-        "no-port",
-        "warn",
-        `${key} cannot open a transfer socket: ${err}`,
-      );
+      const line = `${key} cannot open a transfer socket: ${err}`;
+      this.#refusals.write("no-port", "warn", line);
       this.#status?.refused("no-port");
       replyError(on, peer, {
         code: ErrorCode.NOT_DEFINED,

@@ -132,6 +132,7 @@ export class WorkerThreads {
     start: StartRequest,
     options: {
       refuse: (code: number, message: string) => void;
+      retryHere?: () => void;
       repeatOf?: TransferHandle;
       busy?: boolean;
     },

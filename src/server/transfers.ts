@@ -158,3 +158,61 @@ export class TransferRegistry {
     await Promise.allSettled(all.map((h) => h.done));
   }
 }
+
+/**
+ * The transfers this thread runs, counted per peer until each one's outcome
+ * is known (a finished upload lingering for a repeated last block is not
+ * load): whether the thread is busy with anyone else.
+ *
+ * @example
+ * ```ts
+ * import { PeerLoad } from "./transfers.ts";
+ * const load = new PeerLoad();
+ * let end!: () => void;
+ * const done = new Promise<void>((r) => end = r);
+ * load.hold("10.0.0.1:1", { stats: done, done });
+ * if (!load.busyBesides("10.0.0.2:1") || load.busyBesides("10.0.0.1:1")) {
+ *   throw new Error();
+ * }
+ * end();
+ * await done;
+ * await Promise.resolve();
+ * if (load.busyBesides("10.0.0.2:1")) throw new Error();
+ * ```
+ */
+export class PeerLoad {
+  #by = new Map<string, number>();
+
+  /**
+   * Counts a transfer of `peer` until its stats or its end.
+   *
+   * @param peer The peer's key.
+   * @param handle The transfer.
+   */
+  hold(
+    peer: string,
+    handle: { stats: Promise<unknown>; done: Promise<void> },
+  ): void {
+    this.#by.set(peer, (this.#by.get(peer) ?? 0) + 1);
+    let counted = true;
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      const n = this.#by.get(peer)! - 1;
+      if (n) this.#by.set(peer, n);
+      else this.#by.delete(peer);
+    };
+    handle.stats.then(release, release);
+    handle.done.finally(release);
+  }
+
+  /**
+   * Whether a transfer of a peer other than `peer` is counted.
+   *
+   * @param peer The peer asking.
+   * @returns true when another peer's transfer runs here.
+   */
+  busyBesides(peer: string): boolean {
+    return this.#by.size > (this.#by.has(peer) ? 1 : 0);
+  }
+}

@@ -178,6 +178,33 @@ Deno.test("open() takes requests before the threads are up; they start once the 
   await within(pool.close());
 });
 
+Deno.test("a pool whose thread cannot start hands back, unanswered and without stats, the requests that can be served elsewhere", async () => {
+  const { log } = capture();
+  const source = `self.onmessage = (e) => {
+    if (e.data.type === "setup") setTimeout(() => self.postMessage({
+      type: "failed", error: "cannot load its code" }), 20);
+  };`;
+  const pool = WorkerPool.open(2, SETUP, { source, log });
+  const refusals: string[] = [];
+  let retried = 0;
+  const handed = [0, 1, 2].map(() =>
+    pool.run({ request: REQUEST, name: REQUEST.filename, peer: PEER }, {
+      refuse: (code, message) => refusals.push(`${code} ${message}`),
+      retryHere: () => retried++,
+    })
+  );
+  await assert.rejects(within(pool.ready), /cannot load its code/);
+  for (const remote of handed) await within(remote!.done);
+  assert.equal(retried, 3);
+  assert.deepEqual(refusals, []);
+  const settled = await Promise.race([
+    handed[0]!.stats.then(() => "stats"),
+    Promise.resolve("none"),
+  ]);
+  assert.equal(settled, "none", "a handed-back request has no outcome here");
+  await within(pool.close());
+});
+
 Deno.test("a pool whose thread cannot start refuses the requests it was handed (ERROR 0) and ends them as errors", async () => {
   const { log } = capture();
   const source = `self.onmessage = (e) => {

@@ -98,8 +98,9 @@ export class WorkerPool {
    * Starts `count` workers and returns at once: {@linkcode WorkerPool.run}
    * may hand them requests before they are up (each thread takes its
    * messages once it has opened the root). When a thread cannot start,
-   * every thread stops, the requests handed to them are refused (ERROR 0,
-   * the client may ask again) and `ready` rejects with the reason.
+   * every thread stops, the requests handed to them are served by their
+   * `retryHere` (else refused: ERROR 0, the client may ask again) and
+   * `ready` rejects with the reason.
    *
    * @param count Number of threads.
    * @param setup What every worker needs.
@@ -269,6 +270,12 @@ export class WorkerPool {
 
   #failAll(slot: Slot, error: string, refuse = false): void {
     for (const remote of slot.active.values()) {
+      // Never started: served here when the caller can, withdrawn first.
+      if (refuse && remote.retryHere) {
+        remote.end();
+        remote.retryHere();
+        continue;
+      }
       if (refuse) remote.refuse(ErrorCode.NOT_DEFINED, `${error}, try again`);
       remote.end(failedStats(error));
     }
@@ -280,13 +287,16 @@ export class WorkerPool {
    *
    * @param start The request, its resolved name and the client.
    * @param options `refuse`: sends the client an ERROR from the listen
-   * socket when the worker cannot start the transfer (no free port).
+   * socket when the worker cannot start the transfer (no free port);
+   * `retryHere`: serves it in the main thread when the threads fail to
+   * start.
    * @returns The transfer, or undefined when no worker is alive.
    */
   run(
     start: StartRequest,
     options: {
       refuse: (code: number, message: string) => void;
+      retryHere?: () => void;
       repeatOf?: TransferHandle;
     },
   ): RemoteSession | undefined {
@@ -318,6 +328,7 @@ export class WorkerPool {
         }
       },
       refuse: options.refuse,
+      retryHere: options.retryHere,
     });
     slot.active.set(id, remote);
     slot.worker.post(

@@ -22,6 +22,11 @@ export class RemoteSession implements TransferHandle {
   #cancel: (reason?: string) => void;
   /** Answers the client from the listen socket (the worker could not). */
   readonly refuse: (code: number, message: string) => void;
+  /**
+   * Serves the request in the main thread instead (its threads failed to
+   * start); absent: it is refused.
+   */
+  readonly retryHere?: () => void;
   /** The request it serves. */
   readonly request: RequestPacket;
   /** Always true: it runs in a worker thread. */
@@ -38,13 +43,15 @@ export class RemoteSession implements TransferHandle {
    *
    * @param start Its id, worker and request.
    * @param actions `cancel` asks the worker to cancel the transfer;
-   * `refuse` sends the client an ERROR from the listen socket.
+   * `refuse` sends the client an ERROR from the listen socket;
+   * `retryHere` serves the request in the main thread.
    */
   constructor(
     start: { id: number; worker: number; request: RequestPacket },
     actions: {
       cancel: (reason?: string) => void;
       refuse: (code: number, message: string) => void;
+      retryHere?: () => void;
     },
   ) {
     this.id = start.id;
@@ -52,6 +59,7 @@ export class RemoteSession implements TransferHandle {
     this.request = start.request;
     this.#cancel = actions.cancel;
     this.refuse = actions.refuse;
+    this.retryHere = actions.retryHere;
     this.stats = new Promise((r) => this.#resolveStats = r);
     this.done = new Promise((r) => this.#resolveDone = r);
   }
