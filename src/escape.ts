@@ -21,6 +21,18 @@ const UNSAFE_ANY = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
 // deno-lint-ignore no-control-regex
 const UNSAFE_IN_TEXT = /[\x00-\x1f\x7f-\x9f\u2028\u2029\p{Cf}]/gu;
 const UNSAFE_IN_JSON = /[\x7f-\x9f\u2028\u2029\p{Cf}]/gu;
+// deno-lint-ignore no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/gu;
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+
+/**
+ * A character that reads as ASCII but is not (U+212A KELVIN SIGN, the
+ * fullwidth forms, mathematical letters: its compatibility form is ASCII)
+ * is escaped, so a name that only looks like `kernel/` shows that it is not.
+ */
+function lookalike(c: string): string {
+  return PRINTABLE_ASCII.test(c.normalize("NFKC")) ? escapeChar(c) : c;
+}
 
 /**
  * Whether text holds a character {@linkcode quote} escapes: a C0 control,
@@ -81,6 +93,7 @@ export const QUOTE_LIMIT = 200;
  * import { quote } from "./escape.ts";
  * if (quote('a\nb"\\') !== '"a\\nb\\"\\\\"') throw new Error(quote('a\nb"\\'));
  * if (quote("x".repeat(300), { max: 4 }) !== '"xxxx"...(+296 chars)') throw new Error();
+ * if (quote("\u212Aernel") !== '"\\u212aernel"') throw new Error("a look-alike K");
  * ```
  *
  * @param text Client-supplied text.
@@ -93,7 +106,7 @@ export function quote(text: string, options: { max?: number } = {}): string {
   const body = cut.replace(/[\\"]/g, (c) => "\\" + c).replace(
     UNSAFE_IN_TEXT,
     escapeChar,
-  );
+  ).replace(NON_ASCII, lookalike);
   return text.length > max
     ? `"${body}"...(+${text.length - max} chars)`
     : `"${body}"`;
@@ -139,20 +152,25 @@ export function parenthesize(text: string): string {
 }
 
 /**
- * Escapes control characters and line separators in a whole line (a safety
- * net for text that was not quoted).
+ * Escapes control characters, line separators and characters that only
+ * look like ASCII in a whole line (a safety net for text that was not
+ * quoted, such as an error repeating a name).
  *
  * @example
  * ```ts
  * import { escapeUnsafe } from "./escape.ts";
  * if (escapeUnsafe("a\nb") !== "a\\nb") throw new Error();
+ * if (escapeUnsafe("\u212Aernel") !== "\\u212aernel") throw new Error();
  * ```
  *
  * @param text Any text.
  * @returns The text on one line.
  */
 export function escapeUnsafe(text: string): string {
-  return text.replace(UNSAFE_IN_TEXT, escapeChar);
+  return text.replace(UNSAFE_IN_TEXT, escapeChar).replace(
+    NON_ASCII,
+    lookalike,
+  );
 }
 
 /**

@@ -16,6 +16,7 @@
  */
 
 import { parseRemapPattern, type RegexNode as Node } from "./remap_parse.ts";
+import { foldUnit, lowerUnit } from "../storage/fold.ts";
 
 /** Most instructions one pattern compiles to (bounds work per name). */
 const MAX_PROGRAM = 4096;
@@ -187,14 +188,6 @@ function inRanges(ranges: number[], c: number): boolean {
   return false;
 }
 
-/** JavaScript's case canonicalisation for non-Unicode patterns. */
-function canonical(c: number): number {
-  const up = String.fromCharCode(c).toUpperCase();
-  if (up.length !== 1) return c;
-  const u = up.charCodeAt(0);
-  return c >= 128 && u < 128 ? c : u;
-}
-
 function isLineEnd(c: number): boolean {
   return c === 10 || c === 13 || c === 0x2028 || c === 0x2029;
 }
@@ -250,7 +243,7 @@ export function compileRemapPattern(
   const fold = options.ignoreCase ?? false;
   const groups = parsed.groups;
   if (fold) {
-    for (const ins of prog) if (ins.op === Op.Char) ins.x = canonical(ins.x);
+    for (const ins of prog) if (ins.op === Op.Char) ins.x = foldUnit(ins.x);
   }
   const vm = new Vm(prog, slots, fold);
   return {
@@ -323,8 +316,8 @@ class Vm {
       const c = input.charCodeAt(i);
       units[i] = c;
       if (fold) {
-        folded[i] = canonical(c);
-        lower[i] = String.fromCharCode(c).toLowerCase().charCodeAt(0);
+        folded[i] = foldUnit(c);
+        lower[i] = lowerUnit(c);
       }
     }
     let gen = ++this.gen;

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { foldName } from "./fold.ts";
 import type { FsCalls } from "./sys.ts";
 
 /** Bounds of a {@linkcode DirIndex}. */
@@ -113,7 +114,7 @@ export class DirIndex {
       if (this.#now() - st.mtimeMs > RACY_MS) this.#keep(key, entry);
     }
     if (!entry.names) return { kind: "too-large" };
-    const real = entry.names.get(name.toLowerCase());
+    const real = entry.names.get(foldName(name));
     return real === undefined
       ? { kind: "none" }
       : { kind: "found", name: real };
@@ -128,7 +129,7 @@ export class DirIndex {
         size = 0;
         break;
       }
-      const key = e.name.toLowerCase();
+      const key = foldName(e.name);
       const prev = names.get(key);
       // Several names differing only in case: the same one every time.
       if (prev === undefined || e.name < prev) names.set(key, e.name);

@@ -35,7 +35,14 @@ const NAMES = [
   "((a)\\)(b",
   // Refused before any transfer: the refusal's reason is bracketed too.
   "../x), 4096 bytes in 0.010 s, 0 retransmits",
+  // Reads as "kernel/vmlinuz" (KELVIN SIGN, fullwidth letters) but is not.
+  "\u212aernel/\uff56mlinuz",
 ];
+
+/** A character that is not ASCII but whose compatibility form is. */
+function looksAscii(c: string): boolean {
+  return c > "\x7f" && /^[\x20-\x7e]+$/.test(c.normalize("NFKC"));
+}
 
 /** A parenthesized reason as the log writes it: `(`, `)` and `\` escaped. */
 const REASON = String.raw`\((?:[^()\\]|\\.)*\)`;
@@ -72,6 +79,7 @@ for (const name of NAMES) {
       const quoted = line.slice(line.indexOf(' RRQ "') + 5).match(QUOTED);
       assert.ok(quoted, line);
       assert.equal(unquote(quoted[1]), name, line);
+      assert.ok(![...line].some(looksAscii), `a look-alike shown: ${line}`);
       // What follows the name is the server's, not the client's.
       const after = line.slice(line.indexOf(quoted[0]) + quoted[0].length);
       assert.match(after, AFTER, line);

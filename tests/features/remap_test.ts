@@ -268,6 +268,29 @@ Deno.test("the README's deny rule `a ^private/` holds for every spelling of the 
   }
 });
 
+Deno.test("ignoreCase: a deny rule holds for letters whose other case is another script's (KELVIN SIGN, ANGSTROM SIGN)", async (t) => {
+  await using srv = await withRules("a ^kernel/\na ^\u00c5rhus/\n", {
+    ignoreCase: true,
+    files: { "kernel/vmlinuz": "secret", "\u00c5rhus/x": "secret" },
+  });
+  // U+212A lower-cases to "k" and U+212B to U+00E5, yet neither is the
+  // same letter under the rule's case folding: they must not open the file.
+  for (const name of ["\u212aernel/vmlinuz", "\u212brhus/x"]) {
+    await t.step(JSON.stringify(name), async () => {
+      const got = await download(srv, name).then(
+        (r) => new TextDecoder().decode(r.data),
+        (err: Error) => err.message,
+      );
+      assert.notEqual(got, "secret");
+    });
+  }
+  for (const name of ["KERNEL/vmlinuz", "\u00e5rhus/x", "\u00c5RHUS/X"]) {
+    await t.step(`${JSON.stringify(name)} is denied`, async () => {
+      assert.deepEqual(await failure(download(srv, name)), ["access", 2]);
+    });
+  }
+});
+
 Deno.test("a deny rule holds after an earlier rewrite makes a name in another spelling", async (t) => {
   const maps = [
     // A prefix stripped, leaving a leading slash, two or a backslash.
