@@ -108,13 +108,20 @@ export class PacketError extends Error {
   /** The TFTP error code to answer with (always ILLEGAL_OPERATION). */
   readonly code: number = ErrorCode.ILLEGAL_OPERATION;
   /**
+   * The datagram is well formed but a string in it is not UTF-8 (a legacy
+   * client's file name, rather than junk).
+   */
+  readonly encoding: boolean;
+  /**
    * An error for a datagram that cannot be decoded.
    *
    * @param message What is wrong with the datagram.
+   * @param options `encoding`: only a string's encoding is wrong.
    */
-  constructor(message: string) {
+  constructor(message: string, options: { encoding?: boolean } = {}) {
     super(message);
     this.name = "PacketError";
+    this.encoding = options.encoding ?? false;
   }
 }
 
@@ -133,7 +140,7 @@ function readString(
   try {
     return [strictUtf8.decode(buf.subarray(start, end)), end + 1];
   } catch {
-    throw new PacketError(`${what} is not valid UTF-8`);
+    throw new PacketError(`${what} is not valid UTF-8`, { encoding: true });
   }
 }
 

@@ -214,12 +214,15 @@ export function admit(
     const msg = err instanceof PacketError ? err.message : String(err);
     const log = `${key} malformed request: ${msg}`;
     if (overJunkBudget(ctx)) return quiet(log, "malformed");
+    // Junk is not worth a line; a request whose name is not UTF-8 is a
+    // client that will never be served, which its operator must see.
+    const legacy = err instanceof PacketError && err.encoding;
     return refuse(
       ErrorCode.ILLEGAL_OPERATION,
       `malformed request: ${msg}`,
       log,
       "malformed",
-      "debug",
+      legacy ? "warn" : "debug",
     );
   }
   if (p.op !== Opcode.RRQ && p.op !== Opcode.WRQ) {

@@ -369,7 +369,7 @@ export class TftpServer {
         "warn",
         `${key} ${op} ${quote(request.filename)} ${
           safeWord(request.mode)
-        }: error ${parenthesize(clip(e.message))}`,
+        }: error ${parenthesize(clip(`ERROR ${e.code}: ${e.message}`))}`,
       );
       this.#status?.refused(e.message.includes("remap") ? "remap" : "name");
       replyError(on, peer, e);

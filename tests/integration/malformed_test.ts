@@ -96,6 +96,30 @@ Deno.test("malformed datagrams on the listen port: ERROR 4 each, then service as
   assert.equal(srv.lines.filter((l) => l.includes("[ERROR]")).length, 0);
 });
 
+Deno.test("a request whose name is not UTF-8 is refused with a warning; junk only at debug", async () => {
+  await using srv = await startServer({ files: { "a.bin": randomBytes(10) } });
+  const legacy = bytes(
+    0,
+    1,
+    0x62,
+    0xe9,
+    0x2e,
+    0x62,
+    0x69,
+    0x6e,
+    0,
+    ...OCTET,
+    0,
+  );
+  const got = await probe(srv, legacy, { expectReply: true });
+  assert.equal(got[0]?.packet.op, Opcode.ERROR);
+  await probe(srv, bytes(0, 9, ...NAME, 0), { expectReply: true });
+  const warned = srv.lines.filter((l) => /\[WARNING\].*malformed/.test(l));
+  assert.equal(warned.length, 1, srv.lines.join("\n"));
+  assert.match(warned[0], /filename is not valid UTF-8/);
+  assert.ok(!srv.lines.some((l) => /opcode 9/.test(l)), srv.lines.join("\n"));
+});
+
 Deno.test("ERROR on the listen port gets no reply", async () => {
   const data = randomBytes(100);
   await using srv = await startServer({ files: { "a.bin": data } });

@@ -54,6 +54,8 @@ Deno.test("a flood of refused requests: every one answered, one line per reason"
   assert.equal(perClient.length, 1, perClient.join("\n"));
   assert.equal(names.length, 1, names.join("\n"));
   assert.match(perClient[0], /\[WARNING\]/);
+  // A refused name's line names the ERROR it was sent, as a transfer's does.
+  assert.match(names[0], /octet: error \(ERROR 2: /);
 });
 
 Deno.test("with -v every refusal is logged", async () => {
