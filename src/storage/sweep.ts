@@ -12,7 +12,7 @@
  * @module
  */
 
-import { isReservedSegment } from "./clean_name.ts";
+import { TEMP_PREFIX } from "./clean_name.ts";
 import { CwdLock } from "./cwd_lock.ts";
 import type { FsCalls } from "./sys.ts";
 
@@ -23,6 +23,19 @@ export interface SweepLimits {
   /** Deepest directory entered (the root is depth 0). */
   maxDepth: number;
 }
+
+/**
+ * How long an upload's temporary file must have been left unchanged before
+ * the sweep takes it for a leftover: far longer than an upload may go
+ * without progress (`--max-idle`, 30 s by default), so another server's
+ * upload in progress on the same root is never taken.
+ */
+export const STALE_UPLOAD_MS = 10 * 60 * 1000;
+
+/** Exactly the names `temporaryName()` makes: nothing an operator wrote. */
+const OUR_TEMP = new RegExp(
+  `^${TEMP_PREFIX.replaceAll(".", "\\.")}[0-9a-f]{16}$`,
+);
 
 /** Default {@linkcode SweepLimits}. */
 export const SWEEP_LIMITS: SweepLimits = { maxEntries: 100_000, maxDepth: 32 };
@@ -103,13 +116,19 @@ function walk(
  * import { realFsCalls } from "./sys.ts";
  * const root = await Deno.realPath(await Deno.makeTempDir());
  * await Deno.writeTextFile(`${root}/.tftp-upload-0123456789abcdef`, "x");
- * const done = removeStaleUploads(root, { calls: realFsCalls() });
+ * const calls = realFsCalls();
+ * // Fresh: it may be another server's upload in progress.
+ * if (removeStaleUploads(root, { calls }).removed.length !== 0) throw new Error();
+ * const later = Date.now() + 3_600_000;
+ * const done = removeStaleUploads(root, { calls, now: later });
  * if (done.removed.length !== 1) throw new Error();
  * await Deno.remove(root, { recursive: true });
  * ```
  *
  * @param root Real path of the root.
- * @param opts The calls to make, bounds, and `onRemove` called per file.
+ * @param opts The calls to make, bounds, `onRemove` called per file, and
+ *   `now` (ms since the epoch) and `staleMs` (default
+ *   {@linkcode STALE_UPLOAD_MS}) for the age a leftover must have.
  * @returns What was removed and looked at.
  */
 export function removeStaleUploads(
@@ -118,17 +137,21 @@ export function removeStaleUploads(
     calls: FsCalls;
     limits?: Partial<SweepLimits>;
     onRemove?: (path: string) => void;
+    now?: number;
+    staleMs?: number;
   },
 ): SweepResult {
+  const before = (opts.now ?? Date.now()) - (opts.staleMs ?? STALE_UPLOAD_MS);
   const c = opts.calls;
   const removed: string[] = [];
   const walked = walk(root, {
     calls: c,
     limits: opts.limits,
     onFile: (name, rel) => {
-      if (!isReservedSegment(name)) return;
+      if (!OUR_TEMP.test(name)) return;
       try {
-        if (!c.lstat(name).isFile) return;
+        const st = c.lstat(name);
+        if (!st.isFile || st.mtimeMs > before) return;
         c.remove(name);
       } catch {
         return; // gone or not ours to remove

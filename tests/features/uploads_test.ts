@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { STALE_UPLOAD_MS } from "../../src/storage/sweep.ts";
 import { TftpClientError } from "../../src/client/client.ts";
 import { startServer } from "../../testing/process.ts";
 import { Opcode } from "../../src/protocol/packet.ts";
@@ -212,7 +213,7 @@ Deno.test("the command: --read-only and --allow-overwrite", async (t) => {
   }
 });
 
-Deno.test("after kill -9 mid-upload, the next start removes the temporary file and logs it", async () => {
+Deno.test("after kill -9 mid-upload, a later start removes the stale temporary file and logs it", async () => {
   const root = await tempDir("tftpd-crash-");
   try {
     await Deno.writeTextFile(`${root}/keep.txt`, "kept");
@@ -237,6 +238,10 @@ Deno.test("after kill -9 mid-upload, the next start removes the temporary file a
     }
     const [left] = temps();
     assert.ok(left, "kill -9 left the temporary file");
+    // Only a file left unchanged for STALE_UPLOAD_MS is taken for a
+    // leftover (a recent one may be another server's upload in progress).
+    const old = new Date(Date.now() - STALE_UPLOAD_MS - 60_000);
+    await Deno.utime(`${root}/${left}`, old, old);
     await using again = await startServer(root);
     await again.waitForLine(
       /removed ".tftp-upload-[0-9a-f]+": left by an earlier run/,

@@ -12,7 +12,12 @@ import { ErrorCode, TftpError } from "../../src/protocol/packet.ts";
 import { DirIndex } from "../../src/storage/dir_index.ts";
 import { FsStorage } from "../../src/storage/files.ts";
 import { openRootStorage } from "../../src/storage/fs_root.ts";
-import { removeStaleUploads } from "../../src/storage/sweep.ts";
+import {
+  removeStaleUploads,
+  STALE_UPLOAD_MS,
+} from "../../src/storage/sweep.ts";
+
+const HOUR_MS = 3_600_000;
 import { type FsCalls, realFsCalls } from "../../src/storage/sys.ts";
 import { Logger } from "../../src/log.ts";
 
@@ -318,7 +323,7 @@ Deno.test("FsStorage: an upload whose temporary file is not found again under it
   });
 });
 
-Deno.test("removeStaleUploads(): reserved regular files inside the root only, never through a symlink", async () => {
+Deno.test("removeStaleUploads(): old temporary files of exactly our name, inside the root only, never through a symlink", async () => {
   await withRootAndOutside(async (root, outside) => {
     const t = ".tftp-upload-0123456789abcdef";
     await Deno.mkdir(`${root}/sub/deeper`, { recursive: true });
@@ -335,11 +340,11 @@ Deno.test("removeStaleUploads(): reserved regular files inside the root only, ne
     const r = removeStaleUploads(root, {
       calls: realFsCalls(),
       onRemove: (p) => removed.push(p),
+      now: Date.now() + HOUR_MS,
     });
-    assert.deepEqual(
-      removed.sort(),
-      [t, `sub/${t}`, "sub/deeper/.TFTP-UPLOAD-x"].sort(),
-    );
+    assert.deepEqual(removed.sort(), [t, `sub/${t}`].sort());
+    // Not a name this server makes: an operator's file, kept.
+    assert.ok((await Deno.stat(`${root}/sub/deeper/.TFTP-UPLOAD-x`)).isFile);
     assert.deepEqual(r.removed.sort(), removed);
     assert.equal(r.truncated, false);
     assert.equal(await Deno.readTextFile(`${outside}/${t}`), "outside");
@@ -352,10 +357,14 @@ Deno.test("removeStaleUploads(): reserved regular files inside the root only, ne
 Deno.test("removeStaleUploads(): the walk is bounded in entries and depth", async () => {
   await withRootAndOutside(async (root) => {
     await Deno.mkdir(`${root}/a/b/c`, { recursive: true });
-    await Deno.writeTextFile(`${root}/a/b/c/.tftp-upload-1`, "x");
+    await Deno.writeTextFile(
+      `${root}/a/b/c/.tftp-upload-0000000000000001`,
+      "x",
+    );
     const deep = removeStaleUploads(root, {
       calls: realFsCalls(),
       limits: { maxDepth: 2 },
+      now: Date.now() + HOUR_MS,
     });
     assert.deepEqual(deep.removed, []);
     assert.equal(deep.truncated, true);
@@ -368,19 +377,39 @@ Deno.test("removeStaleUploads(): the walk is bounded in entries and depth", asyn
   });
 });
 
+Deno.test("removeStaleUploads(): a recent temporary file is another server's upload in progress, kept", async () => {
+  await withRootAndOutside(async (root) => {
+    const t = `${root}/.tftp-upload-0123456789abcdef`;
+    await Deno.writeTextFile(t, "in progress");
+    const r = removeStaleUploads(root, { calls: realFsCalls() });
+    assert.deepEqual(r.removed, []);
+    const old = new Date(Date.now() - STALE_UPLOAD_MS - 60_000);
+    await Deno.utime(t, old, old);
+    assert.deepEqual(
+      removeStaleUploads(root, { calls: realFsCalls() }).removed,
+      [".tftp-upload-0123456789abcdef"],
+    );
+  });
+});
+
 Deno.test("openRootStorage() sweeps leftovers at start and logs each removal", async () => {
   await withRootAndOutside(async (root) => {
-    await Deno.writeTextFile(`${root}/.tftp-upload-abc`, "half an upload");
+    const left = `${root}/.tftp-upload-00000000000000ab`;
+    await Deno.writeTextFile(left, "half an upload");
+    const old = new Date(Date.now() - STALE_UPLOAD_MS - 60_000);
+    await Deno.utime(left, old, old);
     const lines: string[] = [];
     const log = new Logger({ stderr: false, sink: (l) => lines.push(l) });
     await openRootStorage({ root }, log);
     assert.deepEqual([...Deno.readDirSync(root)], []);
     assert.ok(
-      lines.some((l) => l.includes('removed ".tftp-upload-abc"')),
+      lines.some((l) => l.includes('removed ".tftp-upload-00000000000000ab"')),
       lines.join("\n"),
     );
     // Worker threads (no logger) and read-only servers do not sweep.
-    await Deno.writeTextFile(`${root}/.tftp-upload-def`, "x");
+    await Deno.writeTextFile(`${root}/.tftp-upload-00000000000000cd`, "x");
+    const older = new Date(Date.now() - STALE_UPLOAD_MS - 60_000);
+    await Deno.utime(`${root}/.tftp-upload-00000000000000cd`, older, older);
     await openRootStorage({ root });
     await openRootStorage({ root, readOnly: true }, log);
     assert.equal([...Deno.readDirSync(root)].length, 1);
