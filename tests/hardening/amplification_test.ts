@@ -158,6 +158,44 @@ function junk(rng: Rng): Uint8Array {
   return b;
 }
 
+/**
+ * Sends `count` datagrams from `next()` to the listen port while reading
+ * the replies (a socket buffer holds only a few hundred), each checked by
+ * `check`; returns them and the bound a budget of `burst` refilled every
+ * `refillMs` allowed over the time it took.
+ */
+async function flood(
+  h: Harness,
+  peer: RawClient,
+  opts: {
+    count: number;
+    next: () => Uint8Array;
+    check: (got: Received) => void;
+    budget: { burst: number; refillMs: number };
+  },
+): Promise<{ replies: Uint8Array[]; bound: number }> {
+  const replies: Uint8Array[] = [];
+  let sending = true;
+  const reader = (async () => {
+    for (;;) {
+      const got = await peer.receiveRaw(sending ? 5000 : 300);
+      if (!got) return;
+      opts.check(got);
+      replies.push(got.data);
+    }
+  })();
+  const started = performance.now();
+  for (let i = 0; i < opts.count; i++) {
+    await peer.send(opts.next(), h.addr);
+    if (i % 50 === 49) await new Promise((r) => setTimeout(r, 0));
+  }
+  sending = false;
+  await reader;
+  const bound = opts.budget.burst +
+    Math.ceil((performance.now() - started) / opts.budget.refillMs);
+  return { replies, bound };
+}
+
 // With --single-port the listen port is also every transfer's port: an ACK
 // or DATA from an endpoint with no transfer is junk there too.
 for (const singlePort of [false, true]) {
@@ -169,29 +207,16 @@ for (const singlePort of [false, true]) {
     });
     using peer = RawClient.open();
     const rng = new Rng(SEED);
-    const replies: Uint8Array[] = [];
-    // Read while sending (a socket buffer holds only a few hundred replies).
-    let sending = true;
-    const reader = (async () => {
-      for (;;) {
-        const got = await peer.receiveRaw(sending ? 5000 : 300);
-        if (!got) return;
-        assert.equal(got.from.port, h.port, "a reply from a transfer port");
-        const p = decode(got.data);
-        assert.equal(p.op, Opcode.ERROR);
-        replies.push(got.data);
-      }
-    })();
-    const started = performance.now();
     const SENT = 500;
-    for (let i = 0; i < SENT; i++) {
-      await peer.send(junk(rng), h.addr);
-      if (i % 50 === 49) await new Promise((r) => setTimeout(r, 0));
-    }
-    sending = false;
-    await reader;
-    const bound = JUNK_REPLIES.burst +
-      Math.ceil((performance.now() - started) / JUNK_REPLIES.refillMs);
+    const { replies, bound } = await flood(h, peer, {
+      count: SENT,
+      next: () => junk(rng),
+      check: (got) => {
+        assert.equal(got.from.port, h.port, "a reply from a transfer port");
+        assert.equal(decode(got.data).op, Opcode.ERROR);
+      },
+      budget: JUNK_REPLIES,
+    });
     assert.ok(replies.length > 0, "no junk was answered");
     assert.ok(
       replies.length <= Math.min(SENT, bound),
@@ -215,28 +240,17 @@ for (const singlePort of [false, true]) {
 Deno.test(`amplification: refused requests get at most ${REFUSAL_REPLIES.burst} ERRORs at once and then ${1000 / REFUSAL_REPLIES.refillMs} a second`, async () => {
   await using h = await startHarness({ files: { "a.txt": "hello" }, ...FAST });
   using peer = RawClient.open();
-  const replies: Uint8Array[] = [];
-  let sending = true;
-  const reader = (async () => {
-    for (;;) {
-      const got = await peer.receiveRaw(sending ? 5000 : 300);
-      if (!got) return;
-      const p = decode(got.data);
-      assert.ok(p.op === Opcode.ERROR && p.code === 2, `not ERROR 2`);
-      replies.push(got.data);
-    }
-  })();
-  const started = performance.now();
   const SENT = 3 * REFUSAL_REPLIES.burst;
   const refused = encodeRequest(Opcode.RRQ, "../outside");
-  for (let i = 0; i < SENT; i++) {
-    await peer.send(refused, h.addr);
-    if (i % 50 === 49) await new Promise((r) => setTimeout(r, 0));
-  }
-  sending = false;
-  await reader;
-  const bound = REFUSAL_REPLIES.burst +
-    Math.ceil((performance.now() - started) / REFUSAL_REPLIES.refillMs);
+  const { replies, bound } = await flood(h, peer, {
+    count: SENT,
+    next: () => refused,
+    check: (got) => {
+      const p = decode(got.data);
+      assert.ok(p.op === Opcode.ERROR && p.code === 2, `not ERROR 2`);
+    },
+    budget: REFUSAL_REPLIES,
+  });
   assert.ok(
     replies.length >= Math.min(SENT, REFUSAL_REPLIES.burst),
     `only ${replies.length} refusals answered`,
