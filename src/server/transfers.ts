@@ -168,13 +168,12 @@ export class TransferRegistry {
  * ```ts
  * import { PeerLoad } from "./transfers.ts";
  * const load = new PeerLoad();
- * let end!: () => void;
- * const done = new Promise<void>((r) => end = r);
+ * const { promise: done, resolve } = Promise.withResolvers<void>();
  * load.hold("10.0.0.1:1", { stats: done, done });
  * if (!load.busyBesides("10.0.0.2:1") || load.busyBesides("10.0.0.1:1")) {
  *   throw new Error();
  * }
- * end();
+ * resolve();
  * await done;
  * await Promise.resolve();
  * if (load.busyBesides("10.0.0.2:1")) throw new Error();
