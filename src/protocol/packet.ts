@@ -228,6 +228,28 @@ export function decode(buf: Uint8Array): Packet {
   }
 }
 
+/**
+ * The opcode of a datagram that is long enough to be a reply of that kind,
+ * or -1: DATA, ACK and ERROR need their 4-byte header, an OACK only its
+ * opcode, since one with no options (RFC 2347: the server accepted none)
+ * is the 2 bytes `00 06`.
+ *
+ * @example
+ * ```ts
+ * import { Opcode, replyOpcode } from "./packet.ts";
+ * if (replyOpcode(new Uint8Array([0, 6])) !== Opcode.OACK) throw new Error();
+ * if (replyOpcode(new Uint8Array([0, 4, 0])) !== -1) throw new Error();
+ * ```
+ *
+ * @param buf The datagram.
+ * @returns Its opcode, or -1 when too short for it.
+ */
+export function replyOpcode(buf: Uint8Array): number {
+  if (buf.length < 2) return -1;
+  const op = (buf[0] << 8) | buf[1];
+  return op === Opcode.OACK || buf.length >= 4 ? op : -1;
+}
+
 function encodeStrings(op: number, strings: string[]): Uint8Array {
   const parts = strings.map((s) => encoder.encode(s));
   const size = parts.reduce((n, p) => n + p.length + 1, 2);

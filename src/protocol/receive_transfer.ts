@@ -8,7 +8,7 @@
  * @module
  */
 
-import { decode, ErrorCode, Opcode, TftpError } from "./packet.ts";
+import { decode, ErrorCode, Opcode, replyOpcode, TftpError } from "./packet.ts";
 import { type Endpoint, PeerLock, Source } from "./peer.ts";
 import { ReceiveFlag, Receiver, ReceiverTimer } from "./receiver.ts";
 import {
@@ -245,7 +245,7 @@ export class ReceiveTransfer {
    */
   onDatagram(data: Uint8Array, from: Endpoint, now: number): number {
     if (this.#outcome !== undefined) return Act.NONE;
-    const op = data.length >= 4 ? (data[0] << 8) | data[1] : -1;
+    const op = replyOpcode(data);
     // Only a reply a server can send first may lock a client's TID.
     const source = this.#lock.check(from, {
       lock: op === Opcode.DATA || op === Opcode.ACK || op === Opcode.OACK ||

@@ -8,8 +8,7 @@
  * @module
  */
 
-import { ErrorCode, Opcode } from "./packet.ts";
-import { decode } from "./packet.ts";
+import { decode, ErrorCode, Opcode, replyOpcode } from "./packet.ts";
 import { type Endpoint, PeerLock, Source } from "./peer.ts";
 import { Sender, SenderEvent } from "./sender.ts";
 import {
@@ -258,7 +257,7 @@ export class SendTransfer {
    */
   onDatagram(data: Uint8Array, from: Endpoint, now: number): number {
     if (this.#outcome !== undefined) return Act.NONE;
-    const op = data.length >= 4 ? (data[0] << 8) | data[1] : -1;
+    const op = replyOpcode(data);
     // Only a reply a server can send first may lock a client's TID.
     const source = this.#lock.check(from, {
       lock: op === Opcode.DATA || op === Opcode.ACK || op === Opcode.OACK ||

@@ -12,6 +12,7 @@ import {
   Opcode,
   type Packet,
   PacketError,
+  replyOpcode,
   writeAck,
   writeDataHeader,
 } from "../../src/protocol/packet.ts";
@@ -442,4 +443,13 @@ Deno.test("packet: random junk never throws anything but PacketError", () => {
     decoded > 0 && refused > 0,
     `decoded ${decoded}, refused ${refused}`,
   );
+});
+
+Deno.test("packet: replyOpcode takes a 2-byte OACK, and no other reply under 4 bytes", () => {
+  assert.equal(replyOpcode(new Uint8Array([0, 6])), Opcode.OACK);
+  for (const short of [[], [0], [0, 3], [0, 4, 0], [0, 5, 0]]) {
+    assert.equal(replyOpcode(new Uint8Array(short)), -1, `${short}`);
+  }
+  assert.equal(replyOpcode(new Uint8Array([0, 3, 0, 1])), Opcode.DATA);
+  assert.equal(replyOpcode(new Uint8Array([0, 5, 0, 0])), Opcode.ERROR);
 });

@@ -281,6 +281,35 @@ const clientOack: Case[] = [
   },
   {
     name:
+      "ReceiveTransfer (client) takes an empty OACK as no option accepted: ACK 0, 512 bytes, lock-step",
+    make: client({ blksize: "1024", windowsize: "4", tsize: "0" }),
+    steps: [
+      { at: 0, start: true, act: REQUEST, sends: ["request"] },
+      {
+        at: 5,
+        dg: oack({}),
+        act: SEND,
+        sends: ["ACK 0"],
+        state: {
+          blksize: 512,
+          windowsize: 1,
+          offered: {},
+          tsize: undefined,
+          peerPort: 50001,
+          outcome: undefined,
+        },
+      },
+      { at: 6, dg: data(1, 512), act: IN, sends: ["write 512", "ACK 1"] },
+      {
+        at: 7,
+        dg: data(2, 0),
+        act: LAST,
+        sends: ["write 0", "commit", "ACK 2"],
+      },
+    ],
+  },
+  {
+    name:
       "ReceiveTransfer (client) refuses an OACK beyond its request with ERROR 8",
     make: client({ blksize: "1024" }),
     steps: [

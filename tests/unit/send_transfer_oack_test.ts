@@ -71,6 +71,16 @@ const oackFirst: Case[] = [
     ],
   },
   {
+    name: "SendTransfer (server) ignores an OACK from its client, even empty",
+    make: server({ windowsize: 2, oack: true }, BIG),
+    steps: [
+      { at: 0, start: true, act: SEND, sends: ["OACK"] },
+      { at: 1, dg: oack({}), act: NONE, state: { awaitingOack: true } },
+      { at: 1, dg: oack({ blksize: "8" }), act: NONE },
+      { at: 2, dg: ack(0), act: SEND, sends: blocks(1, 2) },
+    ],
+  },
+  {
     name: "SendTransfer ignores a repeated ACK 0 after the OACK",
     make: server({ oack: true }),
     steps: [
@@ -200,6 +210,28 @@ const clientOack: Case[] = [
         sends: ["DATA 1"],
         state: { blksize: 512, windowsize: 1, offered: {}, tsize: undefined },
       },
+    ],
+  },
+  {
+    name:
+      "SendTransfer (client) takes an empty OACK as no option accepted: DATA 1 of 512 bytes, lock-step",
+    make: client({ blksize: "1024", windowsize: "4" }, {}, BIG),
+    steps: [
+      { at: 0, start: true, act: REQUEST, sends: ["request"] },
+      {
+        at: 5,
+        dg: oack({}),
+        act: SEND,
+        sends: ["DATA 1"],
+        state: {
+          blksize: 512,
+          windowsize: 1,
+          offered: {},
+          established: true,
+          outcome: undefined,
+        },
+      },
+      { at: 6, dg: ack(1), act: SEND, sends: ["DATA 2"] },
     ],
   },
   {
