@@ -78,6 +78,11 @@ export function changedWhileOpening(name: string): TftpError {
   );
 }
 
+/** What {@linkcode temporaryName} makes: the prefix and 16 hex digits. */
+const TEMPORARY_NAME = new RegExp(
+  `^${TEMP_PREFIX.replaceAll(".", "\\.")}[0-9a-f]{16}$`,
+);
+
 /**
  * A fresh name for an upload's temporary file: the reserved prefix and 16
  * random hex digits.
@@ -94,6 +99,24 @@ export function temporaryName(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
   return TEMP_PREFIX +
     [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Whether `segment` is exactly a name {@linkcode temporaryName} makes (the
+ * start-up sweep removes only those, never an operator's look-alike).
+ *
+ * @example
+ * ```ts
+ * import { isTemporaryName, temporaryName } from "./clean_name.ts";
+ * if (!isTemporaryName(temporaryName())) throw new Error();
+ * if (isTemporaryName(".TFTP-Upload-notes.txt")) throw new Error();
+ * ```
+ *
+ * @param segment One path segment.
+ * @returns Whether it is one.
+ */
+export function isTemporaryName(segment: string): boolean {
+  return TEMPORARY_NAME.test(segment);
 }
 
 /**

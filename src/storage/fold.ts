@@ -28,10 +28,14 @@ const NON_ASCII = /[\u0080-\uffff]/;
  * @returns Its folded unit.
  */
 export function foldUnit(c: number): number {
-  const up = String.fromCharCode(c).toUpperCase();
-  if (up.length !== 1) return c;
-  const u = up.charCodeAt(0);
-  return c >= 128 && u < 128 ? c : u;
+  return guarded(c, String.fromCharCode(c).toUpperCase());
+}
+
+/** `mapped` as the unit `c` becomes, unless it is several or crosses to ASCII. */
+function guarded(c: number, mapped: string): number {
+  if (mapped.length !== 1) return c;
+  const m = mapped.charCodeAt(0);
+  return c >= 128 && m < 128 ? c : m;
 }
 
 /**
@@ -49,10 +53,7 @@ export function foldUnit(c: number): number {
  * @returns Its lower-case unit.
  */
 export function lowerUnit(c: number): number {
-  const low = String.fromCharCode(c).toLowerCase();
-  if (low.length !== 1) return c;
-  const l = low.charCodeAt(0);
-  return c >= 128 && l < 128 ? c : l;
+  return guarded(c, String.fromCharCode(c).toLowerCase());
 }
 
 /**

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { TEMP_PREFIX } from "./clean_name.ts";
+import { isTemporaryName } from "./clean_name.ts";
 import { CwdLock } from "./cwd_lock.ts";
 import type { FsCalls } from "./sys.ts";
 
@@ -31,11 +31,6 @@ export interface SweepLimits {
  * upload in progress on the same root is never taken.
  */
 export const STALE_UPLOAD_MS = 10 * 60 * 1000;
-
-/** Exactly the names `temporaryName()` makes: nothing an operator wrote. */
-const OUR_TEMP = new RegExp(
-  `^${TEMP_PREFIX.replaceAll(".", "\\.")}[0-9a-f]{16}$`,
-);
 
 /** Default {@linkcode SweepLimits}. */
 export const SWEEP_LIMITS: SweepLimits = { maxEntries: 100_000, maxDepth: 32 };
@@ -148,7 +143,7 @@ export function removeStaleUploads(
     calls: c,
     limits: opts.limits,
     onFile: (name, rel) => {
-      if (!OUR_TEMP.test(name)) return;
+      if (!isTemporaryName(name)) return;
       try {
         const st = c.lstat(name);
         if (!st.isFile || st.mtimeMs > before) return;
