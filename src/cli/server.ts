@@ -212,9 +212,9 @@ export const SERVER_FLAGS = [
     name: "per-client-root",
     key: "perClientRoot",
     kind: "boolean",
-    help: "a client with a directory `ROOT/<client ip>/` is served from it " +
-      "alone; others read ROOT but never a client's directory, and cannot " +
-      "upload",
+    help: "a client with a directory `ROOT/<client ip>/` (a real directory, " +
+      "not a symlink) is served from it alone; others read ROOT but never a " +
+      "client's directory, and cannot upload",
     section: "Files and names",
   },
   {

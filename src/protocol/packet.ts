@@ -435,16 +435,30 @@ export class TftpError extends Error {
   /** Details for the server log only (never sent to the client). */
   readonly detail?: string;
   /**
+   * Set when the name was refused by policy (it leads out of the root, into
+   * a fenced directory, a reserved name), whatever `code` says: such a
+   * refusal answers like a missing file (ERROR 1) on the wire, but it is
+   * final, and no other storage may be asked for the name (an origin
+   * behind the root is not). Never sent to the client.
+   */
+  readonly refused: boolean;
+  /**
    * An error answered with a TFTP ERROR packet of `code`.
    *
    * @param code TFTP error code to send.
    * @param message Message to send and log.
-   * @param opts `detail`: extra text for the log only.
+   * @param opts `detail`: extra text for the log only; `refused`: see
+   * {@linkcode TftpError.refused}.
    */
-  constructor(code: number, message: string, opts: { detail?: string } = {}) {
+  constructor(
+    code: number,
+    message: string,
+    opts: { detail?: string; refused?: boolean } = {},
+  ) {
     super(message);
     this.name = "TftpError";
     this.code = code;
     this.detail = opts.detail;
+    this.refused = opts.refused ?? false;
   }
 }

@@ -17,7 +17,7 @@ import { ErrorCode, TftpError } from "../protocol/packet.ts";
 import {
   isReservedSegment,
   NAME_LIMITS,
-  notFound,
+  refusedAsMissing,
 } from "../storage/clean_name.ts";
 import { hasUnsafe } from "../escape.ts";
 import { applyRemap, type RemapRule } from "./remap.ts";
@@ -165,7 +165,9 @@ export function resolveName(name: string, opts: NameOptions): string {
   }
   for (const seg of clean.split("/")) {
     if (!isReservedSegment(seg)) continue;
-    throw opts.op === "read" ? notFound(clean) : refuse("reserved file name");
+    throw opts.op === "read"
+      ? refusedAsMissing(clean)
+      : refuse("reserved file name");
   }
   return clean;
 }

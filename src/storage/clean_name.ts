@@ -40,6 +40,30 @@ export function notFound(name: string): TftpError {
 }
 
 /**
+ * The error for a name refused by policy that must look like a missing
+ * file (it leads out of the root or into a fenced directory, a reserved
+ * name): the same ERROR 1 and message as {@linkcode notFound} on the
+ * wire, marked {@linkcode TftpError.refused} so that no other storage is
+ * asked for the name (an origin behind the root would otherwise serve it).
+ *
+ * @example
+ * ```ts
+ * import { notFound, refusedAsMissing } from "./clean_name.ts";
+ * const e = refusedAsMissing("a/b");
+ * if (e.code !== 1 || e.message !== notFound("a/b").message) throw new Error();
+ * if (!e.refused || notFound("a/b").refused) throw new Error();
+ * ```
+ *
+ * @param name The clean name asked for.
+ * @returns ERROR 1 naming it, marked refused.
+ */
+export function refusedAsMissing(name: string): TftpError {
+  return new TftpError(ErrorCode.FILE_NOT_FOUND, `${name}: file not found`, {
+    refused: true,
+  });
+}
+
+/**
  * ERROR 2 for an upload into a directory that is not there.
  *
  * @example

@@ -7,7 +7,8 @@
  * entries meanwhile (a directory flipped to a symlink leading out and back)
  * cannot redirect an open that already stands in a checked directory.
  *
- * Anything that leads out of the root answers exactly like a missing file.
+ * Anything that leads out of the root (or into a fenced directory) answers
+ * exactly like a missing file, marked as a refusal (`refusedAsMissing`).
  *
  * @module
  */
@@ -17,6 +18,7 @@ import {
   changedWhileOpening as changed,
   directoryGone as gone,
   notFound,
+  refusedAsMissing as refused,
   temporaryName as randomTmp,
 } from "./clean_name.ts";
 import type { CwdLock } from "./cwd_lock.ts";
@@ -26,7 +28,7 @@ import type {
   OpenedFile,
   UploadSlot,
 } from "./confined_types.ts";
-import { fsErrorToTftp, isInside } from "./root.ts";
+import { fsErrorToTftp, isInside, isSymlinkAt } from "./root.ts";
 import { type FsCalls, fsErrorKind, type FsStat } from "./sys.ts";
 
 /** Most times a last component is resolved again (symlink hops, swaps). */
@@ -285,7 +287,7 @@ export class Confined {
       return this.#c.cwd();
     } catch (err) {
       // Not allowed to read where a symlink led: outside the root.
-      if (fsErrorKind(err) === "not-capable") throw notFound(name);
+      if (fsErrorKind(err) === "not-capable") throw refused(name);
       throw fsErrorToTftp(err, name);
     }
   }
@@ -298,13 +300,13 @@ export class Confined {
     } catch (err) {
       throw fsErrorToTftp(err, name);
     }
-    if (this.#where(name) !== this.root) throw notFound(name);
+    if (this.#where(name) !== this.root) throw refused(name);
     let here = this.root;
     for (const seg of dirs) {
       this.#chdir(seg, name);
       here = this.#where(name);
       if (!isInside(this.root, here) || this.#fence?.(here)) {
-        throw notFound(name);
+        throw refused(name);
       }
     }
     return here;
@@ -320,10 +322,12 @@ export class Confined {
         const found = this.#index.lookup(seg);
         if (found.kind === "found") return this.#chdir(found.name, name, true);
       }
-      if (
-        kind === "missing" || kind === "not-dir" || kind === "loop" ||
-        kind === "not-capable"
-      ) throw notFound(name);
+      if (kind === "missing" || kind === "not-dir" || kind === "loop") {
+        // A link that cannot be entered (out, nowhere, a loop, a file) is
+        // refused alike: what is at its end makes no difference.
+        throw isSymlinkAt(this.#c, seg) ? refused(name) : notFound(name);
+      }
+      if (kind === "not-capable") throw refused(name); // Deno may not enter
       throw fsErrorToTftp(err, name);
     }
   }
@@ -337,9 +341,8 @@ export class Confined {
         const found = this.#index.lookup(base);
         if (found.kind === "found") return this.#lstat(found.name, name, true);
       }
-      if (kind === "missing" || kind === "not-dir" || kind === "not-capable") {
-        throw notFound(name);
-      }
+      if (kind === "missing" || kind === "not-dir") throw notFound(name);
+      if (kind === "not-capable") throw refused(name);
       throw fsErrorToTftp(err, name);
     }
   }
@@ -406,7 +409,7 @@ export class Confined {
     try {
       real = this.#c.realPath(link);
     } catch {
-      throw notFound(name);
+      throw refused(name); // dangling, a loop, or not Deno's to look at
     }
     if (real === this.root || !isInside(this.root, real)) {
       throw real === this.root
@@ -414,17 +417,17 @@ export class Confined {
           ErrorCode.ACCESS_VIOLATION,
           `${name}: not a regular file`,
         )
-        : notFound(name);
+        : refused(name);
     }
     const slash = real.lastIndexOf("/");
     const dir = real.slice(0, slash);
-    if (this.#fence?.(dir)) throw notFound(name);
+    if (this.#fence?.(dir)) throw refused(name);
     try {
       this.#c.chdir(dir);
     } catch {
-      throw notFound(name);
+      throw refused(name); // changed since: taken for one leading out
     }
-    if (this.#where(name) !== dir) throw notFound(name);
+    if (this.#where(name) !== dir) throw refused(name);
     return real.slice(slash + 1);
   }
 

@@ -56,15 +56,20 @@ export function sharedCwdLock(): SharedCwdLock {
  * Opens the file-system root, checking read permission first.
  *
  * @param options Root and name handling.
- * @param log Where to warn that uploads are off for lack of permission and
- * to log the temporary files of a previous run it removes (omit in worker
- * threads: they neither warn nor sweep).
+ * @param log Where to warn that uploads are off for lack of permission, to
+ * log the temporary files of a previous run it removes and what in the
+ * layout per-client roots do not use (omit in worker threads: they
+ * neither warn nor sweep).
+ * @param serveLog Where to say what is met while serving (a client's
+ * directory that is a symlink, the first time); default `log`. Worker
+ * threads pass theirs.
  * @returns The storage.
  * @throws {Error} Saying what to fix: no read permission, missing root.
  */
 export async function openRootStorage(
   options: RootOptions,
   log?: Logger,
+  serveLog: Logger | undefined = log,
 ): Promise<FsStorage | PerClientStorage> {
   if (options.cwdLock) CwdLock.adopt(options.cwdLock);
   const root = options.root ?? ".";
@@ -122,5 +127,9 @@ export async function openRootStorage(
       );
     }
   }
-  return options.perClientRoot ? new PerClientStorage(storage) : storage;
+  if (!options.perClientRoot) return storage;
+  const perClient = new PerClientStorage(storage, { log: serveLog });
+  const warnings = log ? perClient.layoutWarnings() : [];
+  for (const line of warnings) log?.warn(line);
+  return perClient;
 }

@@ -7,7 +7,7 @@
 
 import { ErrorCode, TftpError } from "../protocol/packet.ts";
 import { notFound } from "./clean_name.ts";
-import { fsErrorKind } from "./sys.ts";
+import { type FsCalls, fsErrorKind } from "./sys.ts";
 
 /**
  * Whether `path` (already resolved, absolute) is `root` or below it.
@@ -71,4 +71,26 @@ export function fsErrorToTftp(err: unknown, what: string): TftpError {
   return new TftpError(ErrorCode.NOT_DEFINED, `${what}: file system error`, {
     detail: `${kind}: ${err instanceof Error ? err.message : String(err)}`,
   });
+}
+
+/**
+ * Whether `path` is a symlink (not following it); false when it is not there.
+ *
+ * @example
+ * ```ts
+ * import { isSymlinkAt } from "./root.ts";
+ * import { realFsCalls } from "./sys.ts";
+ * if (isSymlinkAt(realFsCalls(), "/")) throw new Error();
+ * ```
+ *
+ * @param calls The file-system calls.
+ * @param path A path (relative to the working directory).
+ * @returns true for a symlink.
+ */
+export function isSymlinkAt(calls: FsCalls, path: string): boolean {
+  try {
+    return calls.lstat(path).isSymlink;
+  } catch {
+    return false;
+  }
 }

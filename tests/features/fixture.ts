@@ -26,6 +26,7 @@ import {
 import { type ServerOptions, TftpServer } from "../../src/server/server.ts";
 import type { TransferStats } from "../../src/server/session.ts";
 import { concat } from "../../testing/bytes.ts";
+import { getFile, putFile } from "../../testing/raw_client.ts";
 import { InProcessServer, tempDir } from "../../testing/server.ts";
 
 export { randomBytes, sha256 } from "../../testing/bytes.ts";
@@ -253,4 +254,31 @@ export async function upload(
     ...opts,
     data,
   });
+}
+
+const te = new TextEncoder();
+
+/**
+ * What a raw client from `bind` gets for a read (or, `put`, an upload of
+ * "x"): the ERROR code and message with the name replaced by `NAME`, or no
+ * code and the text read.
+ *
+ * @param srv The server.
+ * @param name The name asked for.
+ * @param opts The client's address, and whether to upload.
+ * @returns Code (undefined on success) and message or text.
+ */
+export async function answer(
+  srv: { addr: Deno.NetAddr },
+  name: string,
+  opts: { bind: string; put?: boolean },
+): Promise<[number | undefined, string | undefined]> {
+  const r = opts.put
+    ? await putFile(srv.addr, name, { bind: opts.bind, data: te.encode("x") })
+    : await getFile(srv.addr, name, { bind: opts.bind });
+  if (!r.error) return [undefined, new TextDecoder().decode(r.data)];
+  // The message names the file as the server normalised it.
+  const m = r.error.message;
+  const at = m.lastIndexOf(": ");
+  return [r.error.code, at < 0 ? m : "NAME" + m.slice(at)];
 }

@@ -9,9 +9,9 @@
 import assert from "node:assert/strict";
 import { TftpClientError } from "../../src/client/client.ts";
 import { ErrorCode } from "../../src/protocol/packet.ts";
-import { getFile, putFile } from "../../testing/raw_client.ts";
 import { startServer } from "../../testing/process.ts";
 import {
+  answer,
   download,
   downloadText,
   startFeatureServer,
@@ -63,24 +63,6 @@ Deno.test("perClientRoot: a client without a directory reads the shared root and
   );
   assert.equal(await srv.readText("incoming/up.txt"), undefined);
 });
-
-const te = new TextEncoder();
-
-/** Code and message (name replaced) a raw client from `bind` gets. */
-async function answer(
-  srv: { addr: Deno.NetAddr },
-  name: string,
-  opts: { bind: string; put?: boolean },
-): Promise<[number | undefined, string | undefined]> {
-  const r = opts.put
-    ? await putFile(srv.addr, name, { bind: opts.bind, data: te.encode("x") })
-    : await getFile(srv.addr, name, { bind: opts.bind });
-  if (!r.error) return [undefined, new TextDecoder().decode(r.data)];
-  // The message names the file as the server normalised it.
-  const m = r.error.message;
-  const at = m.lastIndexOf(": ");
-  return [r.error.code, at < 0 ? m : "NAME" + m.slice(at)];
-}
 
 for (const ignoreCase of [false, true]) {
   Deno.test(`perClientRoot: no client reaches another client's directory${ignoreCase ? " (ignoreCase)" : ""}`, async () => {

@@ -189,15 +189,16 @@ async function setUp(
     const only = { ...setup.origin, only: true };
     origin = await openOriginStorage(originOptions(only, setup), log);
     try {
-      storage = setup.origin.only
-        ? origin
-        : new CompositeStorage(await openRootStorage(setup), origin);
+      storage = setup.origin.only ? origin : new CompositeStorage(
+        await openRootStorage(setup, undefined, log),
+        origin,
+      );
     } catch (err) {
       await origin.close();
       throw err;
     }
   } else {
-    storage = await openRootStorage(setup);
+    storage = await openRootStorage(setup, undefined, log);
   }
   const ports = new PortAllocator(setup.host, {
     range: setup.portRange,

@@ -1,12 +1,16 @@
 /**
  * Files first, then the origin: a name the file system does not have is
  * fetched from the origin. Only "not found" falls through; an access
- * violation (a symlink out of the root, a directory, `..`) is final.
+ * violation (a directory, `..`) is final, and so is a refusal that answers
+ * like a missing file ({@linkcode TftpError.refused}: a symlink leading
+ * out of the root, a name fenced by per-client roots), which the origin is
+ * never asked for.
  *
  * @module
  */
 
 import { ErrorCode, TftpError } from "../../protocol/packet.ts";
+import { statusError } from "./fetcher.ts";
 import type {
   ReadHandle,
   RequestInfo,
@@ -21,8 +25,8 @@ export interface ClosableStorage extends Storage {
 }
 
 /**
- * Reads from `files`, falling back to `origin` on ERROR 1; uploads go to
- * `files`.
+ * Reads from `files`, falling back to `origin` on ERROR 1 unless it is a
+ * refusal ({@linkcode TftpError.refused}); uploads go to `files`.
  *
  * @example
  * ```ts
@@ -58,7 +62,8 @@ export class CompositeStorage implements ClosableStorage {
   }
 
   /**
-   * Opens from the files, or from the origin when the files say "not found".
+   * Opens from the files, or from the origin when the files say "not
+   * found" (and not as a refusal: the name stays refused, ERROR 1).
    *
    * @param name Requested name.
    * @param info Who asks.
@@ -68,10 +73,21 @@ export class CompositeStorage implements ClosableStorage {
     try {
       return await this.files.openRead(name, info);
     } catch (err) {
-      if (err instanceof TftpError && err.code === ErrorCode.FILE_NOT_FOUND) {
-        return await this.origin.openRead(name, info);
+      if (
+        !(err instanceof TftpError) || err.code !== ErrorCode.FILE_NOT_FOUND
+      ) {
+        throw err;
       }
-      throw err;
+      if (err.refused) {
+        // Answered as the origin answers a name it does not have (404),
+        // the commonest answer for a name missing here, without asking it.
+        const missing = statusError(404);
+        throw new TftpError(missing.code, missing.message, {
+          refused: true,
+          detail: "refused under the root; the origin was not asked",
+        });
+      }
+      return await this.origin.openRead(name, info);
     }
   }
 
