@@ -88,13 +88,18 @@ async function twoTransferPorts(server: ServerProcess): Promise<number[]> {
   using a = RawClient.open();
   using b = RawClient.open();
   const ports: number[] = [];
+  const peers: Deno.NetAddr[] = [];
   for (const c of [a, b]) {
     await c.send(encodeRequest(Opcode.RRQ, "a.bin"), endpoint(server));
     const r = await c.receive(5000);
     assert.equal(r?.packet.op, Opcode.DATA);
     ports.push(r!.from.port);
-    // Ended at once, so that the next run starts from idle threads.
-    await c.send(encodeError(ErrorCode.NOT_DEFINED, "bye"), r!.from);
+    peers.push(r!.from);
+  }
+  // Both stay open until both have started: a transfer that ended first
+  // would leave its thread idle again, and the second could go there too.
+  for (const [i, c] of [a, b].entries()) {
+    await c.send(encodeError(ErrorCode.NOT_DEFINED, "bye"), peers[i]);
   }
   for (const c of [a, b]) {
     await server.waitForLine(
