@@ -184,12 +184,17 @@ function expand(
 function replace(
   pattern: RemapPattern,
   input: string,
-  opts: { global: boolean; with: (groups: string[]) => string },
+  opts: {
+    global: boolean;
+    with: (groups: string[]) => string;
+    /** The match at 0, already found (so it is not searched again). */
+    first: ReturnType<RemapPattern["exec"]>;
+  },
 ): string {
   let out = "";
   let copied = 0;
   for (let from = 0; from <= input.length;) {
-    const m = pattern.exec(input, from);
+    const m = from === 0 ? opts.first : pattern.exec(input, from);
     if (!m) break;
     out += input.slice(copied, m.start) +
       opts.with(m.groups.map((g) => g ?? ""));
@@ -230,8 +235,8 @@ export function applyRemap(
     if (f.includes("G") && ctx.op !== "read") continue;
     if (f.includes("P") && ctx.op !== "write") continue;
     const pattern = ctx.ignoreCase ? rule.foldedPattern : rule.pattern;
-    const matched = (pattern.exec(name, 0) !== null) !== f.includes("~");
-    if (!matched) continue;
+    const found = pattern.exec(name, 0);
+    if ((found !== null) === f.includes("~")) continue;
     if (f.includes("a")) {
       throw new TftpError(
         ErrorCode.ACCESS_VIOLATION,
@@ -241,6 +246,7 @@ export function applyRemap(
     if (f.includes("r")) {
       name = replace(pattern, name, {
         global: f.includes("g"),
+        first: found,
         with: (groups) => expand(rule.replacement, groups, ctx),
       });
       if (name.length > NAME_LIMITS.maxLength) {

@@ -55,6 +55,20 @@ async function links(root: string, outside: string): Promise<void> {
   await Deno.symlink("pub", `${root}/127.0.0.4`); // not a client directory
 }
 
+/** Asserts that each name, asked from `bind`, gets `missing`'s ERROR and no DATA. */
+async function answeredAsMissing(
+  addr: Deno.NetAddr,
+  names: readonly string[],
+  bind: string,
+  missing: Awaited<ReturnType<typeof getFile>>,
+): Promise<void> {
+  for (const name of names) {
+    const r = await getFile(addr, name, { bind });
+    assert.deepEqual(r.error, missing.error, `${bind} ${name}`);
+    assert.equal(r.dataPackets, 0, `${bind} ${name}`);
+  }
+}
+
 Deno.test("perClientRoot with an origin: fenced and escaping names are not asked of the origin (hostile review B)", async () => {
   await using origin = everythingOrigin();
   const outside = await tempDir("tftpd-outside-");
@@ -70,17 +84,15 @@ Deno.test("perClientRoot with an origin: fenced and escaping names are not asked
     const missing = await getFile(srv.addr, "absent", { bind: "127.0.0.3" });
     assert.equal(missing.error?.code, 1);
     const asked = origin.requests.length;
-    for (const name of REFUSED_SHARED) {
-      const r = await getFile(srv.addr, name, { bind: "127.0.0.3" });
-      assert.deepEqual(r.error, missing.error, name);
-      assert.equal(r.dataPackets, 0, name);
-    }
+    await answeredAsMissing(srv.addr, REFUSED_SHARED, "127.0.0.3", missing);
     // A client with its own directory: names spelled as a client's
     // directory, and links out of its own directory, are not asked either.
-    for (const name of ["127.0.0.2/secret", "127.0.0.1/mine", "escape/ok"]) {
-      const r = await getFile(srv.addr, name, { bind: "127.0.0.1" });
-      assert.deepEqual(r.error, missing.error, `127.0.0.1 ${name}`);
-    }
+    await answeredAsMissing(
+      srv.addr,
+      ["127.0.0.2/secret", "127.0.0.1/mine", "escape/ok"],
+      "127.0.0.1",
+      missing,
+    );
     // A client whose "directory" is a symlink reads the shared root: its
     // directory's name is fenced like any other.
     const r4 = await getFile(srv.addr, "127.0.0.4/ok", { bind: "127.0.0.3" });
@@ -127,14 +139,13 @@ Deno.test("perClientRoot with an origin in worker threads: refused names are not
     const missing = await getFile(srv.addr, "absent", { bind: "127.0.0.3" });
     assert.equal(missing.error?.code, 1);
     const asked = origin.requests.length;
-    for (const name of REFUSED_SHARED) {
-      const r = await getFile(srv.addr, name, { bind: "127.0.0.3" });
-      assert.deepEqual(r.error, missing.error, name);
-    }
-    for (const name of ["127.0.0.2/secret", "escape/ok"]) {
-      const r = await getFile(srv.addr, name, { bind: "127.0.0.1" });
-      assert.deepEqual(r.error, missing.error, `127.0.0.1 ${name}`);
-    }
+    await answeredAsMissing(srv.addr, REFUSED_SHARED, "127.0.0.3", missing);
+    await answeredAsMissing(
+      srv.addr,
+      ["127.0.0.2/secret", "escape/ok"],
+      "127.0.0.1",
+      missing,
+    );
     assert.deepEqual(origin.requests.slice(asked).map((q) => q.path), []);
     for (const name of REFUSED_SHARED) {
       const s = await srv.waitForTransfer((t) => t.filename === name);
