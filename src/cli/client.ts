@@ -189,7 +189,7 @@ export function parseClientCli(args: readonly string[]): ClientCli {
   const { help, quiet, ...transfer } = values;
   if (help) return { help };
   const [verb, server, source, target, extra] = positionals;
-  if ((verb !== "get" && verb !== "put") || !server || !source) {
+  if ((verb !== "get" && verb !== "put") || !server || source === undefined) {
     throw new UsageError(
       "expected: get|put HOST[:PORT] FILE [FILE] (see --help)",
     );
@@ -198,6 +198,7 @@ export function parseClientCli(args: readonly string[]): ClientCli {
     throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
   }
   const options = { ...transfer, ...hostPort(server) };
+  if (target === undefined) derivedName(source, verb);
   return { help, verb, source, target, quiet, options };
 }
 
@@ -271,11 +272,13 @@ function exitFor(err: unknown): number {
  */
 async function localTarget(
   target: string | undefined,
-  base: string,
+  remote: string,
 ): Promise<string> {
-  if (target === undefined || target === "-") return target ?? base;
+  if (target === undefined) return derivedName(remote, "get");
+  if (target === "-") return target;
   const isDir = await Deno.stat(target).then((s) => s.isDirectory, () => false);
-  return isDir ? `${target.replace(/\/+$/, "")}/${base}` : target;
+  if (!isDir) return target;
+  return `${target.replace(/\/+$/, "")}/${derivedName(remote, "get")}`;
 }
 
 /** Opens the temporary file a download is written to before its rename. */
@@ -299,9 +302,29 @@ class LocalError extends Error {
   }
 }
 
+/** The last segment of a path (empty when it ends in a separator). */
 function basename(p: string): string {
-  const parts = p.split(/[\\/]/).filter((s) => s !== "");
-  return parts[parts.length - 1] ?? p;
+  return p.slice(Math.max(p.lastIndexOf("/"), p.lastIndexOf("\\")) + 1);
+}
+
+/**
+ * The name a file given without its counterpart gets: `path`'s last
+ * segment. A path whose last segment names no file (``, `.`, `..`, a
+ * trailing `/`) is refused before any packet goes out: a get of `..` would
+ * otherwise download all of it and then fail to rename into a directory.
+ */
+function derivedName(path: string, verb: "get" | "put"): string {
+  const base = basename(path);
+  if (base !== "" && base !== "." && base !== "..") return base;
+  const [missing, what] = verb === "get"
+    ? ["LOCAL", "local file"]
+    : ["REMOTE", "remote file"];
+  throw new UsageError(
+    `cannot name the ${what} after ${JSON.stringify(path)}: give ${missing} ` +
+      `(tftp ${verb} HOST[:PORT] ${
+        verb === "get" ? "REMOTE LOCAL" : "LOCAL REMOTE"
+      })`,
+  );
 }
 
 /**
@@ -336,7 +359,7 @@ export async function runClient(args: readonly string[]): Promise<number> {
   const showProgress = !cli.quiet && Deno.stderr.isTerminal();
   try {
     if (verb === "get") {
-      const local = await localTarget(target, basename(source));
+      const local = await localTarget(target, source);
       const toStdout = local === "-";
       const tmp = toStdout ? undefined : `${local}.part-${Date.now()}`;
       const file = tmp ? await createLocal(local, tmp) : undefined;
@@ -370,13 +393,17 @@ export async function runClient(args: readonly string[]): Promise<number> {
         if (e instanceof Deno.errors.NotFound) throw e;
         throw new LocalError(`${source}: ${(e as Error).message}`, "other");
       });
-      const remote = target ?? basename(source);
+      const remote = target ?? derivedName(source, "put");
       const bar = showProgress ? progressBar(remote, Deno.stderr) : undefined;
       await tftpPut(remote, { ...options, data, onProgress: bar?.update });
       bar?.done();
     }
     return ClientExit.OK;
   } catch (e) {
+    if (e instanceof UsageError) {
+      err(e.message);
+      return ClientExit.USAGE;
+    }
     if (e instanceof LocalError) {
       err(e.message);
       return e.kind === "not-found" ? ClientExit.NOT_FOUND : ClientExit.OTHER;
