@@ -18,6 +18,8 @@ import {
   tftpGet,
   tftpPut,
 } from "../client/client.ts";
+import { fsFileReadHandle } from "../storage/handles.ts";
+import type { ReadHandle } from "../storage/types.ts";
 import { type Flag, parseFlags, renderHelp, UsageError } from "./flags.ts";
 
 /** Exit statuses of the client command. */
@@ -293,6 +295,28 @@ async function createLocal(local: string, tmp: string): Promise<Deno.FsFile> {
   }
 }
 
+/**
+ * Opens the file a put sends, to be read block by block as the upload goes
+ * (never whole: a 3 GiB file held 5.2 GB). Only a regular file: its size
+ * at open is what is sent, and a pipe's would be 0.
+ */
+async function openLocal(path: string): Promise<ReadHandle> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw e;
+    throw new LocalError(`${path}: ${(e as Error).message}`, "other");
+  }
+  const info = await file.stat().catch((e: Error) => e);
+  if (info instanceof Error || !info.isFile) {
+    file.close();
+    const why = info instanceof Error ? info.message : "not a regular file";
+    throw new LocalError(`${path}: ${why}`, "other");
+  }
+  return fsFileReadHandle(file, info.size);
+}
+
 /** A local file problem, with the exit status it means. */
 class LocalError extends Error {
   readonly kind: "not-found" | "other";
@@ -389,13 +413,18 @@ export async function runClient(args: readonly string[]): Promise<number> {
         throw e;
       }
     } else {
-      const data = await Deno.readFile(source).catch((e) => {
-        if (e instanceof Deno.errors.NotFound) throw e;
-        throw new LocalError(`${source}: ${(e as Error).message}`, "other");
-      });
       const remote = target ?? derivedName(source, "put");
+      const handle = await openLocal(source);
       const bar = showProgress ? progressBar(remote, Deno.stderr) : undefined;
-      await tftpPut(remote, { ...options, data, onProgress: bar?.update });
+      try {
+        await tftpPut(remote, {
+          ...options,
+          source: handle,
+          onProgress: bar?.update,
+        });
+      } finally {
+        handle.close();
+      }
       bar?.done();
     }
     return ClientExit.OK;

@@ -340,7 +340,9 @@ export async function tftpGet(
  *
  * @param remote Remote file name.
  * @param opts Server, options and the bytes to send: `data`, or a
- * `source` read as the upload goes (its `size`, if known, gives tsize).
+ * `source` read block by block as the upload goes, so memory stays within
+ * a window of blocks whatever its size (its `size`, if known, gives tsize;
+ * it is not closed: it stays the caller's).
  * @returns Bytes sent and accepted options.
  * @throws {TftpClientError} On a server error or a timeout.
  */
@@ -354,9 +356,13 @@ export async function tftpPut(
     ? opts.source
     : new BytesReadHandle(opts.data);
   const netascii = opts.mode === "netascii";
-  const wireSize = netascii
+  // The netascii size costs a read of the whole source: only when it is
+  // announced (tsize) or shown (progress).
+  const wireSize = !netascii
+    ? handle.size
+    : opts.tsize || opts.onProgress
     ? await netasciiSize(handle, Number.MAX_SAFE_INTEGER)
-    : handle.size;
+    : undefined;
   const asked = requestOptions(opts, wireSize);
   const request = encodeRequest(Opcode.WRQ, remote, {
     mode: opts.mode ?? CLIENT_DEFAULTS.mode,
