@@ -21,6 +21,7 @@ import {
 import { fsFileReadHandle } from "../storage/handles.ts";
 import type { ReadHandle } from "../storage/types.ts";
 import { type Flag, parseFlags, renderHelp, UsageError } from "./flags.ts";
+import { interruptible } from "./interrupt.ts";
 
 /** Exit statuses of the client command. */
 const ClientExit = {
@@ -131,7 +132,9 @@ export const CLIENT_HELP: string = renderHelp(CLIENT_FLAGS, {
     "[::1]:69. Default port " +
     `${CLIENT_DEFAULTS.port}.`,
   footer: "exit status: 0 ok, 1 other error, 2 usage, 3 not found, " +
-    "4 access denied,\n5 timeout, 6 file exists",
+    "4 access denied,\n5 timeout, 6 file exists; 130, 143, 129 after " +
+    "SIGINT, SIGTERM, SIGHUP\n(the transfer is cancelled: the server is " +
+    "told, the partial download removed)",
 });
 
 /** A parsed client command line. */
@@ -354,7 +357,10 @@ function derivedName(path: string, verb: "get" | "put"): string {
 /**
  * Runs the client command; returns the exit status (no `Deno.exit`): 0 ok,
  * 1 other error, 2 usage, 3 not found, 4 access denied, 5 timeout, 6 file
- * exists.
+ * exists; 130, 143 or 129 after SIGINT, SIGTERM or SIGHUP, which cancel the
+ * transfer (listened to only while it runs; see `interrupt.ts`). The
+ * caller should exit the process with it: after a signal, something may
+ * still hang.
  *
  * @example
  * ```ts
@@ -379,7 +385,33 @@ export async function runClient(args: readonly string[]): Promise<number> {
     console.log(CLIENT_HELP);
     return ClientExit.OK;
   }
-  const { verb, source, target, options } = cli;
+  const made: Made = {};
+  return await interruptible((signal) => transfer(cli, signal, made), {
+    cleanup: () => {
+      // Only the temporary file this command created: never the target.
+      if (made.tmp === undefined) return;
+      try {
+        Deno.removeSync(made.tmp);
+      } catch { /* already gone */ }
+    },
+  });
+}
+
+/** What a transfer has created and not yet finished with. */
+interface Made {
+  /** The download's temporary file, until it is renamed or removed. */
+  tmp?: string;
+}
+
+/** Runs the parsed get or put; returns the exit status. */
+async function transfer(
+  cli: Extract<ClientCli, { help: false }>,
+  signal: AbortSignal,
+  made: Made,
+): Promise<number> {
+  const err = (m: string) => console.error(`tftp: ${m}`);
+  const { verb, source, target } = cli;
+  const options = { ...cli.options, signal };
   const showProgress = !cli.quiet && Deno.stderr.isTerminal();
   try {
     if (verb === "get") {
@@ -387,6 +419,7 @@ export async function runClient(args: readonly string[]): Promise<number> {
       const toStdout = local === "-";
       const tmp = toStdout ? undefined : `${local}.part-${Date.now()}`;
       const file = tmp ? await createLocal(local, tmp) : undefined;
+      made.tmp = tmp;
       const bar = showProgress ? progressBar(source, Deno.stderr) : undefined;
       try {
         await tftpGet(source, {
@@ -403,12 +436,14 @@ export async function runClient(args: readonly string[]): Promise<number> {
         });
         file?.close();
         if (tmp) await Deno.rename(tmp, local);
+        made.tmp = undefined;
         bar?.done();
       } catch (e) {
         try {
           file?.close();
         } catch { /* closed */ }
         if (tmp) await Deno.remove(tmp).catch(() => {});
+        made.tmp = undefined;
         if (bar) console.error("");
         throw e;
       }
@@ -429,6 +464,10 @@ export async function runClient(args: readonly string[]): Promise<number> {
     }
     return ClientExit.OK;
   } catch (e) {
+    // The signal's line is said already, and its status replaces this one.
+    if (e instanceof TftpClientError && e.kind === "cancelled") {
+      return ClientExit.OTHER;
+    }
     if (e instanceof UsageError) {
       err(e.message);
       return ClientExit.USAGE;

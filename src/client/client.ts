@@ -19,7 +19,7 @@ import {
   netasciiSize,
   OctetBlockSource,
 } from "../transport/block_source.ts";
-import { driveReceive, driveSend } from "../transport/driver.ts";
+import { type Driven, driveReceive, driveSend } from "../transport/driver.ts";
 import { type Clock, systemClock, type Transport } from "../transport/types.ts";
 import { CLIENT_DEFAULTS } from "../defaults.ts";
 import { ipv4Value, ipv6Groups, splitZone } from "../net/ip.ts";
@@ -58,6 +58,13 @@ export interface ClientOptions {
   transport?: Transport;
   /** Clock (default: the real one; tests pass a fake). */
   clock?: Clock;
+  /**
+   * Cancels the transfer when aborted: the server, once it has answered,
+   * gets one ERROR 0 ("transfer cancelled") from the transfer's socket, and
+   * the call rejects with a {@linkcode TftpClientError} of kind
+   * `cancelled`. Aborted before the request went out: nothing is sent.
+   */
+  signal?: AbortSignal;
 }
 
 /** Why a client transfer failed. */
@@ -69,6 +76,7 @@ export type ClientErrorKind =
   | "timeout"
   | "address"
   | "protocol"
+  | "cancelled"
   | "other";
 
 /** A failed client transfer.  *
@@ -221,13 +229,34 @@ function bindFor(host: string): Deno.DatagramConn {
   }
 }
 
+/** What the server is told, and the error's text, on a cancel. */
+const CANCELLED = "transfer cancelled";
+
 function failure(
-  t: { error?: string; peerError?: { code: number } },
+  t: { outcome?: string; error?: string; peerError?: { code: number } },
 ): TftpClientError {
-  return new TftpClientError(
-    t.peerError?.code ?? -1,
-    t.error ?? "transfer cancelled",
-  );
+  if (t.outcome === "cancelled") {
+    return new TftpClientError(-1, CANCELLED, { kind: "cancelled" });
+  }
+  return new TftpClientError(t.peerError?.code ?? -1, t.error ?? CANCELLED);
+}
+
+/** Refuses to start a transfer whose signal has already been aborted. */
+function checkNotCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new TftpClientError(-1, CANCELLED, { kind: "cancelled" });
+  }
+}
+
+/**
+ * Cancels `run` through its driver when `signal` aborts; returns the
+ * function that stops listening (a signal may outlive the transfer).
+ */
+function cancelOn(signal: AbortSignal | undefined, run: Driven): () => void {
+  if (!signal) return () => {};
+  const onAbort = () => run.cancel(CANCELLED);
+  signal.addEventListener("abort", onAbort, { once: true });
+  return () => signal.removeEventListener("abort", onAbort);
 }
 
 /**
@@ -284,6 +313,7 @@ export async function tftpGet(
     ...retryOptions(opts),
   }, clock.now());
   const decoder = opts.mode === "netascii" ? new NetasciiDecoder() : undefined;
+  checkNotCancelled(opts.signal);
   let bytes = 0;
   let wire = 0;
   const sink = opts.sink;
@@ -307,7 +337,8 @@ export async function tftpGet(
       }
     },
   });
-  await run.finished;
+  const stop = cancelOn(opts.signal, run);
+  await run.finished.finally(stop);
   if (t.outcome !== "ok") throw failure(t);
   return { bytes, options: new Map(t.offered), retransmits: t.retransmits };
 }
@@ -363,6 +394,7 @@ export async function tftpPut(
     : opts.tsize || opts.onProgress
     ? await netasciiSize(handle, Number.MAX_SAFE_INTEGER)
     : undefined;
+  checkNotCancelled(opts.signal);
   const asked = requestOptions(opts, wireSize);
   const request = encodeRequest(Opcode.WRQ, remote, {
     mode: opts.mode ?? CLIENT_DEFAULTS.mode,
@@ -395,7 +427,8 @@ export async function tftpPut(
       }
       : undefined,
   });
-  await run.finished;
+  const stop = cancelOn(opts.signal, run);
+  await run.finished.finally(stop);
   if (t.outcome !== "ok") throw failure(t);
   return {
     bytes: handle.size ?? run.bytes,

@@ -27,6 +27,12 @@ export interface Driven {
   readonly localError?: { code: number; message: string };
   /** Busy-poll statistics: [hits, spins]. */
   readonly pollStats: [number, number];
+  /**
+   * Cancels the transfer: the machine ends as `cancelled` and the peer,
+   * once it has answered, gets one ERROR 0 with `message`; then the socket
+   * closes ({@linkcode Driven.finished} resolves).
+   */
+  cancel(message: string): void;
   /** Stops at once (the machine must have been ended by the caller). */
   close(): void;
 }
@@ -60,6 +66,7 @@ export function driveSend(t: SendTransfer, options: DriveSendOptions): Driven {
     get pollStats() {
       return d.pollStats;
     },
+    cancel: (message) => d.cancel(message),
     close: () => d.close(),
   };
 }
@@ -95,6 +102,7 @@ export function driveReceive(
     get pollStats() {
       return d.pollStats;
     },
+    cancel: (message) => void d.cancel(message),
     close: () => d.close(),
   };
 }

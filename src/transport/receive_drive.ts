@@ -116,6 +116,22 @@ export class ReceiveDrive extends Drive {
     this.close();
   }
 
+  /**
+   * Cancels the transfer from this side: ERROR 0 to the peer once it has
+   * answered (a client still in its request phase has nobody to tell),
+   * then close.
+   */
+  async cancel(message: string): Promise<void> {
+    const t = this.#t;
+    const answered = t.receiver !== undefined;
+    if (t.end("cancelled", message) === Act.NONE) return;
+    if (answered) {
+      const pkt = encodeError(ErrorCode.NOT_DEFINED, message);
+      await this.send(pkt, t.peer as Deno.NetAddr);
+    }
+    this.close();
+  }
+
   /** Fails the transfer locally: ERROR to the peer, then close. */
   abort(code: number, message: string): Promise<void> {
     return this.#abort({ code, message }, code, message);

@@ -156,6 +156,21 @@ export class SendDrive extends Drive {
       .finally(() => this.close());
   }
 
+  /**
+   * Cancels the transfer from this side: ERROR 0 to the peer once it has
+   * answered (a client still in its request phase has nobody to tell),
+   * then close.
+   */
+  cancel(message: string): void {
+    const t = this.#t;
+    const answered = t.sender !== undefined;
+    if (t.end("cancelled", message) === Act.NONE) return;
+    if (!answered) return this.close();
+    const pkt = encodeError(ErrorCode.NOT_DEFINED, message);
+    this.o.transport.send(pkt, t.peer as Deno.NetAddr).catch(() => {})
+      .finally(() => this.close());
+  }
+
   protected override fail(err: unknown): void {
     if (this.closed) return;
     const e = err as { code?: number; message?: string };

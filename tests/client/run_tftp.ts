@@ -65,6 +65,35 @@ export async function runTftp(
 }
 
 /**
+ * Starts `client.ts ARGS` in `cwd` without a terminal, for tests that
+ * signal it by PID while it runs; killed after a bound.
+ *
+ * @param args Client arguments.
+ * @param opts `cwd`: working directory; `timeoutMs`: bound (default 20 s).
+ * @returns Its PID and how it ended.
+ */
+export function spawnTftp(
+  args: string[],
+  opts: { cwd: string; timeoutMs?: number },
+): { pid: number; done: Promise<TftpRun> } {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...CLIENT_CMD, ...args],
+    cwd: opts.cwd,
+    env: ENV,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 20_000),
+  }).spawn();
+  const done = child.output().then((out) => ({
+    code: out.code,
+    stdout: out.stdout,
+    stderr: new TextDecoder().decode(out.stderr),
+  }));
+  return { pid: child.pid, done };
+}
+
+/**
  * Quotes a word for `sh`.
  *
  * @param word Any text.
