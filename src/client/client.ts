@@ -289,7 +289,7 @@ function cancelOn(signal: AbortSignal | undefined, run: Driven): () => void {
  * @param remote Remote file name.
  * @param opts Server, options and where the bytes go.
  * @returns Bytes received and accepted options.
- * @throws {TftpClientError} On a server error or a timeout.
+ * @throws {TftpClientError} On a server error, a timeout or a cancel (`signal`).
  */
 export async function tftpGet(
   remote: string,
@@ -375,7 +375,7 @@ export async function tftpGet(
  * a window of blocks whatever its size (its `size`, if known, gives tsize;
  * it is not closed: it stays the caller's).
  * @returns Bytes sent and accepted options.
- * @throws {TftpClientError} On a server error or a timeout.
+ * @throws {TftpClientError} On a server error, a timeout or a cancel (`signal`).
  */
 export async function tftpPut(
   remote: string,
