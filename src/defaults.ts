@@ -76,8 +76,8 @@ export const SERVER_DEFAULTS = {
 
 /**
  * Defaults of the HTTP origin storage (`--origin-*`, `openOriginStorage`),
- * in milliseconds and bytes. With worker threads, `maxConcurrent` and
- * `cacheMemoryBytes` are split between the threads.
+ * in milliseconds and bytes. With worker threads, `cacheMemoryBytes` is
+ * split between the threads; `maxConcurrent` is for them all together.
  */
 export const ORIGIN_DEFAULTS = {
   /** From asking (queueing included) to the response headers, ms. */

@@ -101,7 +101,7 @@ export const ORIGIN_FLAGS = [
     max: 4096,
     defaultText: `\`${O.maxConcurrent}\``,
     help: "origin requests at once, bodies being read included; more wait",
-    details: "split between the worker threads",
+    details: "for the whole server: the worker threads count them together",
     section: "HTTP origin",
   },
   {

@@ -37,7 +37,8 @@ export interface ServerOptions {
   /**
    * An HTTP(S) origin for names not found under `root` (or for every name,
    * with `only`): see docs/origin.md. Plain data, not a storage: the server
-   * builds the storage (one per thread, bounds split between them) and
+   * builds the storage (one per thread, sharing one count of origin
+   * requests at once, each with its part of the memory cache) and
    * closes it on `close()`. With worker threads, requests are routed by a
    * hash of the name, so concurrent requests for one name meet in one
    * thread and make one origin request. Excludes `storage`.

@@ -5,10 +5,15 @@
  * @module
  */
 
+import { ORIGIN_DEFAULTS } from "../defaults.ts";
 import type { Logger } from "../log.ts";
 import { openRootStorage } from "../storage/fs_root.ts";
 import type { ClosableStorage } from "../storage/origin/composite.ts";
 import { originShare } from "../storage/origin/share.ts";
+import {
+  type SharedSlots,
+  sharedSlots,
+} from "../storage/origin/shared_limit.ts";
 import type { Storage } from "../storage/types.ts";
 import type { ServerOptions } from "./options.ts";
 
@@ -20,6 +25,11 @@ export interface ServerStorage {
   owned?: ClosableStorage;
   /** What it serves, for the listening line. */
   serves: string;
+  /**
+   * With worker threads, the origin's bound on requests at once, which
+   * this thread (number 0) shares with them: hand it to each.
+   */
+  originSlots?: SharedSlots;
 }
 
 /**
@@ -53,12 +63,20 @@ export async function openServerStorage(
   const { openOriginStorage, originOptions } = await import(
     "../storage/origin.ts"
   );
-  const share = originShare(origin, options.workers ?? 1);
-  const owned = await openOriginStorage(originOptions(share, options), log);
+  const threads = options.workers ?? 1;
+  const share = originShare(origin, threads);
+  const slots = threads > 1
+    ? sharedSlots(share.maxConcurrent ?? ORIGIN_DEFAULTS.maxConcurrent, threads)
+    : undefined;
+  const owned = await openOriginStorage(
+    originOptions(share, options, { slots }),
+    log,
+  );
   const what = owned.describe?.() ?? "origin";
   return {
     storage: owned,
     owned,
     serves: origin.only ? `no root, ${what} (every name)` : what,
+    originSlots: slots,
   };
 }

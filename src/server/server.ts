@@ -17,7 +17,6 @@ import {
 import { Logger, quote } from "../log.ts";
 import { clip, parenthesize } from "../escape.ts";
 import { sharedCwdLock } from "../storage/fs_root.ts";
-import type { ClosableStorage } from "../storage/origin/composite.ts";
 import type { Storage } from "../storage/types.ts";
 import { type Cidr, parseCidr } from "../net/cidr.ts";
 import { normalizeHost } from "../net/address.ts";
@@ -45,7 +44,7 @@ import {
   TransferRegistry,
 } from "./transfers.ts";
 import { liveSession } from "../metrics/progress.ts";
-import { openServerStorage } from "./serve_storage.ts";
+import { openServerStorage, type ServerStorage } from "./serve_storage.ts";
 import { RefusalLog } from "./refusal_log.ts";
 import type { ServerStatus } from "./status.ts";
 import { WorkerThreads } from "./threads.ts";
@@ -102,7 +101,7 @@ export class TftpServer {
   storage?: Storage;
   #sockets?: ListenSockets;
   /** The storage this server built (the origin's), closed with it. */
-  #own?: ClosableStorage;
+  #own?: ServerStorage;
   #registry: TransferRegistry;
   #shared = new SharedRoutes();
   #closing = false;
@@ -228,7 +227,7 @@ export class TftpServer {
     if (!this.storage) {
       const opened = await openServerStorage(this.options, this.log);
       this.storage = opened.storage;
-      this.#own = opened.owned;
+      this.#own = opened;
       serves = opened.serves;
     }
     try {
@@ -249,7 +248,7 @@ export class TftpServer {
       });
     } catch (err) {
       await this.#status?.close();
-      await this.#own?.close();
+      await this.#own?.owned?.close();
       throw err;
     }
     const addr = this.addr;
@@ -264,6 +263,7 @@ export class TftpServer {
         workerSetup(this.options, {
           count: workers,
           cwdLock: sharedCwdLock(),
+          originSlots: this.#own?.originSlots,
           host: this.#hosts[0],
           progressMs: this.#status ? PROGRESS_MS : 0,
           config: this.config,
@@ -493,6 +493,6 @@ export class TftpServer {
     await this.#threads.close();
     await closing;
     await listening;
-    await this.#own?.close();
+    await this.#own?.owned?.close();
   }
 }

@@ -11,6 +11,7 @@ import { ORIGIN_DEFAULTS, SERVER_DEFAULTS } from "../defaults.ts";
 import { MAX_BLKSIZE, MAX_WINDOWSIZE } from "../protocol/options.ts";
 import type { SharedCwdLock } from "../storage/cwd_lock.ts";
 import { originShare } from "../storage/origin/share.ts";
+import type { SharedSlots } from "../storage/origin/shared_limit.ts";
 import { receiveBufferBytes } from "../transport/types.ts";
 import type { ServerOptions } from "./options.ts";
 import { DEFAULT_SESSION_CONFIG, type SessionConfig } from "./session.ts";
@@ -170,12 +171,12 @@ export function workersRefusal(
  * const s = workerSetup(options, {
  *   count: 2, host: "0.0.0.0", config: sessionConfig(options), verbose: false,
  * });
- * if (s.origin?.maxConcurrent !== 4 || s.host !== "0.0.0.0") throw new Error();
+ * if (s.origin?.maxConcurrent !== 8 || s.host !== "0.0.0.0") throw new Error();
  * ```
  *
  * @param options The server's options.
  * @param ctx Thread count, default transfer host, settings, log level, the
- * main thread's cwd lock to share.
+ * main thread's cwd lock and origin request slots to share.
  * @returns The setup.
  */
 export function workerSetup(
@@ -187,6 +188,7 @@ export function workerSetup(
     verbose: boolean;
     cwdLock?: SharedCwdLock;
     progressMs?: number;
+    originSlots?: SharedSlots;
   },
 ): Omit<WorkerSetup, "portStart"> {
   const o = options;
@@ -203,6 +205,7 @@ export function workerSetup(
     allowFrom: o.allowFrom,
     windowMemory: windowShare(o),
     origin: o.origin && originShare(o.origin, ctx.count),
+    originSlots: o.origin && ctx.originSlots,
     config: ctx.config,
     verbose: ctx.verbose,
     progressMs: ctx.progressMs ?? 0,

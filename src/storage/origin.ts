@@ -29,6 +29,7 @@ import { DirCache } from "./origin/dir_cache.ts";
 import { OriginStorage, type OriginStorageOptions } from "./origin/storage.ts";
 import { parseOriginUrl } from "./origin/url.ts";
 import type { OriginSettings } from "./origin/share.ts";
+import type { SharedSlots } from "./origin/shared_limit.ts";
 
 export { type ClosableStorage, CompositeStorage } from "./origin/composite.ts";
 export {
@@ -74,11 +75,14 @@ export interface OpenOriginOptions
  *
  * @param settings The origin settings.
  * @param root Root and name handling.
+ * @param options `slots`: the whole server's bound on origin requests,
+ * shared with its other threads.
  * @returns The options.
  */
 export function originOptions(
   settings: OriginSettings,
   root: RootOptions,
+  options: { slots?: SharedSlots } = {},
 ): OpenOriginOptions {
   return {
     root: root.root,
@@ -99,6 +103,7 @@ export function originOptions(
     cacheDir: settings.cacheDir,
     cacheDirBytes: settings.cacheDirBytes,
     headers: settings.headers,
+    slots: options.slots,
   };
 }
 

@@ -11,6 +11,10 @@ import { Logger } from "../../src/log.ts";
 import { Opcode, type RequestPacket } from "../../src/protocol/packet.ts";
 import { WorkerPool } from "../../src/server/workers/pool.ts";
 import { DEFAULT_SESSION_CONFIG } from "../../src/server/session.ts";
+import {
+  SharedLimiter,
+  sharedSlots,
+} from "../../src/storage/origin/shared_limit.ts";
 
 const SETUP = {
   host: "127.0.0.1",
@@ -117,6 +121,39 @@ Deno.test("a worker that dies ends its transfers as errors and is replaced", asy
   // not wait for that pause.
   await within(pool.close(), 3000);
   assert.equal(pool.size, 0);
+});
+
+Deno.test("a worker that dies holding origin request slots: they are taken back", async () => {
+  const { log } = capture();
+  const module = new URL(
+    "../../src/storage/origin/shared_limit.ts",
+    import.meta.url,
+  );
+  // Takes the one slot for its transfer, then dies before freeing it.
+  const source = `import { SharedLimiter } from ${JSON.stringify(module.href)};
+  let limit;
+  self.onmessage = (e) => {
+    if (e.data.type === "setup") {
+      limit = new SharedLimiter(e.data.setup.originSlots);
+      self.postMessage({ type: "ready" });
+    }
+    if (e.data.type === "start") {
+      limit.acquire();
+      throw new Error("boom with a slot held");
+    }
+    if (e.data.type === "close") self.postMessage({ type: "closed" });
+  };`;
+  const slots = sharedSlots(1, 1);
+  const here = new SharedLimiter(slots);
+  const pool = await within(
+    WorkerPool.start(1, { ...SETUP, originSlots: slots }, { source, log }),
+  );
+  const remote = hand(pool);
+  assert.ok(remote);
+  assert.match((await within(remote.stats)).error ?? "", /boom with a slot/);
+  assert.equal(here.active, 0);
+  (await within(here.acquire()))();
+  await within(pool.close(), 3000);
 });
 
 Deno.test("stats, log lines and refusals from a worker reach the main thread", async () => {

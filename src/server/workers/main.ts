@@ -187,7 +187,11 @@ async function setUp(
   let storage: Storage;
   if (setup.origin) {
     const only = { ...setup.origin, only: true };
-    origin = await openOriginStorage(originOptions(only, setup), log);
+    const slots = setup.originSlots;
+    origin = await openOriginStorage(
+      originOptions(only, setup, { slots }),
+      log,
+    );
     try {
       storage = setup.origin.only ? origin : new CompositeStorage(
         await openRootStorage(setup, undefined, log),

@@ -22,6 +22,7 @@ import {
   WorkerThread,
 } from "./thread.ts";
 import { failedStats, type FromWorker, type WorkerSetup } from "./protocol.ts";
+import { reclaimSlots } from "../../storage/origin/shared_limit.ts";
 
 /** Pause before restarting a thread that died twice within it, in ms. */
 const RESTART_PAUSE_MS = 5000;
@@ -120,7 +121,9 @@ export class WorkerPool {
     const ready: Promise<void>[] = [];
     for (let i = 0; i < count; i++) {
       const portStart = Math.floor(span * i / count);
-      ready.push(pool.#spawn(i, { ...setup, portStart }));
+      const slots = setup.originSlots;
+      const originSlots = slots && { buffer: slots.buffer, thread: i + 1 };
+      ready.push(pool.#spawn(i, { ...setup, portStart, originSlots }));
     }
     pool.#ready = Promise.all(ready).then(() => {}, (err) => {
       for (const s of pool.#slots) {
@@ -225,6 +228,8 @@ export class WorkerPool {
         this.#failAll(slot, `worker died: ${why}`);
         slot.closed?.();
         slot.worker.terminate();
+        // Its origin requests ended with it; their slots did not.
+        if (setup.originSlots) reclaimSlots(setup.originSlots, index + 1);
         this.#restart(slot, setup);
       };
       const worker = new WorkerThread(this.#url, {

@@ -9,6 +9,7 @@ import type { LogLevel } from "../../log.ts";
 import type { RequestPacket } from "../../protocol/packet.ts";
 import type { RootOptions } from "../../storage/fs_root.ts";
 import type { OriginSettings } from "../../storage/origin.ts";
+import type { SharedSlots } from "../../storage/origin/shared_limit.ts";
 import type { SessionConfig, TransferStats } from "../session.ts";
 import type { ProgressReport } from "../../metrics/progress.ts";
 
@@ -26,6 +27,11 @@ export interface WorkerSetup extends RootOptions {
   windowMemory: number;
   /** The origin behind (or instead of) the root, with this thread's bounds. */
   origin?: OriginSettings;
+  /**
+   * The whole server's origin requests at once, shared by every thread;
+   * the pool numbers each worker's handle (the main thread is 0).
+   */
+  originSlots?: SharedSlots;
   /** Networks allowed to get any reply (also at transfer ports). */
   allowFrom?: string[];
   /** Session timeouts and limits. */

@@ -10,6 +10,7 @@ import { ErrorCode, TftpError } from "../../protocol/packet.ts";
 import type { Logger } from "../../log.ts";
 import { SharedBody, unavailable } from "./body.ts";
 import { Limiter } from "./limiter.ts";
+import { SharedLimiter, type SharedSlots } from "./shared_limit.ts";
 import { encodeName, originRequestUrl, sameOrigin } from "./url.ts";
 
 /** Options of {@linkcode OriginFetcher}. */
@@ -20,6 +21,11 @@ export interface FetcherOptions {
   idleTimeoutMs: number;
   /** Most origin requests at once; more wait their turn. */
   maxConcurrent: number;
+  /**
+   * A bound shared with other fetchers (the server's threads), used
+   * instead of `maxConcurrent`.
+   */
+  slots?: SharedSlots;
   /** Most redirects followed (same origin only). */
   maxRedirects: number;
   /** Largest body accepted, in bytes (ERROR 3 beyond). */
@@ -82,7 +88,7 @@ export class OriginFetcher {
   /** The origin base URL. */
   readonly base: URL;
   #opts: FetcherOptions;
-  #limiter: Limiter;
+  #limiter: Limiter | SharedLimiter;
   #client: Deno.HttpClient;
   /** Every request in flight, with its body once the headers are in. */
   #running = new Map<
@@ -90,6 +96,8 @@ export class OriginFetcher {
     { body: SharedBody; url: URL } | undefined
   >();
   #closed = false;
+  /** Set while an orphaned body waits for a request in another thread. */
+  #watching = false;
 
   /**
    * Fetches names under `base`, within the bounds of `opts`.
@@ -100,7 +108,9 @@ export class OriginFetcher {
   constructor(base: URL, opts: FetcherOptions) {
     this.base = base;
     this.#opts = opts;
-    this.#limiter = new Limiter(opts.maxConcurrent);
+    this.#limiter = opts.slots
+      ? new SharedLimiter(opts.slots)
+      : new Limiter(opts.maxConcurrent);
     this.#client = Deno.createHttpClient({});
   }
 
@@ -152,7 +162,8 @@ export class OriginFetcher {
           }: queued behind ${limiter.active} requests ` +
             `(${limiter.waiting} already waiting)`,
         );
-        this.#yieldOrphan();
+        // Shared by threads, the watch #orphaned set yields instead.
+        if (limiter instanceof Limiter) this.#yieldOrphan();
       }
       release = await limiter.acquire(ac.signal);
       let res: Response;
@@ -251,9 +262,7 @@ export class OriginFetcher {
     return new SharedBody({
       size,
       limit,
-      onOrphan: () => {
-        if (this.#limiter.waiting > 0) this.#yieldOrphan();
-      },
+      onOrphan: () => this.#orphaned(),
     });
   }
 
@@ -300,21 +309,55 @@ export class OriginFetcher {
   }
 
   /**
+   * A body lost its last reader: its slot goes now to a request waiting
+   * for one, or, when threads share the slots, to the next that starts
+   * waiting in any thread.
+   */
+  #orphaned(): void {
+    const limiter = this.#limiter;
+    if (limiter.waiting > 0) this.#yieldOrphan();
+    else if (limiter instanceof SharedLimiter) {
+      this.#watch(limiter, limiter.arrivals);
+    }
+  }
+
+  /** Yields an orphan at each wait started after `seen`, while any is left. */
+  #watch(limiter: SharedLimiter, seen: number): void {
+    if (this.#watching) return;
+    this.#watching = true;
+    limiter.arrival(seen).then(() => {
+      this.#watching = false;
+      const now = limiter.arrivals;
+      if (this.#closed) return;
+      this.#yieldOrphan();
+      if (this.#orphan()) this.#watch(limiter, now);
+    });
+  }
+
+  /** A body nobody reads any more and not yet given up, if any. */
+  #orphan(): [AbortController, SharedBody, URL] | undefined {
+    for (const [ac, pumping] of this.#running) {
+      if (pumping?.body.orphaned && !ac.signal.aborted) {
+        return [ac, pumping.body, pumping.url];
+      }
+    }
+    return undefined;
+  }
+
+  /**
    * Ends one body that nobody reads any more, so that a request waiting for
    * a slot does not wait for a cache fill (a slow origin could hold it for
    * as long as it keeps trickling).
    */
   #yieldOrphan(): void {
-    for (const [ac, pumping] of this.#running) {
-      if (!pumping?.body.orphaned) continue;
-      const { body, url } = pumping;
-      this.#opts.log?.debug(
-        `origin GET ${logged(url)}: cache fill given up at ${body.length} ` +
-          `bytes, every reader left and a request waits for its slot`,
-      );
-      ac.abort(new Abandoned("every reader left and its slot was wanted"));
-      return;
-    }
+    const orphan = this.#orphan();
+    if (!orphan) return;
+    const [ac, body, url] = orphan;
+    this.#opts.log?.debug(
+      `origin GET ${logged(url)}: cache fill given up at ${body.length} ` +
+        `bytes, every reader left and a request waits for its slot`,
+    );
+    ac.abort(new Abandoned("every reader left and its slot was wanted"));
   }
 
   #toTftp(err: unknown, signal: AbortSignal, url: URL): TftpError {

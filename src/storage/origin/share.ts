@@ -1,6 +1,6 @@
 /**
- * The origin settings as a server takes them, and how they are split
- * between worker threads: light, so a server without an origin need not
+ * The origin settings as a server takes them, and how the memory cache is
+ * split between worker threads: light, so a server without an origin need not
  * load the origin storage.
  *
  * @module
@@ -27,8 +27,8 @@ export interface OriginBounds {
 /**
  * The origin as `ServerOptions.origin` takes it: plain data (no `URL`, no
  * `Headers`), so each worker thread builds its own storage from a copy.
- * Bounds are for the whole server; {@linkcode originShare} splits them
- * between threads.
+ * Bounds are for the whole server; {@linkcode originShare} splits the
+ * memory cache between threads, which share one count of requests at once.
  */
 export interface OriginSettings extends OriginBounds {
   /** Origin base URL (`--origin`). */
@@ -44,16 +44,17 @@ export interface OriginSettings extends OriginBounds {
 }
 
 /**
- * One thread's share of the bounds that each storage instance keeps on
- * its own (origin requests at once, the memory cache), so the server's
- * total stays within what was configured: each of `threads` gets an
- * equal part, at least one request at a time.
+ * One thread's share of the memory cache, which each storage instance
+ * keeps on its own, so the server's total stays within what was
+ * configured: each of `threads` gets an equal part. Origin requests at
+ * once are not split: the threads count them together (see
+ * `sharedSlots`), so every one of them may use any free slot.
  *
  * @example
  * ```ts
  * import { originShare } from "./share.ts";
- * const s = originShare({ url: "http://o/", maxConcurrent: 16 }, 4);
- * if (s.maxConcurrent !== 4) throw new Error();
+ * const s = originShare({ url: "http://o/", maxConcurrent: 6 }, 4);
+ * if (s.maxConcurrent !== 6) throw new Error();
  * if (s.cacheMemoryBytes !== 16 * 1024 * 1024) throw new Error();
  * ```
  *
@@ -66,11 +67,6 @@ export function originShare(
   threads: number,
 ): OriginSettings {
   if (threads <= 1) return settings;
-  const requests = settings.maxConcurrent ?? ORIGIN_DEFAULTS.maxConcurrent;
   const memory = settings.cacheMemoryBytes ?? ORIGIN_DEFAULTS.cacheMemoryBytes;
-  return {
-    ...settings,
-    maxConcurrent: Math.max(1, Math.floor(requests / threads)),
-    cacheMemoryBytes: Math.floor(memory / threads),
-  };
+  return { ...settings, cacheMemoryBytes: Math.floor(memory / threads) };
 }

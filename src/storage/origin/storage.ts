@@ -39,6 +39,7 @@ import {
   storable,
 } from "./policy.ts";
 import type { OriginBounds } from "./share.ts";
+import type { SharedSlots } from "./shared_limit.ts";
 import { parseOriginUrl } from "./url.ts";
 
 /** Options of {@linkcode OriginStorage}. */
@@ -51,6 +52,12 @@ export interface OriginStorageOptions extends OriginBounds {
   headers?: HeadersInit;
   /** Where origin failures and cache events are logged. */
   logger?: Logger;
+  /**
+   * Counts requests at once together with the other storages given the
+   * same buffer (a server's threads): the bound is the buffer's, not
+   * `maxConcurrent` (see `sharedSlots`).
+   */
+  slots?: SharedSlots;
 }
 
 /** What one origin request settled into, for everyone waiting on it. */
@@ -117,6 +124,7 @@ export class OriginStorage implements Storage {
       maxRedirects: opts.maxRedirects ?? ORIGIN_DEFAULTS.maxRedirects,
       maxObjectBytes: opts.maxObjectBytes ?? ORIGIN_DEFAULTS.maxObjectBytes,
       normalizeNames: this.#normalize,
+      slots: opts.slots,
       headers: opts.headers,
       log: opts.logger,
     });
