@@ -18,10 +18,9 @@ import {
   tftpGet,
   tftpPut,
 } from "../client/client.ts";
-import { fsFileReadHandle } from "../storage/handles.ts";
-import type { ReadHandle } from "../storage/types.ts";
 import { type Flag, parseFlags, renderHelp, UsageError } from "./flags.ts";
 import { interruptible } from "./interrupt.ts";
+import { LocalError, openLocal } from "./local_file.ts";
 
 /** Exit statuses of the client command. */
 const ClientExit = {
@@ -295,37 +294,6 @@ async function createLocal(local: string, tmp: string): Promise<Deno.FsFile> {
       throw new LocalError(`${local}: no such local directory`, "not-found");
     }
     throw new LocalError(`${local}: ${(e as Error).message}`, "other");
-  }
-}
-
-/**
- * Opens the file a put sends, to be read block by block as the upload goes
- * (never whole: a 3 GiB file held 5.2 GB). Only a regular file: its size
- * at open is what is sent, and a pipe's would be 0.
- */
-async function openLocal(path: string): Promise<ReadHandle> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw e;
-    throw new LocalError(`${path}: ${(e as Error).message}`, "other");
-  }
-  const info = await file.stat().catch((e: Error) => e);
-  if (info instanceof Error || !info.isFile) {
-    file.close();
-    const why = info instanceof Error ? info.message : "not a regular file";
-    throw new LocalError(`${path}: ${why}`, "other");
-  }
-  return fsFileReadHandle(file, info.size);
-}
-
-/** A local file problem, with the exit status it means. */
-class LocalError extends Error {
-  readonly kind: "not-found" | "other";
-  constructor(message: string, kind: "not-found" | "other") {
-    super(message);
-    this.kind = kind;
   }
 }
 

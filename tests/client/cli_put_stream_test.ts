@@ -14,7 +14,7 @@ import {
   startFeatureServer,
 } from "../features/fixture.ts";
 import { RawClient } from "../../testing/raw_client.ts";
-import { runTftp, workDir } from "./run_tftp.ts";
+import { CLIENT_TS, runTftp, workDir } from "./run_tftp.ts";
 
 const BIG = 6 * 1024 * 1024 + 1234;
 
@@ -105,4 +105,51 @@ Deno.test("put reads the file as it goes: truncated after DATA 1, it fails with 
   const r = await run;
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /^tftp: .*file changed during the transfer/);
+});
+
+/** `cat PATH` (these tests hold no permission to read /proc or /sys). */
+async function cat(path: string): Promise<Uint8Array | undefined> {
+  const out = await new Deno.Command("cat", {
+    args: [path],
+    stdout: "piped",
+    stderr: "null",
+  }).output().catch(() => undefined);
+  return out?.success ? out.stdout : undefined;
+}
+
+Deno.test("put of a procfs or sysfs file sends what reading it gives, not its made-up size", async (t) => {
+  await using srv = await startFeatureServer();
+  await using cwd = await workDir();
+  const server = `127.0.0.1:${srv.port}`;
+  // Their stat sizes are 0 (procfs) and 4096 (sysfs); their contents are
+  // neither, and stay the same between two reads.
+  const files = ["/proc/version", "/sys/devices/system/cpu/online"];
+  for (const [i, path] of files.entries()) {
+    const content = await cat(path);
+    await t.step({
+      name: path,
+      ignore: content === undefined || content.length === 0,
+      fn: async () => {
+        const args = ["put", server, path, `synthetic-${i}`];
+        // With `deno task tftp`'s flags Deno itself refuses such paths
+        // ("Requires all access"); a client run with all of them reads it.
+        const plain = await runTftp(args, { cwd: cwd.path });
+        assert.notEqual(plain.code, 0);
+        assert.match(plain.stderr, new RegExp(`^tftp: ${path}: .*access`));
+        const all = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "--no-prompt", "--allow-all", CLIENT_TS, ...args],
+          cwd: cwd.path,
+          env: { NO_COLOR: "1" },
+          stdin: "null",
+          signal: AbortSignal.timeout(20_000),
+        }).output();
+        const stderr = new TextDecoder().decode(all.stderr);
+        assert.equal(all.code, 0, stderr);
+        assert.deepEqual(
+          await Deno.readFile(`${srv.root}/synthetic-${i}`),
+          content,
+        );
+      },
+    });
+  }
 });
