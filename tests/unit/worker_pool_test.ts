@@ -123,37 +123,78 @@ Deno.test("a worker that dies ends its transfers as errors and is replaced", asy
   assert.equal(pool.size, 0);
 });
 
-Deno.test("a worker that dies holding origin request slots: they are taken back", async () => {
-  const { log } = capture();
+/**
+ * A stand-in worker with the origin slots it was set up with as `limit`;
+ * `onSetup` runs before it says it is ready (or instead), `onStart` when
+ * it is handed a transfer.
+ */
+function slotWorker(code: { onSetup?: string; onStart?: string }): string {
   const module = new URL(
     "../../src/storage/origin/shared_limit.ts",
     import.meta.url,
   );
-  // Takes the one slot for its transfer, then dies before freeing it.
-  const source = `import { SharedLimiter } from ${JSON.stringify(module.href)};
+  return `import { SharedLimiter } from ${JSON.stringify(module.href)};
   let limit;
   self.onmessage = (e) => {
     if (e.data.type === "setup") {
       limit = new SharedLimiter(e.data.setup.originSlots);
+      ${code.onSetup ?? ""}
       self.postMessage({ type: "ready" });
     }
-    if (e.data.type === "start") {
-      limit.acquire();
-      throw new Error("boom with a slot held");
-    }
+    if (e.data.type === "start") { ${code.onStart ?? ""} }
     if (e.data.type === "close") self.postMessage({ type: "closed" });
   };`;
-  const slots = sharedSlots(1, 1);
+}
+
+Deno.test("a worker that dies holding origin request slots, or waiting for one: both are taken back", async (t) => {
+  // It takes (or, the main thread holding it, waits for) the one slot for
+  // its transfer, then dies.
+  const source = slotWorker({
+    onStart: `limit.acquire(); throw new Error("boom");`,
+  });
+  for (
+    const [name, mainHolds] of [["holding", false], ["waiting", true]] as const
+  ) {
+    await t.step(name, async () => {
+      const { log } = capture();
+      const slots = sharedSlots(1, 1);
+      const here = new SharedLimiter(slots);
+      const held = mainHolds ? await here.acquire() : undefined;
+      const pool = await within(
+        WorkerPool.start(1, { ...SETUP, originSlots: slots }, { source, log }),
+      );
+      const remote = hand(pool);
+      assert.ok(remote);
+      assert.match((await within(remote.stats)).error ?? "", /boom/);
+      assert.equal(here.active, mainHolds ? 1 : 0);
+      assert.equal(here.waiting, 0, "a dead thread's wait is not counted");
+      held?.();
+      (await within(here.acquire()))();
+      await within(pool.close(), 3000);
+    });
+  }
+});
+
+Deno.test("a pool whose other thread cannot start takes back the origin slots its started threads held", async () => {
+  const { log } = capture();
+  const slots = sharedSlots(1, 2);
   const here = new SharedLimiter(slots);
-  const pool = await within(
-    WorkerPool.start(1, { ...SETUP, originSlots: slots }, { source, log }),
-  );
-  const remote = hand(pool);
-  assert.ok(remote);
-  assert.match((await within(remote.stats)).error ?? "", /boom with a slot/);
+  // Thread 1 takes the slot as it starts; thread 2 fails to start later.
+  const source = slotWorker({
+    onSetup: `if (e.data.setup.originSlots.thread === 2) {
+        setTimeout(() => self.postMessage({ type: "failed", error: "no" }), 50);
+        return;
+      }
+      limit.acquire();`,
+  });
+  const pool = WorkerPool.open(2, { ...SETUP, originSlots: slots }, {
+    source,
+    log,
+  });
+  await assert.rejects(within(pool.ready), /no/);
   assert.equal(here.active, 0);
   (await within(here.acquire()))();
-  await within(pool.close(), 3000);
+  await within(pool.close());
 });
 
 Deno.test("stats, log lines and refusals from a worker reach the main thread", async () => {

@@ -130,6 +130,9 @@ export class WorkerPool {
         s.alive = false;
         s.worker.terminate();
         pool.#failAll(s, `worker threads failed to start`, true);
+        // A thread that did start may hold origin slots the main thread,
+        // serving in its place, would otherwise never get back.
+        if (setup.originSlots) reclaimSlots(setup.originSlots, s.index + 1);
       }
       pool.#revoke();
       throw err;

@@ -321,7 +321,7 @@ export class OriginFetcher {
     }
   }
 
-  /** Yields an orphan at each wait started after `seen`, while any is left. */
+  /** Yields an orphan per wait started after `seen`, while any is left. */
   #watch(limiter: SharedLimiter, seen: number): void {
     if (this.#watching) return;
     this.#watching = true;
@@ -329,7 +329,9 @@ export class OriginFetcher {
       this.#watching = false;
       const now = limiter.arrivals;
       if (this.#closed) return;
-      this.#yieldOrphan();
+      // Several may have started waiting before this ran: one each.
+      const owed = Math.min((now - seen) | 0, limiter.waiting);
+      for (let i = 0; i < owed && this.#orphan(); i++) this.#yieldOrphan();
       if (this.#orphan()) this.#watch(limiter, now);
     });
   }

@@ -17,7 +17,10 @@ const WAITING = 1;
 const MAX = 2;
 /** Word: waits started so far (wraps), for {@linkcode SharedLimiter.arrival}. */
 const ARRIVALS = 3;
-/** Words from here: slots held by thread 0 (the main thread), 1, 2 ... */
+/**
+ * Words from here: slots held by thread 0 (the main thread), 1, 2 ...;
+ * then, as many words on, the requests each thread has waiting.
+ */
 const PER_THREAD = 4;
 /**
  * Longest single wait, ms: a wait given up (its caller's signal aborted)
@@ -55,14 +58,14 @@ export function sharedSlots(max: number, threads: number): SharedSlots {
   if (!Number.isInteger(max) || max < 1) {
     throw new Error(`invalid limit ${max}`);
   }
-  const buffer = new SharedArrayBuffer(4 * (PER_THREAD + threads + 1));
+  const buffer = new SharedArrayBuffer(4 * (PER_THREAD + 2 * (threads + 1)));
   Atomics.store(new Int32Array(buffer), MAX, max);
   return { buffer, thread: 0 };
 }
 
 /**
  * Gives back the slots a thread held when it died (it can release none
- * any more), and wakes as many waiters.
+ * any more), and wakes as many waiters; its waits stop being counted.
  *
  * @example
  * ```ts
@@ -81,6 +84,9 @@ export function sharedSlots(max: number, threads: number): SharedSlots {
  */
 export function reclaimSlots(slots: SharedSlots, thread: number): number {
   const words = new Int32Array(slots.buffer);
+  // Its waits ended with it, uncounted: no one waits for them any more.
+  const waited = Atomics.exchange(words, waitingWord(words, thread), 0);
+  if (waited > 0) Atomics.sub(words, WAITING, waited);
   const held = Atomics.exchange(words, PER_THREAD + thread, 0);
   if (held > 0) {
     Atomics.sub(words, HELD, held);
@@ -121,7 +127,7 @@ export class SharedLimiter {
   constructor(slots: SharedSlots) {
     this.#words = new Int32Array(slots.buffer);
     this.#mine = PER_THREAD + slots.thread;
-    if (this.#mine >= this.#words.length) {
+    if (slots.thread > threadsOf(this.#words)) {
       throw new Error(`no thread ${slots.thread} in this limit`);
     }
     this.max = Atomics.load(this.#words, MAX);
@@ -186,12 +192,18 @@ export class SharedLimiter {
 
   async #wait(signal?: AbortSignal): Promise<() => void> {
     const w = this.#words;
+    const mine = waitingWord(w, this.#mine - PER_THREAD);
     Atomics.add(w, WAITING, 1);
+    Atomics.add(w, mine, 1);
     Atomics.add(w, ARRIVALS, 1);
     Atomics.notify(w, ARRIVALS);
     try {
       for (;;) {
-        if (signal?.aborted) throw signal.reason;
+        if (signal?.aborted) {
+          // Woken for a free slot and aborted at once: wake another for it.
+          if (Atomics.load(w, HELD) < this.max) Atomics.notify(w, HELD, 1);
+          throw signal.reason;
+        }
         const seen = Atomics.load(w, HELD);
         if (seen < this.max) {
           if (this.#take()) return this.#release();
@@ -208,6 +220,7 @@ export class SharedLimiter {
         }
       }
     } finally {
+      Atomics.sub(w, mine, 1);
       Atomics.sub(w, WAITING, 1);
     }
   }
@@ -247,4 +260,14 @@ function untilAborted(
       resolve(false);
     });
   });
+}
+
+/** The highest thread number the counts were made for. */
+function threadsOf(words: Int32Array): number {
+  return (words.length - PER_THREAD) / 2 - 1;
+}
+
+/** The word counting the requests `thread` has waiting. */
+function waitingWord(words: Int32Array, thread: number): number {
+  return PER_THREAD + threadsOf(words) + 1 + thread;
 }
