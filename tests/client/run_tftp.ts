@@ -41,27 +41,24 @@ export interface TftpRun {
  * piped), killed after a bound.
  *
  * @param args Client arguments.
- * @param opts `cwd`: working directory; `timeoutMs`: bound (default 20 s).
+ * @param opts `cwd`, `timeoutMs` and `allowAll` (see {@linkcode RunOptions}).
  * @returns Exit status and output.
  */
-export async function runTftp(
+export function runTftp(
   args: string[],
-  opts: { cwd: string; timeoutMs?: number },
+  opts: RunOptions,
 ): Promise<TftpRun> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...CLIENT_CMD, ...args],
-    cwd: opts.cwd,
-    env: ENV,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(opts.timeoutMs ?? 20_000),
-  }).output();
-  return {
-    code: out.code,
-    stdout: out.stdout,
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+  return spawnTftp(args, opts).done;
+}
+
+/** How {@linkcode runTftp} and {@linkcode spawnTftp} run the client. */
+export interface RunOptions {
+  /** Working directory. */
+  cwd: string;
+  /** Bound on the run (default 20 s). */
+  timeoutMs?: number;
+  /** Run with `--allow-all` instead of `deno task tftp`'s flags. */
+  allowAll?: boolean;
 }
 
 /**
@@ -69,15 +66,19 @@ export async function runTftp(
  * signal it by PID while it runs; killed after a bound.
  *
  * @param args Client arguments.
- * @param opts `cwd`: working directory; `timeoutMs`: bound (default 20 s).
+ * @param opts `cwd`, `timeoutMs` and `allowAll` (see {@linkcode RunOptions}).
+ *   `allowAll`: all permissions.
  * @returns Its PID and how it ended.
  */
 export function spawnTftp(
   args: string[],
-  opts: { cwd: string; timeoutMs?: number },
+  opts: RunOptions,
 ): { pid: number; done: Promise<TftpRun> } {
+  const cmd = opts.allowAll
+    ? ["run", "--no-prompt", "--allow-all", CLIENT_TS]
+    : CLIENT_CMD;
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...CLIENT_CMD, ...args],
+    args: [...cmd, ...args],
     cwd: opts.cwd,
     env: ENV,
     stdin: "null",
@@ -109,7 +110,7 @@ export function shellQuote(word: string): string {
  * the client drew comes back as one text.
  *
  * @param args Client arguments.
- * @param opts `cwd`: working directory; `timeoutMs`: bound (default 20 s).
+ * @param opts `cwd`, `timeoutMs` and `allowAll` (see {@linkcode RunOptions}).
  * @returns Exit status (the client's: `script -e`) and the terminal output.
  */
 export async function runTftpOnTty(
