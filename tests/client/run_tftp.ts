@@ -110,7 +110,7 @@ export function shellQuote(word: string): string {
  * the client drew comes back as one text.
  *
  * @param args Client arguments.
- * @param opts `cwd`, `timeoutMs` and `allowAll` (see {@linkcode RunOptions}).
+ * @param opts `cwd`: working directory; `timeoutMs`: bound (default 20 s).
  * @returns Exit status (the client's: `script -e`) and the terminal output.
  */
 export async function runTftpOnTty(
